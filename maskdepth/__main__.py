@@ -1,0 +1,323 @@
+"""The command line: ``python -m maskdepth {train,evaluate,predict,export-data,compare,push,pull}``.
+
+Every command is a thin layer over the library; errors a user can cause print one line
+that names the fix and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import threading
+from pathlib import Path
+
+from maskdepth.errors import MaskDepthError
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _budget(value: str) -> float:
+    v = float(value)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return v
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The TrainConfig fields as flags (shared by train and compare)."""
+    from maskdepth.losses import loss_names
+    from maskdepth.train import OPTIMIZERS, SCHEDULERS, TrainConfig
+
+    d = TrainConfig(steps=1)
+    names = loss_names()
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default=d.dataset, help="'synthetic' (embedded generator) or a folder in the seed's or plain layout")
+    g.add_argument("--backgrounds", type=int, default=d.backgrounds, help="synthetic: number of rooms")
+    g.add_argument("--foregrounds", type=int, default=d.foregrounds, help="synthetic: number of objects")
+    g.add_argument("--positions", type=int, default=d.positions, help="synthetic: positions per (room, object)")
+    g.add_argument("--no-flips", dest="flips", action="store_false", help="synthetic: no flipped copies")
+    g.add_argument("--data-seed", type=int, default=d.data_seed)
+    g.add_argument("--size", type=int, default=d.size, help="training resolution (square)")
+    g.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    g.add_argument("--parts", type=int, default=d.parts, help="train on N parts of the data one after another (seed variant ii)")
+    g.add_argument("--no-augment", dest="augment", action="store_false")
+    g = p.add_argument_group("model")
+    g.add_argument("--in-channels", type=int, choices=(6, 3), default=d.in_channels, help="6 = bg + fg_bg, 3 = fg_bg only")
+    g.add_argument("--base-width", type=int, default=d.base_width, help="32 = the seed's W-Net")
+    g = p.add_argument_group("losses")
+    g.add_argument("--mask-loss", choices=names["mask"], default=d.mask_loss)
+    g.add_argument("--depth-loss", choices=names["depth"], default=d.depth_loss)
+    g.add_argument("--bce-weight", type=float, default=d.bce_weight, help="weight of BCE in ssim+bce")
+    g.add_argument("--ssim-weight", type=float, default=d.ssim_weight, help="weight of 1-SSIM in ssim+bce")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (OneCycle) or initial one")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g = p.add_argument_group("budget (the run ends at the first one reached)")
+    g.add_argument("--epochs", type=_budget)
+    g.add_argument("--steps", type=int)
+    g.add_argument("--minutes", type=_budget)
+    g = p.add_argument_group("evaluation and run")
+    g.add_argument("--eval-every", type=int, help="steps between evaluations (default: once per epoch)")
+    g.add_argument("--eval-samples", type=int, default=d.eval_samples, help="test samples per evaluation (0 = all)")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    g.add_argument("--workers", dest="num_workers", type=int, default=d.num_workers, help="DataLoader workers")
+    g.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+
+
+def config_from_args(args: argparse.Namespace, **overrides):
+    from maskdepth.train import TrainConfig
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values.update(overrides)
+    if values.get("epochs") is None and values.get("steps") is None and values.get("minutes") is None:
+        values["epochs"] = 1.0
+    return TrainConfig(**values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from maskdepth.train import DoneEvent, EvalEvent, StepEvent, train
+
+    cfg = config_from_args(args, out_dir=args.out, resume=args.resume, resume_lr=args.resume_lr)
+    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+
+    def on_event(event) -> None:
+        if isinstance(event, StepEvent):
+            bar.n = int(event.progress * 1000)
+            bar.set_postfix_str(
+                f"step {event.step} loss {event.loss:.3f} lr {event.lr:.1e} {event.images_per_s:.0f} img/s", refresh=True
+            )
+        elif isinstance(event, EvalEvent):
+            m = event.metrics
+            bar.write(
+                f"eval step {event.step}: test loss {event.test_loss:.4f}  IoU {m['mask_iou']:.3f}  "
+                f"Dice {m['mask_dice']:.3f}  RMSE {m['depth_rmse']:.4f}  δ<1.25 {m['depth_delta1']:.3f}"
+                + ("  (best, saved)" if event.is_best else "")
+            )
+        elif isinstance(event, DoneEvent):
+            bar.n = 1000 if event.reason == "budget" else bar.n
+            bar.close()
+
+    stop = threading.Event()
+    try:
+        result = train(cfg, on_event, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(f"{result.message}\nrun folder: {result.run_dir}")
+    from maskdepth.runs import write_run_card
+
+    write_run_card(result.run_dir, command="python -m maskdepth " + " ".join(sys.argv[1:]))
+    return 3 if result.reason == "nan" else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from maskdepth.data.transforms import split_dataset
+    from maskdepth.evaluate import evaluate
+    from maskdepth.hub import load_model
+    from maskdepth.metrics import format_table
+    from maskdepth.train import build_dataset
+
+    model = load_model(args.model)
+    cfg = config_from_args(args, size=args.size or model.image_size)
+    dataset = build_dataset(cfg)
+    if args.split == "all":
+        subset = dataset
+    else:
+        train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
+        subset = test_split if args.split == "test" else train_split
+    if args.limit:
+        from torch.utils.data import Subset
+
+        subset = Subset(subset, range(min(args.limit, len(subset))))
+    with tqdm(total=len(subset), unit="img", desc="evaluate") as bar:
+        result = evaluate(
+            model, subset, loss_cfg=cfg.loss_config(), batch_size=args.batch_size, on_progress=lambda d, t: bar.update(d - bar.n)
+        )
+    print(f"{args.split} split of {len(dataset)} samples ({result.n_images} images scored), model {args.model}")
+    print(format_table({Path(str(args.model)).name or str(args.model): {**result.metrics, "loss": result.loss}}))
+    return 0
+
+
+def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
+    """(image, bg, out_dir) jobs: one image, or every image in a folder (bg may be a matching folder)."""
+    image, bg, out = Path(args.image), Path(args.bg) if args.bg else None, Path(args.out)
+    if not image.exists():
+        raise MaskDepthError(f"--image {image} does not exist: give a composite image or a folder of them")
+    if image.is_file():
+        return [(image, bg, out)]
+    files = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise MaskDepthError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image}: check the folder")
+    jobs = []
+    for f in files:
+        if bg is None:
+            b = None
+        elif bg.is_dir():
+            b = next((c for c in bg.iterdir() if c.stem == f.stem), None)
+            if b is None:
+                raise MaskDepthError(f"no background named {f.stem}.* in {bg} for {f.name}: name bg files like their composites")
+        else:
+            b = bg  # one background for every composite
+        jobs.append((f, b, out / f.stem))
+    return jobs
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from maskdepth.predict import Predictor, save_prediction
+
+    predictor = Predictor.from_source(args.model)
+    jobs = _pairs(args)
+    for image, bg, out in tqdm(jobs, unit="img", desc="predict", disable=len(jobs) < 2):
+        pred = predictor.predict(image, bg)
+        for note in pred.notes:
+            print(f"note ({image.name}): {note}", file=sys.stderr)
+        written = save_prediction(pred, out)
+        if len(jobs) == 1:
+            for name, path in written.items():
+                print(path)
+    if len(jobs) > 1:
+        print(f"wrote {len(jobs)} folders under {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from maskdepth.data.export import export_plain_layout, export_seed_layout
+    from maskdepth.data.synthetic import SyntheticScenes
+
+    ds = SyntheticScenes(args.backgrounds, args.foregrounds, args.positions, args.flips, size=args.size, seed=args.data_seed)
+    n = min(args.n, len(ds))
+    export = export_seed_layout if args.layout == "seed" else export_plain_layout
+    with tqdm(total=n, unit="img", desc="export") as bar:
+        out = export(ds, args.out, n, on_progress=lambda i, total: bar.update(i - bar.n))
+    print(f"wrote {n} samples in the {args.layout} layout to {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from maskdepth.compare import VARIANTS, run_comparison
+    from maskdepth.metrics import format_table
+    from maskdepth.train import DoneEvent, StepEvent
+
+    base = config_from_args(args, out_dir=args.out)
+    variants = args.variants or list(VARIANTS)
+    bar = tqdm(total=len(variants) * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+    state = {"i": 0}
+
+    def on_event(name: str, event) -> None:
+        if isinstance(event, StepEvent):
+            bar.n = state["i"] * 1000 + int(event.progress * 1000)
+            bar.set_postfix_str(f"{name}: step {event.step} loss {event.loss:.3f}", refresh=True)
+        elif isinstance(event, DoneEvent):
+            state["i"] += 1
+
+    result = run_comparison(base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(sys.argv[1:]))
+    bar.close()
+    print(format_table(result.table(), name_header="variant", mark_best=True))
+    print(f"\n{result.verdict}\nresults: {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from maskdepth.hub import push_to_hub
+
+    url = push_to_hub(args.model, args.repo_id, private=args.private)
+    print(f"pushed {args.model} to {url}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from maskdepth.hub import pull
+
+    path = pull(args.repo_id, args.out, revision=args.revision)
+    print(f"downloaded {args.repo_id} to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m maskdepth", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a W-Net (the loop the app uses too)")
+    add_train_args(p)
+    p.add_argument("--out", default="runs/run", help="run folder: best weights, last.pt, metrics, model card")
+    p.add_argument("--resume", help="a run folder (uses its last.pt) or a model folder to start from")
+    p.add_argument("--resume-lr", choices=("continue", "restart"), default="continue",
+                   help="on resume or on the next --parts part: continue the lr where it stopped, or restart it")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model on a dataset (prints the metrics table)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model folder, Hub repo id or seed checkpoint")
+    add_train_args(p)
+    p.add_argument("--split", choices=("test", "train", "all"), default="test",
+                   help="test = the held-out part of the seeded split (as training used)")
+    p.add_argument("--limit", type=int, help="score at most this many samples")
+    p.set_defaults(func=cmd_evaluate, size=None)
+
+    p = sub.add_parser("predict", help="mask.png, depth.png, depth16.png, depth_color.png for an image pair")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model folder, Hub repo id or seed checkpoint")
+    p.add_argument("--bg", help="background image (or folder of them named like the composites); omit for a 3-channel model")
+    p.add_argument("--image", required=True, help="composite image (fg_bg), or a folder of them")
+    p.add_argument("--out", required=True, help="output folder (one subfolder per image in batch mode)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export-data", help="write N synthetic samples in the seed's (or plain) folder layout")
+    p.add_argument("--out", required=True)
+    p.add_argument("-n", type=int, default=1000, help="number of samples")
+    p.add_argument("--layout", choices=("seed", "plain"), default="seed")
+    p.add_argument("--size", type=int, default=224, help="image size (the seed's were 224x224)")
+    p.add_argument("--backgrounds", type=int, default=100)
+    p.add_argument("--foregrounds", type=int, default=100)
+    p.add_argument("--positions", type=int, default=20)
+    p.add_argument("--no-flips", dest="flips", action="store_false")
+    p.add_argument("--data-seed", type=int, default=0)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("compare", help="train loss variants on the same data, seed and budget; write a gallery")
+    add_train_args(p)
+    p.add_argument("--variants", nargs="+", help="variant names (default: all)")
+    p.add_argument("--out", default="runs/compare", help="comparison folder")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("push", help="upload a model folder to a Hub repo (token from HF_TOKEN or hf auth login)")
+    p.add_argument("model", help="a run or model folder")
+    p.add_argument("repo_id", help="owner/name")
+    p.add_argument("--private", action="store_true")
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("pull", help="download a model from a Hub repo into a folder")
+    p.add_argument("repo_id")
+    p.add_argument("--out", required=True)
+    p.add_argument("--revision")
+    p.set_defaults(func=cmd_pull)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MaskDepthError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,579 @@
+"""The one training loop. The CLI (tqdm) and the app (gr.Progress, plots) both drive it.
+
+    result = train(TrainConfig(...), on_event=print, stop=threading.Event())
+
+Progress is reported as events (:class:`StepEvent`, :class:`EvalEvent`,
+:class:`SamplesEvent`, :class:`DoneEvent`); a caller can stop the run between steps by
+setting ``stop``. The best weights (lowest test loss) are written atomically to
+``out_dir`` in the ``save_pretrained`` layout, with ``last.pt`` for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from maskdepth import fileio
+from maskdepth.data.synthetic import SyntheticScenes
+from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
+from maskdepth.errors import CheckpointError, TrainingError
+from maskdepth.losses import LossConfig, score_batch
+from maskdepth.model import WNet
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("onecycle", "plateau", "step", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved as train_config.json so a run can be reproduced."""
+
+    # Data: "synthetic" (the embedded generator) or a folder in the seed's or the plain layout.
+    dataset: str = "synthetic"
+    backgrounds: int = 20
+    foregrounds: int = 20
+    positions: int = 20
+    flips: bool = True
+    data_seed: int = 0
+    size: int = 64
+    test_fraction: float = 0.3
+    parts: int = 1  # >1: train on the parts of the train split one after another (seed variant ii)
+    augment: bool = True
+    # Model.
+    in_channels: int = 6
+    base_width: int = 32
+    # Losses (names from maskdepth.losses).
+    mask_loss: str = "bce"
+    depth_loss: str = "bce"
+    bce_weight: float = 1.0
+    ssim_weight: float = 2.0
+    # Optimisation.
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "onecycle"
+    batch_size: int = 32
+    # Budget: the run ends at the first limit reached (at least one must be set).
+    epochs: float | None = None
+    steps: int | None = None
+    minutes: float | None = None
+    # Evaluation.
+    eval_every: int | None = None  # steps; None = once per epoch (and at the end)
+    eval_samples: int = 512  # test samples scored at each evaluation; 0 = the whole test split
+    sample_every: int = 25  # steps between sample-prediction events
+    # Resume from a run folder (its last.pt) or a model folder.
+    resume: str | None = None
+    resume_lr: Literal["continue", "restart"] = "continue"
+    # Run.
+    out_dir: str = "runs/run"
+    seed: int = 0
+    channels_last: bool = True
+    threads: int | None = None
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise TrainingError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if self.resume_lr not in ("continue", "restart"):
+            raise TrainingError(f"resume_lr must be 'continue' or 'restart', got {self.resume_lr!r}")
+        if self.epochs is None and self.steps is None and self.minutes is None:
+            raise TrainingError("set a budget: epochs, steps or minutes")
+        for name in ("epochs", "steps", "minutes"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise TrainingError(f"{name} must be > 0, got {value}")
+        if self.batch_size < 1 or self.lr <= 0 or self.parts < 1:
+            raise TrainingError("batch_size and parts must be >= 1 and lr > 0")
+        if self.size < 32:
+            raise TrainingError(f"size must be >= 32 (the W-Net pools five times), got {self.size}")
+        self.loss_config()  # validates the loss names
+
+    def loss_config(self) -> LossConfig:
+        return LossConfig(
+            mask=self.mask_loss, depth=self.depth_loss, bce_weight=self.bce_weight, ssim_weight=self.ssim_weight
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ---- events ---------------------------------------------------------------------------
+
+
+@dataclass
+class StepEvent:
+    """After every optimiser step."""
+
+    step: int  # steps done in this run
+    total_steps: int | None  # None when the budget is time only
+    epoch: int
+    part: int
+    progress: float  # 0..1 of the budget
+    loss: float
+    mask_loss: float
+    depth_loss: float
+    lr: float
+    images_per_s: float
+    elapsed_s: float
+    eta_s: float | None
+
+
+@dataclass
+class EvalEvent:
+    """After each evaluation on the test split."""
+
+    step: int
+    epoch: int
+    part: int
+    progress: float
+    train_loss: float  # mean over the steps since the previous evaluation
+    train_mask_loss: float
+    train_depth_loss: float
+    test_loss: float
+    test_mask_loss: float
+    test_depth_loss: float
+    metrics: dict[str, float]
+    lr: float
+    is_best: bool
+    elapsed_s: float
+
+
+@dataclass
+class SamplesEvent:
+    """Predictions on a few fixed test samples; arrays are HxW(x3) float in [0, 1]."""
+
+    step: int
+    samples: list[dict[str, np.ndarray]]  # keys: fg_bg, mask, mask_pred, depth, depth_pred
+
+
+@dataclass
+class DoneEvent:
+    """The run ended."""
+
+    run_dir: str
+    reason: Literal["budget", "stopped", "nan", "error"]
+    steps: int
+    elapsed_s: float
+    best: EvalEvent | None
+    message: str
+
+
+Event = StepEvent | EvalEvent | SamplesEvent | DoneEvent
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    reason: str
+    steps: int
+    elapsed_s: float
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_test_loss: float | None = None
+    message: str = ""
+
+
+# ---- data -----------------------------------------------------------------------------
+
+
+def build_dataset(cfg: TrainConfig) -> Dataset:
+    """The dataset a config names: the synthetic generator or a folder (seed or plain layout)."""
+    if cfg.dataset == "synthetic":
+        return SyntheticScenes(
+            backgrounds=cfg.backgrounds,
+            foregrounds=cfg.foregrounds,
+            positions=cfg.positions,
+            flips=cfg.flips,
+            size=cfg.size,
+            seed=cfg.data_seed,
+        )
+    from maskdepth.data.folder import open_folder_dataset
+
+    return open_folder_dataset(cfg.dataset, size=cfg.size)
+
+
+def describe_dataset(ds: Dataset) -> str:
+    """One line for logs and model cards."""
+    describe = getattr(ds, "describe", None)
+    return describe() if callable(describe) else f"{type(ds).__name__} with {len(ds)} samples"
+
+
+def split_parts(subset: Subset, parts: int) -> list[Subset]:
+    """Cut a split into ``parts`` contiguous pieces, like the seed's 5 zip sets."""
+    idx = list(subset.indices)
+    if parts > len(idx):
+        raise TrainingError(f"cannot cut {len(idx)} training samples into {parts} parts; use fewer parts")
+    bounds = np.linspace(0, len(idx), parts + 1).round().astype(int)
+    return [Subset(subset.dataset, idx[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def to_batch(batch: dict[str, torch.Tensor], channels_last: bool) -> dict[str, torch.Tensor]:
+    if channels_last:
+        return {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
+    return batch
+
+
+# ---- checkpoints ----------------------------------------------------------------------
+
+
+def save_weights(model: WNet, folder: Path) -> None:
+    """Write config.json + model.safetensors (the save_pretrained layout), each atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fileio.atomic_write(folder / "model.safetensors", lambda p: save_file(state, str(p)))
+    fileio.write_json(folder / "config.json", model.config)
+
+
+def _load_resume(cfg: TrainConfig) -> tuple[WNet, dict | None]:
+    """Model (and last.pt state, if any) to resume from."""
+    path = Path(cfg.resume)
+    last = path if path.is_file() else path / "last.pt"
+    if last.is_file():
+        try:
+            state = torch.load(last, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError) as e:
+            raise CheckpointError(f"cannot read {last} to resume ({e}); resume from another run") from e
+        model = WNet(**state["model_config"])
+        model.load_state_dict(state["model"])
+        return model, state
+    from maskdepth.hub import load_model
+
+    return load_model(cfg.resume), None
+
+
+# ---- learning-rate schedules ------------------------------------------------------------
+
+
+class Schedule:
+    """One interface over the schedules: OneCycle follows budget progress, StepLR epochs,
+    ReduceLROnPlateau the test loss.
+
+    OneCycle is defined on progress in [0, 1] (not on a step count) so that it also
+    works with a budget in minutes, where the number of steps is not known up front.
+    """
+
+    def __init__(self, kind: str, optimizer: torch.optim.Optimizer, peak_lr: float, warmup: bool = True):
+        self.kind, self.optimizer, self.peak_lr = kind, optimizer, peak_lr
+        self.warmup = 0.25 if warmup else 0.0
+        self.torch_scheduler: Any = None
+        if kind == "plateau":
+            self.torch_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
+        elif kind == "step":
+            self.torch_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
+
+    def on_step(self, progress: float) -> None:
+        if self.kind != "onecycle":
+            return
+        if progress < self.warmup:  # cosine warm-up from peak/25 (torch's OneCycleLR defaults)
+            lo, hi, t = self.peak_lr / 25, self.peak_lr, progress / self.warmup
+        else:  # cosine anneal to peak/1e4
+            lo, hi, t = self.peak_lr, self.peak_lr / 1e4, (progress - self.warmup) / (1 - self.warmup)
+        lr = hi + (lo - hi) * (1 + math.cos(math.pi * min(t, 1.0))) / 2
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def on_epoch_end(self) -> None:
+        if self.kind == "step":
+            self.torch_scheduler.step()
+
+    def on_eval(self, test_loss: float) -> None:
+        if self.kind == "plateau":
+            self.torch_scheduler.step(test_loss)
+
+    def state_dict(self) -> dict:
+        return self.torch_scheduler.state_dict() if self.torch_scheduler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.torch_scheduler is not None and state:
+            self.torch_scheduler.load_state_dict(state)
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+# ---- the loop ---------------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def _sample_predictions(model: WNet, batch: dict[str, torch.Tensor]) -> list[dict[str, np.ndarray]]:
+    was_training = model.training
+    model.eval()
+    out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
+    model.train(was_training)
+    samples = []
+    for i in range(batch["fg_bg"].shape[0]):
+        samples.append(
+            {
+                "fg_bg": batch["fg_bg"][i].permute(1, 2, 0).numpy(),
+                "mask": batch["mask"][i, 0].numpy(),
+                "mask_pred": torch.sigmoid(out.mask[i, 0]).numpy(),
+                "depth": batch["depth"][i, 0].numpy(),
+                "depth_pred": torch.sigmoid(out.depth[i, 0]).numpy(),
+            }
+        )
+    return samples
+
+
+def train(
+    cfg: TrainConfig,
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train a W-Net as ``cfg`` says; returns when the budget is spent or ``stop`` is set."""
+    emit = on_event or (lambda event: None)
+    stop = stop or threading.Event()
+    start = time.perf_counter()
+    run_dir = Path(cfg.out_dir)
+
+    # 1. Output folder: fail now, not after an hour of training.
+    try:
+        fileio.check_writable(run_dir)
+    except OSError as e:
+        raise TrainingError(f"cannot write to the output folder {run_dir} ({e.strerror}); choose another") from e
+
+    # 2. Reproducibility and threads.
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    # 3. Data: seeded split, parts, augmentation, a fixed evaluation subset.
+    dataset = build_dataset(cfg)
+    train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
+    parts = split_parts(train_split, cfg.parts)
+    eval_n = len(test_split) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test_split))
+    eval_set = Subset(dataset, list(test_split.indices)[:eval_n])
+    preview_items = [dataset[i] for i in list(test_split.indices)[:4]]
+    preview = {k: torch.stack([item[k] for item in preview_items]) for k in ("bg", "fg_bg", "mask", "depth")}
+
+    # 4. Model, optimiser, schedule (possibly resumed).
+    resume_state = None
+    if cfg.resume:
+        model, resume_state = _load_resume(cfg)
+    else:
+        model = WNet(in_channels=cfg.in_channels, base_width=cfg.base_width, image_size=cfg.size)
+    model.image_size = cfg.size
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = make_optimizer(cfg, model)
+    continue_lr = resume_state is not None and cfg.resume_lr == "continue"
+    schedule = Schedule(cfg.scheduler, optimizer, cfg.lr, warmup=not continue_lr)
+    if continue_lr:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        schedule.load_state_dict(resume_state.get("scheduler", {}))
+        schedule.peak_lr = float(resume_state.get("lr", cfg.lr))  # OneCycle anneals on from here
+    loss_cfg = cfg.loss_config()
+    fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
+
+    # 5. Budget.
+    steps_per_epoch = [math.ceil(len(p) / cfg.batch_size) for p in parts]
+    total_steps = None
+    if cfg.steps is not None or cfg.epochs is not None:
+        candidates = [cfg.steps] if cfg.steps is not None else []
+        if cfg.epochs is not None:
+            candidates.append(math.ceil(cfg.epochs * sum(steps_per_epoch)))
+        total_steps = max(1, min(candidates))
+    budget_s = cfg.minutes * 60 if cfg.minutes is not None else None
+
+    def progress_at(step: int, elapsed: float) -> float:
+        fractions = []
+        if total_steps:
+            fractions.append(step / total_steps)
+        if budget_s:
+            fractions.append(elapsed / budget_s)
+        return min(1.0, max(fractions))
+
+    from maskdepth.evaluate import evaluate
+
+    history: list[dict] = []
+    best: EvalEvent | None = None
+    window = {"loss": 0.0, "mask": 0.0, "depth": 0.0, "n": 0}
+    step, epoch, part = 0, 0, 0
+    images, rate_start = 0, time.perf_counter()
+    reason, message = "budget", ""
+
+    def run_eval() -> EvalEvent:
+        nonlocal best
+        result = evaluate(model, eval_set, loss_cfg=loss_cfg, batch_size=max(cfg.batch_size, 32))
+        n = max(window["n"], 1)
+        is_best = best is None or result.loss < best.test_loss
+        event = EvalEvent(
+            step=step,
+            epoch=epoch,
+            part=part,
+            progress=progress_at(step, time.perf_counter() - start),
+            train_loss=window["loss"] / n,
+            train_mask_loss=window["mask"] / n,
+            train_depth_loss=window["depth"] / n,
+            test_loss=result.loss,
+            test_mask_loss=result.mask_loss,
+            test_depth_loss=result.depth_loss,
+            metrics=result.metrics,
+            lr=current_lr(optimizer),
+            is_best=is_best,
+            elapsed_s=time.perf_counter() - start,
+        )
+        window.update(loss=0.0, mask=0.0, depth=0.0, n=0)
+        schedule.on_eval(result.loss)
+        history.append(dataclasses.asdict(event))
+        if is_best:
+            best = event
+            save_weights(model, run_dir)
+        fileio.write_json(
+            run_dir / "metrics.json",
+            {"best": dataclasses.asdict(best), "history": history, "dataset": describe_dataset(dataset)},
+        )
+        emit(event)
+        return event
+
+    def save_last() -> None:
+        fileio.torch_save(
+            run_dir / "last.pt",
+            {
+                "model": {k: v.contiguous() for k, v in model.state_dict().items()},
+                "model_config": model.config,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": schedule.state_dict(),
+                "lr": current_lr(optimizer),
+                "step": step,
+                "epoch": epoch,
+                "train_config": json.loads(json.dumps(cfg.to_dict())),
+            },
+        )
+
+    # 6. Train: parts one after another, epochs within a part, until the budget is spent.
+    augment = JointAugment() if cfg.augment else None
+    try:
+        done = False
+        while not done:
+            target_part = min(int(progress_at(step, time.perf_counter() - start) * cfg.parts), cfg.parts - 1)
+            if target_part != part:
+                # Next part (seed variant ii): go on from the best weights so far; "restart" resets the lr.
+                part = target_part
+                if (run_dir / "model.safetensors").is_file():
+                    from safetensors.torch import load_file
+
+                    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+                if cfg.resume_lr == "restart":
+                    optimizer = make_optimizer(cfg, model)
+                    schedule = Schedule(cfg.scheduler, optimizer, cfg.lr)
+            data: Dataset = parts[part]
+            if augment is not None:
+                data = Augmented(data, augment, seed=cfg.seed)
+                data.epoch = epoch
+            loader = DataLoader(
+                data,
+                batch_size=cfg.batch_size,
+                shuffle=True,
+                drop_last=len(data) > cfg.batch_size,
+                num_workers=cfg.num_workers,
+                generator=torch.Generator().manual_seed(cfg.seed + epoch),
+            )
+            for batch in loader:
+                if stop.is_set():
+                    reason, done = "stopped", True
+                    break
+                batch = to_batch(batch, cfg.channels_last)
+                elapsed = time.perf_counter() - start
+                schedule.on_step(progress_at(step, elapsed))
+                out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
+                losses = score_batch(out, batch, loss_cfg)
+                if not torch.isfinite(losses.total):
+                    reason, done = "nan", True
+                    message = (
+                        f"the loss became {losses.total.item()} at step {step + 1}: training stopped and the "
+                        "last good weights were kept; lower the learning rate"
+                    )
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                losses.total.backward()
+                optimizer.step()
+                step += 1
+                images += batch["fg_bg"].shape[0]
+                window["loss"] += losses.total.item()
+                window["mask"] += losses.mask.item()
+                window["depth"] += losses.depth.item()
+                window["n"] += 1
+                elapsed = time.perf_counter() - start
+                progress = progress_at(step, elapsed)
+                rate = images / max(time.perf_counter() - rate_start, 1e-9)
+                emit(
+                    StepEvent(
+                        step=step,
+                        total_steps=total_steps,
+                        epoch=epoch,
+                        part=part,
+                        progress=progress,
+                        loss=losses.total.item(),
+                        mask_loss=losses.mask.item(),
+                        depth_loss=losses.depth.item(),
+                        lr=current_lr(optimizer),
+                        images_per_s=rate,
+                        elapsed_s=elapsed,
+                        eta_s=elapsed * (1 - progress) / progress if progress > 0 else None,
+                    )
+                )
+                if cfg.sample_every and step % cfg.sample_every == 0:
+                    emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    run_eval()
+                if progress >= 1.0:
+                    done = True
+                    break
+                if min(int(progress * cfg.parts), cfg.parts - 1) != part:
+                    break  # move on to the next part
+            else:
+                epoch += 1
+                schedule.on_epoch_end()
+                if not cfg.eval_every:
+                    run_eval()
+        # 7. Final evaluation (unless one just ran), sample previews and the resume state.
+        if reason != "nan" and (not history or history[-1]["step"] != step) and step > 0:
+            run_eval()
+        if reason != "nan":
+            save_last()
+            emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
+    except OSError as e:
+        reason, message = "error", f"could not write to {run_dir} ({e.strerror}): free some disk space or choose another folder"
+        emit(DoneEvent(str(run_dir), "error", step, time.perf_counter() - start, best, message))
+        raise TrainingError(message) from e
+
+    elapsed = time.perf_counter() - start
+    if not message:
+        message = f"{'stopped' if reason == 'stopped' else 'finished'} after {step} steps in {elapsed:.0f} s"
+        if best is not None:
+            message += f"; best test loss {best.test_loss:.4f} at step {best.step}"
+    emit(DoneEvent(str(run_dir), reason, step, elapsed, best, message))
+    return TrainResult(
+        run_dir=run_dir,
+        reason=reason,
+        steps=step,
+        elapsed_s=elapsed,
+        best_metrics=dict(best.metrics) if best else {},
+        best_test_loss=best.test_loss if best else None,
+        message=message,
+    )
