@@ -120,6 +120,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 3 if result.reason == "nan" else 0
 
 
+def _advance(bar, done: int, total: int) -> None:
+    """Move a tqdm bar to ``done`` of ``total`` (callbacks report absolute counts)."""
+    bar.total = total
+    bar.update(done - bar.n)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -127,7 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from maskdepth.evaluate import evaluate
     from maskdepth.hub import load_model
     from maskdepth.metrics import format_table
-    from maskdepth.train import build_dataset
+    from maskdepth.train import build_dataset, describe_dataset
 
     model = load_model(args.model)
     cfg = config_from_args(args, size=args.size or model.image_size)
@@ -141,12 +147,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from torch.utils.data import Subset
 
         subset = Subset(subset, range(min(args.limit, len(subset))))
-    with tqdm(total=len(subset), unit="img", desc="evaluate") as bar:
+    with tqdm(total=len(subset), unit="batch", desc="evaluate") as bar:
         result = evaluate(
-            model, subset, loss_cfg=cfg.loss_config(), batch_size=args.batch_size, on_progress=lambda d, t: bar.update(d - bar.n)
+            model, subset, loss_cfg=cfg.loss_config(), batch_size=args.batch_size, on_progress=lambda d, t: _advance(bar, d, t)
         )
-    print(f"{args.split} split of {len(dataset)} samples ({result.n_images} images scored), model {args.model}")
+    split = f"{result.n_images} images of the {args.split} split of {describe_dataset(dataset)}"
+    print(f"{split}; model {args.model}")
     print(format_table({Path(str(args.model)).name or str(args.model): {**result.metrics, "loss": result.loss}}))
+    if args.update_card:
+        from maskdepth import fileio
+        from maskdepth.runs import write_run_card
+
+        folder = Path(args.model)
+        if not folder.is_dir():
+            raise MaskDepthError(f"--update-card needs a model folder, and {folder} is not one")
+        command = "python -m maskdepth " + " ".join(sys.argv[1:])
+        fileio.write_json(folder / "evaluation.json", {"metrics": result.metrics, "split": split, "command": command})
+        print(f"wrote the metrics into {write_run_card(folder)}")
+    return 0
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    from maskdepth.hub import load_model, save_model
+    from maskdepth.runs import card_info
+
+    source = Path(args.model)
+    card = card_info(source) if source.is_dir() else {}
+    save_model(load_model(args.model), args.out, card=card, fp16=args.fp16)
+    if source.is_dir():  # carry the run's records so the card can be rebuilt later
+        from maskdepth import fileio
+        from maskdepth.runs import read_json
+
+        for name in ("metrics.json", "train_config.json", "card.json"):
+            if (source / name).is_file():
+                fileio.write_json(Path(args.out) / name, read_json(source / name))
+    print(f"saved {args.model} to {args.out}" + (" (float16 weights)" if args.fp16 else ""))
     return 0
 
 
@@ -204,7 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     n = min(args.n, len(ds))
     export = export_seed_layout if args.layout == "seed" else export_plain_layout
     with tqdm(total=n, unit="img", desc="export") as bar:
-        out = export(ds, args.out, n, on_progress=lambda i, total: bar.update(i - bar.n))
+        out = export(ds, args.out, n, on_progress=lambda i, total: _advance(bar, i, total))
     print(f"wrote {n} samples in the {args.layout} layout to {out}")
     return 0
 
@@ -269,7 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("test", "train", "all"), default="test",
                    help="test = the held-out part of the seeded split (as training used)")
     p.add_argument("--limit", type=int, help="score at most this many samples")
+    p.add_argument("--update-card", action="store_true",
+                   help="write these metrics and this command into the model folder's card (README.md)")
     p.set_defaults(func=cmd_evaluate, size=None)
+
+    p = sub.add_parser("save", help="copy a run's best weights into a model folder (e.g. checkpoints/), with its card")
+    p.add_argument("model", help="run folder, model folder, Hub id or seed checkpoint")
+    p.add_argument("--out", required=True, help="destination model folder")
+    p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
+    p.set_defaults(func=cmd_save)
 
     p = sub.add_parser("predict", help="mask.png, depth.png, depth16.png, depth_color.png for an image pair")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model folder, Hub repo id or seed checkpoint")

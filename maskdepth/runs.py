@@ -89,6 +89,10 @@ def card_info(run_dir: str | os.PathLike, command: str | None = None) -> dict:
         command = read_json(run_dir / "card.json").get("command")
     if command:
         info["command"] = command
+    evaluation = read_json(run_dir / "evaluation.json")  # written by `evaluate --update-card`
+    if evaluation.get("metrics"):
+        info["metrics"] = evaluation["metrics"]
+        info["eval_split"] = f"{evaluation['split']}, printed by `{evaluation['command']}`"
     return info
 
 
