@@ -1,0 +1,61 @@
+"""maskdepth's Gradio app: Predict, Train, Compare and Models (Hub) tabs.
+
+    python app.py            # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT as usual)
+
+Folders: ``MASKDEPTH_RUNS`` (default ``runs/``) for trained runs, ``MASKDEPTH_DATA`` (default
+``data_cache/app``) for uploaded datasets; the shipped model is ``checkpoints/``. On a Hugging Face
+Space (``SPACE_ID`` set) local paths are refused and Hub pushes use the visitor's sign-in.
+This file only assembles the tabs from ``maskdepth/ui/`` and launches; no logic lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
+
+ROOT = Path(__file__).resolve().parent
+
+
+def build_demo(
+    checkpoints_dir: str | os.PathLike = ROOT / "checkpoints",
+    runs_dir: str | os.PathLike | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    comparison_dir: str | os.PathLike = ROOT / "comparisons" / "default",
+    examples_dir: str | os.PathLike = ROOT / "examples",
+    on_space: bool | None = None,
+) -> gr.Blocks:
+    """The app's Blocks for these folders (no weights are loaded here; models load on first use)."""
+    ctx = common.make_context(checkpoints_dir, runs_dir, data_dir=data_dir, comparison_dir=comparison_dir,
+                              examples_dir=examples_dir, on_space=on_space)
+    return assemble(ctx)
+
+
+def assemble(ctx: common.AppContext) -> gr.Blocks:
+    with gr.Blocks(title="maskdepth", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# maskdepth\nWhere is the pasted object, and how far is everything? A W-Net answers both.")
+        with gr.Tab("Predict"):
+            predict_tab.build(ctx)
+        with gr.Tab("Train"):
+            train_tab.build(ctx)
+        with gr.Tab("Compare"):
+            compare_tab.build(ctx)
+        with gr.Tab("Models (Hub)"):
+            models_tab.build(ctx)
+        common.finish(ctx, demo)
+    return demo.queue(max_size=common.QUEUE_MAX_SIZE, default_concurrency_limit=2)
+
+
+def main() -> None:
+    ctx = common.make_context(ROOT / "checkpoints", comparison_dir=ROOT / "comparisons" / "default",
+                              examples_dir=ROOT / "examples")
+    print(common.warm_up(ctx))  # load the default weights now (not at import), or say why not
+    assemble(ctx).launch(show_error=True, allowed_paths=[str(ctx.examples_dir)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Models tab: load weights from a Hugging Face Hub repo into the pickers; push a model to a repo.
+
+Tokens: locally ``HF_TOKEN`` (or ``hf auth login``) is used by ``maskdepth.hub``; on a Space
+(``SPACE_ID`` set) only the signed-in user's OAuth token is used, never the Space's own secret.
+Tokens are passed through, never shown or logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from maskdepth.errors import HubError, InputError
+from maskdepth.ui.common import DEFAULT_CHOICE, AppContext, gradio_errors, register_picker
+
+HUB_CONCURRENCY = 2
+CLI_HELP = """\
+**From the command line** (token from `HF_TOKEN` or `hf auth login`):
+
+```bash
+python -m maskdepth push runs/NAME owner/name            # a trained run (weights, card, metrics)
+python -m maskdepth push checkpoints owner/name --private
+python -m maskdepth pull owner/name --out models/NAME     # and back
+```
+"""
+
+
+def _token(ctx: AppContext, oauth_token: gr.OAuthToken | None, *, writing: bool) -> str | bool | None:
+    """The token to use: the signed-in user's on a Space, else None (``maskdepth.hub`` reads HF_TOKEN)."""
+    if not ctx.on_space:
+        return None
+    if oauth_token is not None:
+        return oauth_token.token
+    if writing:
+        raise HubError("sign in with the Hugging Face button above first: pushing uses your own account")
+    return False  # anonymous: do not fall back to the Space's own token for a user-chosen repo
+
+
+def _repo_id(value: str | None) -> str:
+    repo_id = (value or "").strip()
+    if not repo_id:
+        raise InputError("type a Hub repo id, e.g. your-name/maskdepth-wnet")
+    return repo_id
+
+
+def load_from_hub(ctx: AppContext, repo_id: str | None, oauth_token: gr.OAuthToken | None = None) -> str:
+    """Download and load ``repo_id`` (strictly), add it to the model pickers; returns a status line."""
+    repo_id = _repo_id(repo_id)
+    if "/" not in repo_id or Path(repo_id).exists():
+        raise InputError(f"{repo_id!r} is not a Hub repo id: use owner/name")
+    predictor = ctx.predictors.get(repo_id, token=_token(ctx, oauth_token, writing=False))
+    ctx.add_hub_model(repo_id)
+    m = predictor.model
+    return (f"Loaded **{repo_id}**: {m.in_channels}-channel W-Net, width {m.base_width}, trained at "
+            f"{m.image_size}x{m.image_size}. Pick it in the Predict tab.")
+
+
+def push(ctx: AppContext, source: str | None, repo_id: str | None, private: bool,
+         oauth_token: gr.OAuthToken | None = None) -> str:
+    """Push the shipped model or a run folder (weights + model card + metrics) to ``repo_id``; returns a link."""
+    from maskdepth.hub import push_to_hub
+
+    repo_id = _repo_id(repo_id)
+    token = _token(ctx, oauth_token, writing=True)
+    path = ctx.resolve_source(source or DEFAULT_CHOICE)
+    if not Path(path).exists():
+        raise InputError(f"{source!r} is not a local model: pick the shipped model or a trained run to push")
+    url = push_to_hub(path, repo_id, token=token or None, private=bool(private),
+                      commit_message=f"Upload {Path(path).name} with the maskdepth app")
+    return f"Pushed `{Path(path).name}` to [{repo_id}]({url})."
+
+
+@dataclass
+class ModelsTab:
+    repo: gr.Textbox
+    source: gr.Dropdown
+
+
+def build(ctx: AppContext) -> ModelsTab:
+    """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
+    if ctx.on_space:
+        gr.Markdown("Sign in to push to your own account (loading public repos works without signing in).")
+        gr.LoginButton()
+    else:
+        gr.Markdown("Running locally: the Hub token comes from `HF_TOKEN` or `hf auth login`; it is never shown.")
+    with gr.Group():
+        gr.Markdown("### Load a model from the Hub")
+        with gr.Row(equal_height=True):
+            repo = gr.Textbox(label="Hub repo id", placeholder="owner/name", scale=4)
+            load = gr.Button("Load", variant="primary", scale=1)
+        load_status = gr.Markdown()
+    with gr.Group():
+        gr.Markdown("### Push a model to the Hub (weights, model card, metrics)")
+        with gr.Row(equal_height=True):
+            source = gr.Dropdown(ctx.model_choices(), value=DEFAULT_CHOICE, allow_custom_value=True,
+                                 label="Model to push (the shipped model or a run)", scale=3)
+            target = gr.Textbox(label="Target repo id", placeholder="your-name/maskdepth-wnet", scale=3)
+            private = gr.Checkbox(label="private", value=False, scale=1)
+        push_btn = gr.Button("Push", variant="primary")
+        push_status = gr.Markdown()
+    register_picker(ctx, source)
+    gr.Markdown(CLI_HELP)
+
+    @gradio_errors
+    def on_load(repo_id: str | None, oauth_token: gr.OAuthToken | None) -> str:
+        return load_from_hub(ctx, repo_id, oauth_token)
+
+    @gradio_errors
+    def on_push(source: str | None, repo_id: str | None, private: bool, oauth_token: gr.OAuthToken | None) -> str:
+        return push(ctx, source, repo_id, private, oauth_token)
+
+    hub = {"concurrency_id": "hub", "concurrency_limit": HUB_CONCURRENCY}
+    ctx.model_events.append(load.click(on_load, repo, load_status, api_name="load_from_hub", **hub))
+    push_btn.click(on_push, [source, target, private], push_status, api_name="push_to_hub", **hub)
+    return ModelsTab(repo=repo, source=source)

@@ -1,0 +1,451 @@
+"""Train tab: pick data, losses and a budget; watch progress, loss curves and sample predictions live.
+
+The handler is a generator: ``train()`` runs in a background thread (:class:`ThreadJob`) and
+every few events the tab re-renders. One training at a time per process (``TRAINING``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from maskdepth.errors import DatasetError, InputError
+from maskdepth.losses import loss_names
+from maskdepth.predict import colorize_depth
+from maskdepth.runs import write_run_card
+from maskdepth.train import (
+    OPTIMIZERS,
+    SCHEDULERS,
+    DoneEvent,
+    EvalEvent,
+    SamplesEvent,
+    StepEvent,
+    TrainConfig,
+    TrainResult,
+    train,
+)
+from maskdepth.ui.common import (
+    TRAIN_CONCURRENCY,
+    TRAINING,
+    AppContext,
+    ThreadJob,
+    gradio_errors,
+    register_picker,
+    session_of,
+)
+
+DATASET_KINDS = ("synthetic", "zip upload", "folder path")
+BUDGET_KINDS = ("minutes", "epochs", "steps")
+NO_RESUME = "(start from scratch)"
+RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events
+MAX_PLOT_POINTS = 300  # per series; longer curves are averaged into bins
+# The CLI flags (python -m maskdepth train) of TrainConfig fields whose flag is not --field-name.
+_FLAG = {"num_workers": "--workers", "out_dir": "--out"}
+_NEGATED = {"flips": "--no-flips", "augment": "--no-augment", "channels_last": "--no-channels-last"}
+_NOT_IN_CLI = {"sample_every"}  # display-only settings
+
+
+# ---- the live view of a run (also used by the Compare tab) ----------------------------------------------
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _binned(points: list[tuple[float, float]], limit: int = MAX_PLOT_POINTS) -> list[tuple[float, float]]:
+    """At most ``limit`` points: consecutive points averaged in equal bins (keeps the curve's shape)."""
+    if len(points) <= limit:
+        return points
+    arr = np.asarray(points, np.float64)
+    return [tuple(chunk.mean(axis=0)) for chunk in np.array_split(arr, limit)]
+
+
+def sample_rows(samples: list[dict[str, np.ndarray]], step: int) -> list[tuple[np.ndarray, str]]:
+    """Gallery items: one row per sample, input | target mask | predicted mask | target depth | predicted depth."""
+
+    def grey(a: np.ndarray) -> np.ndarray:
+        return (np.repeat(np.clip(a, 0, 1)[..., None], 3, -1) * 255).round().astype(np.uint8)
+
+    rows = []
+    for i, s in enumerate(samples):
+        rgb = (np.clip(s["fg_bg"], 0, 1) * 255).round().astype(np.uint8)
+        tiles = [rgb, grey(s["mask"]), grey(s["mask_pred"]), colorize_depth(s["depth"]), colorize_depth(s["depth_pred"])]
+        gap = np.full((rgb.shape[0], 2, 3), 255, np.uint8)
+        row = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
+        caption = f"sample {i + 1}, step {step}: input | mask target | mask predicted | depth target | depth predicted"
+        rows.append((row, caption))
+    return rows
+
+
+class LiveRun:
+    """Accumulates a run's events into what the tab shows: a progress bar, a status line, curves, samples."""
+
+    def __init__(self, title: str = "training") -> None:
+        self.title = title
+        self.train_points: dict[str, list[tuple[float, float]]] = {"train mask": [], "train depth": []}
+        self.test_points: dict[str, list[tuple[float, float]]] = {"test mask": [], "test depth": []}
+        self.lr_points: list[tuple[float, float]] = []
+        self.step: StepEvent | None = None
+        self.best: EvalEvent | None = None
+        self.last_eval: EvalEvent | None = None
+        self.samples: list[tuple[np.ndarray, str]] = []
+        self.done: DoneEvent | None = None
+        self.message = "starting..."
+
+    @property
+    def progress(self) -> float:
+        if self.done is not None and self.done.reason == "budget":
+            return 1.0
+        return self.step.progress if self.step else 0.0
+
+    def update(self, event: Any) -> None:
+        if isinstance(event, StepEvent):
+            self.step = event
+            self.train_points["train mask"].append((event.step, event.mask_loss))
+            self.train_points["train depth"].append((event.step, event.depth_loss))
+            self.lr_points.append((event.step, event.lr))
+            self.message = "training"
+        elif isinstance(event, EvalEvent):
+            self.last_eval = event
+            self.test_points["test mask"].append((event.step, event.test_mask_loss))
+            self.test_points["test depth"].append((event.step, event.test_depth_loss))
+            if event.is_best:
+                self.best = event
+        elif isinstance(event, SamplesEvent):
+            self.samples = sample_rows(event.samples, event.step)
+        elif isinstance(event, DoneEvent):
+            self.done = event
+            self.message = event.message
+
+    def progress_html(self, prefix: str = "", progress: float | None = None) -> str:
+        p = self.progress if progress is None else progress
+        s = self.step
+        detail = ""
+        if s is not None:
+            total = f"/{s.total_steps}" if s.total_steps else ""
+            eta = "done" if self.done else f"ETA {_fmt_time(s.eta_s)}"
+            detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {_fmt_time(s.elapsed_s)} elapsed · {eta}"
+        state = self.done.reason if self.done else ("running" if s else "starting")
+        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(state, "#3b82f6")
+        return (
+            f'<div class="md-progress"><div style="display:flex;justify-content:space-between;font-size:0.9em">'
+            f"<span>{prefix}{self.title}: {state}</span><span>{p:.0%}</span></div>"
+            f'<div style="height:12px;background:#e5e7eb;border-radius:6px;overflow:hidden">'
+            f'<div style="height:100%;width:{p * 100:.1f}%;background:{colour};transition:width 0.3s"></div></div>'
+            f'<div style="font-size:0.85em;opacity:0.8">{detail}</div></div>'
+        )
+
+    def status_md(self) -> str:
+        lines = []
+        if self.step is not None:
+            s = self.step
+            lines.append(
+                f"**loss** {s.loss:.4f} (mask {s.mask_loss:.4f}, depth {s.depth_loss:.4f}) · **lr** {s.lr:.2e} · "
+                f"**{s.images_per_s:.1f} images/s**"
+            )
+        if self.best is not None:
+            m = self.best.metrics
+            lines.append(
+                f"**best test loss** {self.best.test_loss:.4f} at step {self.best.step} · IoU {m.get('mask_iou', 0):.3f}"
+                f" · Dice {m.get('mask_dice', 0):.3f} · RMSE {m.get('depth_rmse', 0):.4f} · "
+                f"δ<1.25 {m.get('depth_delta1', 0):.3f} · SSIM {m.get('depth_ssim', 0):.3f}"
+            )
+        if self.done is not None:
+            lines.append(f"**{self.done.message}**  \nrun folder: `{self.done.run_dir}`")
+        elif self.message != "training":
+            lines.append(self.message)
+        return "\n\n".join(lines)
+
+    def loss_frame(self) -> pd.DataFrame:
+        rows = [
+            {"step": x, "loss": y, "series": name}
+            for series in (self.train_points, self.test_points)
+            for name, points in series.items()
+            for x, y in _binned(points)
+        ]
+        return pd.DataFrame(rows, columns=["step", "loss", "series"])
+
+    def lr_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(_binned(self.lr_points), columns=["step", "lr"])
+
+
+# ---- configuration ------------------------------------------------------------------------------------
+
+
+def cli_command(cfg: TrainConfig, subcommand: str = "train", *, out: str | None = None,
+                extra: Sequence[str] = ()) -> str:
+    """The ``python -m maskdepth train ...`` (or ``compare``) command that reproduces ``cfg``, for model cards."""
+    args = ["python", "-m", "maskdepth", subcommand]
+    for f in dataclasses.fields(TrainConfig):
+        value = out if (f.name == "out_dir" and out is not None) else getattr(cfg, f.name)
+        if f.name in _NOT_IN_CLI or (value == f.default and f.name != "out_dir"):
+            continue
+        if f.name in _NEGATED:
+            if not value:
+                args.append(_NEGATED[f.name])
+        elif value is not None:
+            args += [_FLAG.get(f.name, "--" + f.name.replace("_", "-")), str(value)]
+    return shlex.join([*args, *extra])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")[:60] or "run"
+
+
+def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
+    """``TrainConfig.dataset`` for the UI's choice; extracts an uploaded zip into its own folder."""
+    if kind == "synthetic":
+        return "synthetic"
+    if kind == "zip upload":
+        if not zip_file:
+            raise InputError("upload a dataset zip (seed layout: Fg-Bg/, Fg-Bg-Mask/, Depth/, bg*.jpg; "
+                             "or plain: bg/, fg_bg/, mask/, depth/), or pick the synthetic dataset")
+        from maskdepth.data.zipsafe import safe_extract
+
+        dest = ctx.data_dir / "uploads" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        return str(safe_extract(zip_file, dest))
+    if kind == "folder path":
+        if ctx.on_space:
+            raise InputError("folder paths are only available when the app runs locally: upload a zip instead")
+        if not folder or not Path(folder).expanduser().is_dir():
+            raise DatasetError(f"no folder at {folder!r}: type the path of a dataset folder on this machine")
+        return str(Path(folder).expanduser())
+    raise InputError(f"unknown dataset choice {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
+
+
+def build_config(
+    ctx: AppContext,
+    *,
+    dataset: str,
+    backgrounds: int,
+    foregrounds: int,
+    positions: int,
+    mask_loss: str,
+    depth_loss: str,
+    optimizer: str,
+    lr: float,
+    scheduler: str,
+    batch_size: int,
+    size: int,
+    budget_kind: str,
+    budget: float,
+    base_width: int,
+    in_channels: int,
+    resume: str | None,
+    resume_lr: str,
+    eval_every: int,
+    eval_samples: int,
+    sample_every: int,
+    run_name: str | None,
+) -> TrainConfig:
+    """A TrainConfig from the tab's controls (the run folder is new under the runs folder)."""
+    if budget_kind not in BUDGET_KINDS:
+        raise InputError(f"budget must be one of {', '.join(BUDGET_KINDS)}, got {budget_kind!r}")
+    if budget is None or budget <= 0:
+        raise InputError(f"the budget ({budget_kind}) must be > 0")
+    budget_value: dict[str, Any] = {budget_kind: int(budget) if budget_kind == "steps" else float(budget)}
+    resume_path = None
+    if resume and resume != NO_RESUME:
+        resume_path = ctx.resolve_source(resume)
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(run_name or f'{mask_loss}-{depth_loss}')}"
+    return TrainConfig(
+        dataset=dataset,
+        backgrounds=int(backgrounds),
+        foregrounds=int(foregrounds),
+        positions=int(positions),
+        mask_loss=mask_loss,
+        depth_loss=depth_loss,
+        optimizer=optimizer,
+        lr=float(lr),
+        scheduler=scheduler,
+        batch_size=int(batch_size),
+        size=int(size),
+        base_width=int(base_width),
+        in_channels=int(in_channels),
+        resume=resume_path,
+        resume_lr=resume_lr,
+        eval_every=int(eval_every) or None,
+        eval_samples=int(eval_samples),
+        sample_every=int(sample_every),
+        out_dir=str(ctx.runs_dir / name),
+        **budget_value,
+    )
+
+
+# ---- the handler ------------------------------------------------------------------------------------
+
+
+def train_stream(ctx: AppContext, owner: str, *, dataset_kind: str, zip_file: str | None, folder: str | None,
+                 **controls: Any) -> Iterator[tuple[Any, ...]]:
+    """Yield (progress html, status markdown, loss frame, lr frame, sample rows) while a run trains.
+
+    Refuses at once if another training holds the slot. Stopping (the Stop button) or
+    leaving (closing the tab, cancelling the API job) ends the run at its next step; the
+    best checkpoint so far is kept and the run's model card is written either way.
+    """
+    stop = TRAINING.acquire("training", owner)
+    try:
+        view = LiveRun("training")
+        view.message = "preparing the dataset..."
+        yield _render(view)
+        cfg = build_config(ctx, dataset=dataset_source(ctx, dataset_kind, zip_file, folder), **controls)
+    except BaseException:
+        TRAINING.release(stop)
+        raise
+
+    def target(emit: Any) -> TrainResult:
+        result = train(cfg, emit, stop)
+        write_run_card(result.run_dir, command=cli_command(cfg))
+        return result
+
+    job = ThreadJob(target, stop=stop, on_exit=lambda: TRAINING.release(stop), name="maskdepth-train")
+    last = 0.0
+    for event in job.events():
+        if event is not None:
+            view.update(event)
+            TRAINING.set_progress(stop, view.progress)
+        # Render on what matters at once; step events at most every RENDER_EVERY_S.
+        if isinstance(event, (EvalEvent, SamplesEvent, DoneEvent)) or time.monotonic() - last >= RENDER_EVERY_S:
+            last = time.monotonic()
+            yield _render(view)
+    job.join()
+    if job.error is not None:
+        raise job.error
+    if view.done is not None and view.done.reason == "nan":
+        gr.Warning(view.done.message)
+    else:
+        gr.Info(f"{view.done.message if view.done else 'done'}: the run is now in the model pickers")
+    yield _render(view)
+
+
+def _render(view: LiveRun) -> tuple[Any, ...]:
+    return view.progress_html(), view.status_md(), view.loss_frame(), view.lr_frame(), view.samples
+
+
+def stop_training(owner: str) -> None:
+    """The Stop button: ask this session's run to end at its next step (the message says what happened)."""
+    gr.Info(TRAINING.request_stop(owner))
+
+
+# ---- layout ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainTab:
+    start: gr.Button
+    stop: gr.Button
+    outputs: list[Any]
+
+
+def build(ctx: AppContext) -> TrainTab:
+    """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
+    losses = loss_names()
+    defaults = TrainConfig(steps=1)
+    kinds = [k for k in DATASET_KINDS if not (ctx.on_space and k == "folder path")]
+    with gr.Row():
+        with gr.Column(scale=2, min_width=320):
+            dataset = gr.Radio(kinds, value="synthetic", label="Dataset")
+            with gr.Group(visible=True) as synthetic_box:
+                backgrounds = gr.Slider(1, 100, value=10, step=1, label="backgrounds (rooms)")
+                foregrounds = gr.Slider(1, 100, value=10, step=1, label="foregrounds (objects)")
+                positions = gr.Slider(1, 20, value=5, step=1, label="positions per (room, object)")
+                samples_md = gr.Markdown(_samples_text(10, 10, 5))
+            zip_file = gr.File(file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False)
+            folder = gr.Textbox(label="Dataset folder on this machine", visible=False,
+                                placeholder="/path/to/dataset (seed or plain layout)")
+            with gr.Row():
+                mask_loss = gr.Dropdown(losses["mask"], value=defaults.mask_loss, label="Mask loss")
+                depth_loss = gr.Dropdown(losses["depth"], value=defaults.depth_loss, label="Depth loss")
+            with gr.Row():
+                budget_kind = gr.Radio(list(BUDGET_KINDS), value="minutes", label="Budget in")
+                budget = gr.Number(value=2, minimum=0, label="Budget")
+            with gr.Accordion("Optimisation", open=False):
+                with gr.Row():
+                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=defaults.optimizer, label="Optimiser")
+                    scheduler = gr.Dropdown(list(SCHEDULERS), value=defaults.scheduler, label="LR schedule")
+                lr = gr.Number(value=defaults.lr, label="Learning rate (peak for onecycle)")
+                batch_size = gr.Slider(1, 256, value=defaults.batch_size, step=1, label="Batch size")
+                size = gr.Slider(32, 224, value=defaults.size, step=32, label="Training resolution (pixels)")
+            with gr.Accordion("Model, resume and evaluation", open=False):
+                base_width = gr.Dropdown([4, 8, 16, 32], value=32, label="Width (32 = the seed's W-Net)")
+                in_channels = gr.Radio([6, 3], value=6, label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)")
+                resume = gr.Dropdown([NO_RESUME, *ctx.run_choices()], value=NO_RESUME, label="Resume from a run")
+                register_picker(ctx, resume, kind="runs")
+                resume_lr = gr.Radio(["continue", "restart"], value="continue", label="On resume, the learning rate",
+                                     info="continue where the scheduler left it, or restart from its initial value")
+                eval_every = gr.Number(value=50, precision=0, label="Evaluate every N steps (0 = once per epoch)")
+                eval_samples = gr.Number(value=128, precision=0, label="Test samples per evaluation (0 = all)")
+                sample_every = gr.Number(value=10, precision=0, label="Refresh sample predictions every N steps")
+            run_name = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
+            with gr.Row():
+                start = gr.Button("Start training", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=3):
+            progress = gr.HTML(LiveRun().progress_html(), label="Progress")
+            status = gr.Markdown(label="Status")
+            loss_plot = gr.LinePlot(pd.DataFrame(columns=["step", "loss", "series"]), x="step", y="loss",
+                                    color="series", label="Loss curves (train per step, test per evaluation)",
+                                    height=260)
+            lr_plot = gr.LinePlot(pd.DataFrame(columns=["step", "lr"]), x="step", y="lr", label="Learning rate",
+                                  height=160)
+            samples = gr.Gallery(label="Sample predictions next to their targets", columns=1, height="auto",
+                                 format="png", interactive=False)
+
+    def on_kind(kind: str) -> tuple[Any, ...]:
+        return (gr.update(visible=kind == "synthetic"), gr.update(visible=kind == "zip upload"),
+                gr.update(visible=kind == "folder path"))
+
+    dataset.change(on_kind, dataset, [synthetic_box, zip_file, folder], api_visibility="private", queue=False)
+    sizes = [backgrounds, foregrounds, positions]
+    for slider in sizes:
+        slider.change(_samples_text, sizes, samples_md, api_visibility="private", queue=False)
+
+    @gradio_errors
+    def on_train(dataset_kind: str, backgrounds: int, foregrounds: int, positions: int, zip_file: str | None,
+                 folder: str | None, mask_loss: str, depth_loss: str, optimizer: str, lr: float, scheduler: str,
+                 batch_size: int, size: int, budget_kind: str, budget: float, base_width: int, in_channels: int,
+                 resume: str | None, resume_lr: str, eval_every: int, eval_samples: int, sample_every: int,
+                 run_name: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        yield from train_stream(
+            ctx, session_of(request), dataset_kind=dataset_kind, zip_file=zip_file, folder=folder,
+            backgrounds=backgrounds, foregrounds=foregrounds, positions=positions, mask_loss=mask_loss,
+            depth_loss=depth_loss, optimizer=optimizer, lr=lr, scheduler=scheduler, batch_size=batch_size, size=size,
+            budget_kind=budget_kind, budget=budget, base_width=base_width, in_channels=in_channels, resume=resume,
+            resume_lr=resume_lr, eval_every=eval_every, eval_samples=eval_samples, sample_every=sample_every,
+            run_name=run_name,
+        )
+
+    @gradio_errors
+    def on_stop(request: gr.Request) -> None:
+        stop_training(session_of(request))
+
+    inputs = [dataset, backgrounds, foregrounds, positions, zip_file, folder, mask_loss, depth_loss, optimizer, lr,
+              scheduler, batch_size, size, budget_kind, budget, base_width, in_channels, resume, resume_lr,
+              eval_every, eval_samples, sample_every, run_name]
+    outputs = [progress, status, loss_plot, lr_plot, samples]
+    event = start.click(on_train, inputs, outputs, api_name="train", concurrency_id="train",
+                        concurrency_limit=TRAIN_CONCURRENCY, show_progress="hidden")
+    ctx.model_events.append(event)
+    # Not queued behind the training: a stop must get through while the run holds the train queue.
+    stop.click(on_stop, None, None, api_name="stop_training", concurrency_id="stop", concurrency_limit=None)
+    return TrainTab(start=start, stop=stop, outputs=outputs)
+
+
+def _samples_text(backgrounds: float, foregrounds: float, positions: float) -> str:
+    n = int(backgrounds) * int(foregrounds) * int(positions) * 2
+    return f"{n:,} samples (each placement also flipped); 70% train, 30% test"

@@ -1,0 +1,407 @@
+"""The Gradio app: handlers called directly, then the launched app driven through gradio_client.
+
+Models are tiny untrained W-Nets (width 4, 32 px) and training runs are a few steps on a
+16-sample synthetic dataset, so the whole file takes about a minute on two shared cores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from maskdepth.compare import run_comparison
+from maskdepth.errors import CheckpointError, HubError, InputError
+from maskdepth.model import WNet
+from maskdepth.predict import OUTPUT_FILES
+from maskdepth.train import TrainConfig
+from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
+from maskdepth.ui.common import DEFAULT_CHOICE, TRAINING, AppContext
+
+ROOT = Path(__file__).resolve().parent.parent
+torch.set_num_threads(1)  # the tests share two cores with other work
+
+
+def load_app_module():
+    """app.py lives at the repo root, outside any package: import it by path."""
+    spec = importlib.util.spec_from_file_location("maskdepth_app", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def save_tiny(folder: Path, in_channels: int = 6) -> Path:
+    torch.manual_seed(0)
+    WNet(in_channels=in_channels, base_width=4, image_size=32).save_pretrained(folder)
+    return folder
+
+
+def write_image(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def tiny_train_controls(**overrides) -> dict:
+    """The Train tab's controls for a run of a few steps on 16 synthetic 32 px samples."""
+    controls = dict(
+        backgrounds=2, foregrounds=2, positions=2, mask_loss="bce", depth_loss="bce", optimizer="adamw", lr=2e-3,
+        scheduler="onecycle", batch_size=4, size=32, budget_kind="steps", budget=3, base_width=4, in_channels=6,
+        resume=train_tab.NO_RESUME, resume_lr="continue", eval_every=0, eval_samples=8, sample_every=1,
+        run_name="tiny",
+    )
+    controls.update(overrides)
+    return controls
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("app")
+    return {
+        "checkpoints": save_tiny(root / "checkpoints"),
+        "runs": root / "runs",
+        "data": root / "data",
+        "comparison": root / "comparison",
+        "images": root / "images",
+    }
+
+
+@pytest.fixture
+def ctx(folders: dict[str, Path]) -> AppContext:
+    return common.make_context(folders["checkpoints"], folders["runs"], data_dir=folders["data"],
+                               comparison_dir=folders["comparison"], examples_dir=ROOT / "examples", on_space=False)
+
+
+@pytest.fixture(scope="module")
+def pair(folders: dict[str, Path]) -> tuple[Path, Path]:
+    """A background and a composite of an odd size (not the model's 32 px)."""
+    folders["images"].mkdir(exist_ok=True)
+    return write_image(folders["images"] / "room_bg.png", (83, 61), 1), write_image(
+        folders["images"] / "room.png", (83, 61), 2
+    )
+
+
+# ---- Predict tab, handlers -------------------------------------------------------------------------------
+
+
+def test_predict_outputs_are_pngs_of_the_composites_size(ctx: AppContext, pair: tuple[Path, Path]) -> None:
+    bg, fg = pair
+    overlay, color, (before, after), mask, depth, depth16 = predict_tab.predict(str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx)
+    for path in (overlay, color, before, after, mask, depth, depth16):
+        with Image.open(path) as img:
+            assert img.format == "PNG" and img.size == (83, 61)
+    assert Image.open(depth16).mode.startswith("I;16") and Image.open(mask).mode == "L"
+    assert after == color  # the slider compares the composite with the depth colour map
+
+
+def test_three_channel_model_needs_no_background(ctx: AppContext, pair: tuple[Path, Path]) -> None:
+    save_tiny(ctx.runs_dir / "rgb-only", in_channels=3)
+    assert "rgb-only" in [value for _, value in ctx.model_choices()]
+    _, color, *_ = predict_tab.predict(None, str(pair[1]), "rgb-only", ctx=ctx)
+    assert Image.open(color).size == (83, 61)
+    text, update = predict_tab.model_info("rgb-only", ctx=ctx)
+    assert "3-channel" in text and "optional" in update["label"]
+    with pytest.raises(InputError, match="needs two images"):
+        predict_tab.predict(None, str(pair[1]), DEFAULT_CHOICE, ctx=ctx)
+
+
+def test_non_image_upload_is_a_clear_error(ctx: AppContext, pair: tuple[Path, Path], tmp_path: Path) -> None:
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    with pytest.raises(InputError, match="composite") as info:
+        predict_tab.predict(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
+    # Through the app's wrapper the user gets the same one-line message as a gr.Error, no traceback.
+    with pytest.raises(gr.Error) as shown:
+        common.gradio_errors(predict_tab.predict)(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
+    assert shown.value.message == str(info.value) and "Traceback" not in shown.value.message
+
+
+def test_unexpected_errors_hide_their_details() -> None:
+    def broken() -> None:
+        raise KeyError("/secret/internal/path")
+
+    with pytest.raises(gr.Error) as shown:
+        common.gradio_errors(broken)()
+    assert "/secret" not in shown.value.message and "server log" in shown.value.message
+
+
+def test_batch_zip_has_one_folder_per_composite(ctx: AppContext, tmp_path: Path) -> None:
+    composites = [write_image(tmp_path / f"{name}.png", (40 + 8 * i, 36), i) for i, name in enumerate("abc")]
+    (tmp_path / "bgs").mkdir()
+    backgrounds = [write_image(tmp_path / "bgs" / f"{name}.jpg", (40 + 8 * i, 36), 9) for i, name in enumerate("abc")]
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"\x89PNG broken")
+    zip_path, summary = predict_tab.predict_batch([*map(str, composites)], [*map(str, backgrounds)], ctx=ctx)
+    assert "3 of 3" in summary
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+        assert names == {"README.txt"} | {f"{c}/{f}" for c in "abc" for f in OUTPUT_FILES}
+        with zf.open("c/depth16.png") as f:
+            assert Image.open(f).size == (56, 36)
+    # One background for all; an unreadable composite is skipped and named, not fatal.
+    _, summary = predict_tab.predict_batch([str(composites[0]), str(junk)], [str(backgrounds[0])], ctx=ctx)
+    assert "1 of 2" in summary and "junk.png" in summary
+    with pytest.raises(InputError, match="no background named like"):
+        predict_tab.predict_batch([str(composites[0])], [str(backgrounds[1]), str(backgrounds[2])], ctx=ctx)
+
+
+def test_examples_are_listed_in_pairs() -> None:
+    pairs, labels = predict_tab.example_pairs(ROOT / "examples")
+    assert len(pairs) >= 6 and len(labels) == len(pairs)
+    assert labels[0].startswith("synthetic") and any("photo" in label for label in labels)
+    total = sum(p.stat().st_size for p in (ROOT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
+    assert total < 2 * 1024**2
+    for bg, fg in pairs:
+        with Image.open(bg) as a, Image.open(fg) as b:
+            assert a.size == b.size and max(a.size) <= 640
+
+
+# ---- model sources and allow-listing ----------------------------------------------------------------------
+
+
+def test_sources_resolve_and_are_allow_listed_on_a_space(ctx: AppContext, tmp_path: Path) -> None:
+    assert ctx.resolve_source(DEFAULT_CHOICE) == str(ctx.checkpoints_dir)
+    assert ctx.resolve_source("alice/wnet") == "alice/wnet"  # a Hub id is passed on as is
+    outside = save_tiny(tmp_path / "elsewhere")
+    assert ctx.resolve_source(str(outside)) == str(outside)  # locally any folder is fine
+    ctx.on_space = True
+    for bad in (str(outside), "../elsewhere", f"{ctx.runs_dir}/../../etc"):
+        with pytest.raises(InputError, match="on this Space|contains '..'"):
+            ctx.resolve_source(bad)
+    assert ctx.resolve_source(str(ctx.checkpoints_dir)) == str(ctx.checkpoints_dir.resolve())
+    missing = common.make_context(tmp_path / "nothing", tmp_path / "runs")
+    with pytest.raises(CheckpointError, match="not installed yet"):
+        missing.resolve_source(DEFAULT_CHOICE)
+    assert "missing" in missing.model_choices()[0][0]
+    assert "no shipped model" in common.warm_up(missing)
+
+
+# ---- Train tab, handlers -----------------------------------------------------------------------------------
+
+
+def test_cli_command_reproduces_the_config() -> None:
+    from maskdepth.__main__ import build_parser, config_from_args
+
+    cfg = TrainConfig(steps=7, backgrounds=3, depth_loss="ssim", flips=False, base_width=8, size=32,
+                      eval_every=5, out_dir="runs/x y", resume_lr="restart")
+    command = train_tab.cli_command(cfg)
+    import shlex
+
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    again = config_from_args(args, out_dir=args.out, resume=args.resume, resume_lr=args.resume_lr)
+    assert {**again.to_dict(), "sample_every": cfg.sample_every} == cfg.to_dict()
+
+
+def test_a_second_training_is_refused_while_one_runs(ctx: AppContext) -> None:
+    stop = TRAINING.acquire("training", owner="someone-else")
+    try:
+        TRAINING.set_progress(stop, 0.42)
+        stream = train_tab.train_stream(ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None,
+                                        **tiny_train_controls())
+        with pytest.raises(InputError, match=r"a training is running \(started at \d\d:\d\d:\d\d, 42% done\)"):
+            next(stream)
+        assert "another session" in TRAINING.request_stop("me") and not stop.is_set()
+    finally:
+        TRAINING.release(stop)
+    assert not TRAINING.busy
+
+
+def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> None:
+    updates = list(train_tab.train_stream(ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None,
+                                          **tiny_train_controls()))
+    assert not TRAINING.busy
+    html, status, losses, lrs, samples = updates[-1]
+    assert "100%" in html and "finished after 3 steps" in status
+    assert set(losses["series"]) == {"train mask", "train depth", "test mask", "test depth"}
+    assert len(lrs) == 3 and len(samples) == 4 and samples[0][0].shape[1] > 4 * 32
+    run = next(r for r in ctx.runs() if r.name.endswith("-tiny"))
+    card = (run.path / "README.md").read_text()
+    assert "python -m maskdepth train" in card and "--steps 3" in card
+    assert run.name in [value for _, value in ctx.model_choices()]
+
+
+def test_zip_dataset_is_extracted_per_upload_and_folders_are_local_only(ctx: AppContext, tmp_path: Path) -> None:
+    from maskdepth.data.export import export_plain_layout
+    from maskdepth.data.synthetic import SyntheticScenes
+
+    data = export_plain_layout(SyntheticScenes(2, 2, 2, size=32), tmp_path / "plain", 12)
+    archive = tmp_path / "plain.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in Path(data).rglob("*"):
+            zf.write(f, f.relative_to(data))
+    first = train_tab.dataset_source(ctx, "zip upload", str(archive), None)
+    second = train_tab.dataset_source(ctx, "zip upload", str(archive), None)
+    assert first != second and Path(first).is_relative_to(ctx.data_dir)
+    assert train_tab.dataset_source(ctx, "folder path", None, str(data)) == str(data)
+    ctx.on_space = True
+    with pytest.raises(InputError, match="only available when the app runs locally"):
+        train_tab.dataset_source(ctx, "folder path", None, str(data))
+
+
+# ---- Compare tab --------------------------------------------------------------------------------------------
+
+
+TINY_COMPARE = dict(backgrounds=2, foregrounds=2, positions=2, steps=3, batch_size=4, base_width=4, size=32,
+                    eval_samples=8, sample_every=0)
+
+
+def test_compare_tab_shows_a_comparison_or_says_how_to_make_one(ctx: AppContext) -> None:
+    items, table, verdict, _ = compare_tab.load_view(ctx.comparison_dir)
+    assert items == [] and table.empty and "python -m maskdepth compare" in verdict
+    run_comparison(TrainConfig(**TINY_COMPARE), ["bce|bce", "bce|ssim"], ctx.comparison_dir)
+    items, table, verdict, columns = compare_tab.load_view(ctx.comparison_dir)
+    assert list(table["variant"]) == ["bce|bce", "bce|ssim"] and "Mask IoU" in table.columns
+    assert columns == 7 and len(items) == 4 * 7 and "sample 0: input" in items[0][1]
+    assert "Winner overall" in verdict
+
+
+def test_new_comparison_streams_and_lands_in_the_pickers(ctx: AppContext) -> None:
+    updates = list(compare_tab.compare_stream(ctx, "me", TrainConfig(**TINY_COMPARE), ["bce|rmse"]))
+    assert not TRAINING.busy
+    html, status, _, gallery, table, verdict, picker = updates[-1]
+    assert "100%" in html and list(table["variant"]) == ["bce|rmse"]
+    assert picker["value"].startswith("compare-") and picker["value"] in compare_tab.comparison_choices(ctx)
+    assert any(value.endswith("/bce-rmse") for _, value in ctx.model_choices())
+    with pytest.raises(InputError, match="unknown variant"):
+        next(compare_tab.compare_stream(ctx, "me", TrainConfig(**TINY_COMPARE), ["nope"]))
+
+
+# ---- Models tab ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    from huggingface_hub import constants
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    fakehub = pytest.importorskip("fakehub")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with fakehub.FakeHub(token="app-test-token-1234", user="alice") as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        yield server
+
+
+def test_push_and_load_through_the_models_tab(ctx: AppContext, fake_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(HubError, match="No Hugging Face token"):
+        models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False)
+    monkeypatch.setenv("HF_TOKEN", "app-test-token-1234")
+    message = models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False)
+    assert "alice/wnet" in message and "app-test-token" not in message
+    assert "loaded" in models_tab.load_from_hub(ctx, "alice/wnet").lower()
+    assert "alice/wnet" in [value for _, value in ctx.model_choices()]
+    # On a Space the visitor must sign in to push, and the Space's own token is never used for them.
+    ctx.on_space = True
+    with pytest.raises(HubError, match="sign in"):
+        models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False, None)
+    token = gr.OAuthToken(token="app-test-token-1234", scope="write-repos", expires_at=0)
+    assert "Pushed" in models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet2", True, token)
+
+
+def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("HF_TOKEN", "hf_NeverShowThisToken123456")
+    start = time.monotonic()
+    for call in (lambda: models_tab.load_from_hub(ctx, "alice/missing"),
+                 lambda: models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False)):
+        with pytest.raises(gr.Error) as shown:
+            common.gradio_errors(call)()
+        assert "Cannot reach the Hugging Face Hub" in shown.value.message
+        assert "NeverShowThisToken" not in shown.value.message
+    assert time.monotonic() - start < 20
+
+
+# ---- the launched app, through gradio_client -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(folders: dict[str, Path]) -> Iterator[str]:
+    app = load_app_module()
+    demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"],
+                          comparison_dir=folders["comparison"], on_space=False)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+def api_train_args(**overrides) -> dict:
+    controls = tiny_train_controls(budget=100000, eval_every=2, **overrides)
+    return {"dataset_kind": "synthetic", "zip_file": None, "folder": "", **controls}
+
+
+def test_app_predicts_at_the_input_size(server: str, pair: tuple[Path, Path]) -> None:
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    out = client.predict(handle_file(str(pair[0])), handle_file(str(pair[1])), DEFAULT_CHOICE, api_name="/predict")
+    assert len(out) == 6
+    for path in (out[0], out[1], out[3], out[4], out[5]):
+        assert Image.open(path).size == (83, 61)
+
+
+def test_app_trains_streams_stops_and_the_run_predicts(server: str, pair: tuple[Path, Path]) -> None:
+    from gradio_client import Client, handle_file
+
+    client, other = Client(server, verbose=False), Client(server, verbose=False)
+    job = client.submit(**api_train_args(run_name="api-run"), api_name="/train")
+    seen: list[str] = []
+    stopped_at = None
+    for html, status, *_ in job:
+        seen.append(status)
+        if "step" in html and stopped_at is None and len([s for s in seen if "loss" in s]) >= 2:
+            # While it trains: another session is told it is busy, and Predict still answers.
+            with pytest.raises(Exception, match="a training is running"):
+                other.predict(**api_train_args(), api_name="/train")
+            out = other.predict(handle_file(str(pair[0])), handle_file(str(pair[1])), api_name="/predict")
+            assert Image.open(out[1]).size == (83, 61)
+            client.predict(api_name="/stop_training")
+            stopped_at = len(seen)
+    assert stopped_at is not None, "no progress update showed a training step"
+    assert "stopped after" in seen[-1]
+    deadline = time.monotonic() + 10
+    while TRAINING.busy and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not TRAINING.busy
+    run_name = next(line for line in seen[-1].splitlines() if "run folder" in line).split("`")[1]
+    run_name = Path(run_name).name
+    out = client.predict(handle_file(str(pair[0])), handle_file(str(pair[1])), run_name, api_name="/predict")
+    assert Image.open(out[4]).size == (83, 61)
+
+
+def test_app_cancelled_training_frees_the_slot(server: str) -> None:
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    job = client.submit(**api_train_args(run_name="cancelled"), api_name="/train")
+    for i, _ in enumerate(job):
+        if i >= 1:
+            break
+    assert TRAINING.busy
+    job.cancel()
+    deadline = time.monotonic() + 20
+    while TRAINING.busy and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not TRAINING.busy, "cancelling the job must stop the run and free the training slot"
+    assert threading.active_count() < 100
