@@ -79,6 +79,7 @@ def evaluate(
     max_batches: int | None = None,
     on_progress: ProgressFn | None = None,
     input_fn: InputFn | None = None,
+    reduce: Callable[[Tensor], Tensor] | None = None,
 ) -> EvalResult:
     """Score ``model`` on a dataset without gradients and return losses and metrics.
 
@@ -96,6 +97,10 @@ def evaluate(
             batch; ``total_batches`` is None if the loader has no length.
         input_fn: ``batch -> (B, C, H, W)`` model input, with the batch already on
             ``device``; default ``model_input(bg, fg_bg, model.in_channels)``.
+        reduce: sharded evaluation across processes: ``reduce(sums)`` returns the
+            elementwise sum of a float64 vector over all processes (an all-reduce, e.g.
+            :meth:`maskdepth.distributed.Context.all_reduce_sum`). Each process passes its
+            own shard (possibly empty) and every one gets the result for the union.
 
     Returns:
         :class:`EvalResult`. The model's train/eval mode is restored afterwards.
@@ -155,6 +160,11 @@ def evaluate(
     finally:
         model.train(was_training)
 
+    if reduce is not None:
+        # Every process must call reduce, even with an empty shard, or the others wait forever.
+        accumulator.reduce(reduce)
+        summed = reduce(torch.tensor(list(loss_sums.values()), dtype=torch.float64)).tolist()
+        loss_sums = dict(zip(loss_sums, summed, strict=True))
     n_images = accumulator.n_images
     if n_images == 0:
         raise DatasetError("the evaluation dataset is empty: give it at least one sample")

@@ -17,7 +17,7 @@ gets NaN for abs-rel and delta and is left out of those two means.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -152,6 +152,22 @@ class MetricAccumulator:
             self._counts[name] += int(finite.sum())
         self.n_images += int(output.mask.shape[0])
         return per_image
+
+    def reduce(self, sum_fn: Callable[[Tensor], Tensor]) -> None:
+        """Replace the sums and counts by ``sum_fn`` of them, e.g. an all-reduce across processes.
+
+        ``sum_fn`` gets a float64 vector ``[n_images, sums..., counts...]`` and returns the
+        elementwise sum of every process's vector; afterwards :meth:`compute` gives the
+        per-image means over all images that any process saw (sharded evaluation).
+        """
+        names = list(METRIC_NAMES)
+        packed = torch.tensor(
+            [self.n_images, *(self._sums[k] for k in names), *(self._counts[k] for k in names)], dtype=torch.float64
+        )
+        total = sum_fn(packed).tolist()
+        self.n_images = round(total[0])
+        self._sums = dict(zip(names, total[1 : 1 + len(names)], strict=True))
+        self._counts = {k: round(v) for k, v in zip(names, total[1 + len(names) :], strict=True)}
 
     def compute(self) -> dict[str, float]:
         """Per-image mean of each metric (keys and order of :data:`METRIC_NAMES`).

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from maskdepth import fileio
+from maskdepth import distributed, fileio
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
 from maskdepth.errors import CheckpointError, TrainingError
@@ -82,6 +82,10 @@ class TrainConfig:
     channels_last: bool = True
     threads: int | None = None
     num_workers: int = 0
+    # Under torchrun (docs/scaling.md): batch_size is per process, so the effective batch is
+    # world_size x batch_size; scale_lr applies the linear scaling rule lr x world_size.
+    sync_bn: bool = False
+    scale_lr: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -225,7 +229,11 @@ def split_parts(subset: Subset, parts: int) -> list[Subset]:
     return [Subset(subset.dataset, idx[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def to_batch(batch: dict[str, torch.Tensor], channels_last: bool) -> dict[str, torch.Tensor]:
+def to_batch(
+    batch: dict[str, torch.Tensor], channels_last: bool, device: torch.device | None = None
+) -> dict[str, torch.Tensor]:
+    if device is not None and device.type != "cpu":  # one GPU per process under torchrun + nccl
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     if channels_last:
         return {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
     return batch
@@ -322,7 +330,9 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 def _sample_predictions(model: WNet, batch: dict[str, torch.Tensor]) -> list[dict[str, np.ndarray]]:
     was_training = model.training
     model.eval()
-    out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
+    device = next(model.parameters()).device
+    out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels).to(device))
+    out = type(out)(*(t.cpu() for t in out))
     model.train(was_training)
     samples = []
     for i in range(batch["fg_bg"].shape[0]):
@@ -343,15 +353,38 @@ def train(
     on_event: Callable[[Event], None] | None = None,
     stop: threading.Event | None = None,
 ) -> TrainResult:
-    """Train a W-Net as ``cfg`` says; returns when the budget is spent or ``stop`` is set."""
+    """Train a W-Net as ``cfg`` says; returns when the budget is spent or ``stop`` is set.
+
+    Under torchrun every process calls this and trains with DistributedDataParallel
+    (docs/scaling.md); only rank 0 gets events and writes the run folder.
+    """
+    ddp = distributed.setup()
+    try:
+        return _train(cfg, on_event if ddp.is_main else None, stop, ddp)
+    finally:
+        distributed.cleanup(ddp)
+
+
+def _train(
+    cfg: TrainConfig,
+    on_event: Callable[[Event], None] | None,
+    stop: threading.Event | None,
+    ddp: distributed.Context,
+) -> TrainResult:
     emit = on_event or (lambda event: None)
     stop = stop or threading.Event()
     start = time.perf_counter()
     run_dir = Path(cfg.out_dir)
 
-    # 1. Output folder: fail now, not after an hour of training.
+    if cfg.scale_lr and ddp.enabled:
+        # Linear scaling rule. The config records the lr actually used (and scale_lr off), so
+        # that re-running its train_config.json does not scale twice.
+        cfg = dataclasses.replace(cfg, lr=cfg.lr * ddp.world_size, scale_lr=False)
+
+    # 1. Output folder: fail now, not after an hour of training. Only rank 0 writes files.
     try:
-        fileio.check_writable(run_dir)
+        if ddp.is_main:
+            fileio.check_writable(run_dir)
     except OSError as e:
         raise TrainingError(f"cannot write to the output folder {run_dir} ({e.strerror}); choose another") from e
 
@@ -378,7 +411,9 @@ def train(
     model.image_size = cfg.size
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    model = model.to(ddp.device)
     model.train()
+    net = ddp.wrap(model, cfg.sync_bn)  # steps call net (DDP under torchrun); the rest uses model
     optimizer = make_optimizer(cfg, model)
     continue_lr = resume_state is not None and cfg.resume_lr == "continue"
     schedule = Schedule(cfg.scheduler, optimizer, cfg.lr, warmup=not continue_lr)
@@ -387,10 +422,11 @@ def train(
         schedule.load_state_dict(resume_state.get("scheduler", {}))
         schedule.peak_lr = float(resume_state.get("lr", cfg.lr))  # OneCycle anneals on from here
     loss_cfg = cfg.loss_config()
-    fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
+    if ddp.is_main:
+        fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
 
-    # 5. Budget.
-    steps_per_epoch = [math.ceil(len(p) / cfg.batch_size) for p in parts]
+    # 5. Budget (under torchrun, an epoch is one pass over this process's shard).
+    steps_per_epoch = [math.ceil(math.ceil(len(p) / ddp.world_size) / cfg.batch_size) for p in parts]
     total_steps = None
     if cfg.steps is not None or cfg.epochs is not None:
         candidates = [cfg.steps] if cfg.steps is not None else []
@@ -418,7 +454,14 @@ def train(
 
     def run_eval() -> EvalEvent:
         nonlocal best
-        result = evaluate(model, eval_set, loss_cfg=loss_cfg, batch_size=max(cfg.batch_size, 32))
+        ddp.broadcast_state(model, buffers_only=True)  # score rank 0's BatchNorm statistics everywhere
+        result = evaluate(
+            model,
+            ddp.shard(eval_set),
+            loss_cfg=loss_cfg,
+            batch_size=max(cfg.batch_size, 32),
+            reduce=ddp.all_reduce_sum if ddp.enabled else None,
+        )
         n = max(window["n"], 1)
         is_best = best is None or result.loss < best.test_loss
         event = EvalEvent(
@@ -442,15 +485,19 @@ def train(
         history.append(dataclasses.asdict(event))
         if is_best:
             best = event
-            save_weights(model, run_dir)
-        fileio.write_json(
-            run_dir / "metrics.json",
-            {"best": dataclasses.asdict(best), "history": history, "dataset": describe_dataset(dataset)},
-        )
+            if ddp.is_main:
+                save_weights(model, run_dir)
+        if ddp.is_main:
+            fileio.write_json(
+                run_dir / "metrics.json",
+                {"best": dataclasses.asdict(best), "history": history, "dataset": describe_dataset(dataset)},
+            )
         emit(event)
         return event
 
     def save_last() -> None:
+        if not ddp.is_main:
+            return
         fileio.torch_save(
             run_dir / "last.pt",
             {
@@ -470,14 +517,16 @@ def train(
     try:
         done = False
         while not done:
-            target_part = min(int(progress_at(step, time.perf_counter() - start) * cfg.parts), cfg.parts - 1)
+            _, elapsed = ddp.agree(False, time.perf_counter() - start)
+            target_part = min(int(progress_at(step, elapsed) * cfg.parts), cfg.parts - 1)
             if target_part != part:
                 # Next part (seed variant ii): go on from the best weights so far; "restart" resets the lr.
                 part = target_part
-                if (run_dir / "model.safetensors").is_file():
+                if ddp.is_main and (run_dir / "model.safetensors").is_file():
                     from safetensors.torch import load_file
 
                     model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+                ddp.broadcast_state(model)  # the other ranks may not see rank 0's run folder
                 if cfg.resume_lr == "restart":
                     optimizer = make_optimizer(cfg, model)
                     schedule = Schedule(cfg.scheduler, optimizer, cfg.lr)
@@ -485,27 +534,32 @@ def train(
             if augment is not None:
                 data = Augmented(data, augment, seed=cfg.seed)
                 data.epoch = epoch
+            sampler = ddp.sampler(data, seed=cfg.seed, epoch=epoch)  # None: one process sees all
             loader = DataLoader(
                 data,
                 batch_size=cfg.batch_size,
-                shuffle=True,
-                drop_last=len(data) > cfg.batch_size,
+                shuffle=sampler is None,
+                sampler=sampler,
+                drop_last=len(sampler if sampler is not None else data) > cfg.batch_size,
                 num_workers=cfg.num_workers,
                 generator=torch.Generator().manual_seed(cfg.seed + epoch),
             )
             for batch in loader:
-                if stop.is_set():
+                # Every rank must leave the loop at the same step: agree on stop and on the clock.
+                stopping, elapsed = ddp.agree(stop.is_set(), time.perf_counter() - start)
+                if stopping:
                     reason, done = "stopped", True
                     break
-                batch = to_batch(batch, cfg.channels_last)
-                elapsed = time.perf_counter() - start
+                batch = to_batch(batch, cfg.channels_last, ddp.device)
                 schedule.on_step(progress_at(step, elapsed))
-                out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
+                out = net(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
                 losses = score_batch(out, batch, loss_cfg)
-                if not torch.isfinite(losses.total):
+                # The effective batch's losses; non-finite when any rank's is, so all stop together.
+                seen = ddp.mean(torch.stack([losses.total.detach(), losses.mask.detach(), losses.depth.detach()]))
+                if not torch.isfinite(seen[0]):
                     reason, done = "nan", True
                     message = (
-                        f"the loss became {losses.total.item()} at step {step + 1}: training stopped and the "
+                        f"the loss became {seen[0].item()} at step {step + 1}: training stopped and the "
                         "last good weights were kept; lower the learning rate"
                     )
                     break
@@ -513,12 +567,13 @@ def train(
                 losses.total.backward()
                 optimizer.step()
                 step += 1
-                images += batch["fg_bg"].shape[0]
-                window["loss"] += losses.total.item()
-                window["mask"] += losses.mask.item()
-                window["depth"] += losses.depth.item()
+                images += batch["fg_bg"].shape[0] * ddp.world_size
+                total_loss, mask_loss, depth_loss = seen.tolist()
+                window["loss"] += total_loss
+                window["mask"] += mask_loss
+                window["depth"] += depth_loss
                 window["n"] += 1
-                elapsed = time.perf_counter() - start
+                _, elapsed = ddp.agree(False, time.perf_counter() - start)
                 progress = progress_at(step, elapsed)
                 rate = images / max(time.perf_counter() - rate_start, 1e-9)
                 emit(
@@ -528,16 +583,16 @@ def train(
                         epoch=epoch,
                         part=part,
                         progress=progress,
-                        loss=losses.total.item(),
-                        mask_loss=losses.mask.item(),
-                        depth_loss=losses.depth.item(),
+                        loss=total_loss,
+                        mask_loss=mask_loss,
+                        depth_loss=depth_loss,
                         lr=current_lr(optimizer),
                         images_per_s=rate,
                         elapsed_s=elapsed,
                         eta_s=elapsed * (1 - progress) / progress if progress > 0 else None,
                     )
                 )
-                if cfg.sample_every and step % cfg.sample_every == 0:
+                if cfg.sample_every and step % cfg.sample_every == 0 and ddp.is_main:
                     emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
                 if cfg.eval_every and step % cfg.eval_every == 0:
                     run_eval()
@@ -556,7 +611,8 @@ def train(
             run_eval()
         if reason != "nan":
             save_last()
-            emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
+            if ddp.is_main:
+                emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
     except OSError as e:
         reason, message = "error", f"could not write to {run_dir} ({e.strerror}): free some disk space or choose another folder"
         emit(DoneEvent(str(run_dir), "error", step, time.perf_counter() - start, best, message))
