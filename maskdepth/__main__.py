@@ -57,7 +57,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g = p.add_argument_group("budget (the run ends at the first one reached)")
+    g = p.add_argument_group("budget", "the run ends at the first limit reached; with none given, it trains for 1 epoch")
     g.add_argument("--epochs", type=_budget)
     g.add_argument("--steps", type=int)
     g.add_argument("--minutes", type=_budget)
@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{result.message}\nrun folder: {result.run_dir}")
     from maskdepth.runs import write_run_card
 
-    write_run_card(result.run_dir, command="python -m maskdepth " + " ".join(sys.argv[1:]))
+    write_run_card(result.run_dir, command="python -m maskdepth " + " ".join(args.argv))
     return 3 if result.reason == "nan" else 0
 
 
@@ -161,7 +161,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         folder = Path(args.model)
         if not folder.is_dir():
             raise MaskDepthError(f"--update-card needs a model folder, and {folder} is not one")
-        command = "python -m maskdepth " + " ".join(sys.argv[1:])
+        command = "python -m maskdepth " + " ".join(args.argv)
         fileio.write_json(folder / "evaluation.json", {"metrics": result.metrics, "split": split, "command": command})
         print(f"wrote the metrics into {write_run_card(folder)}")
     return 0
@@ -222,7 +222,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"note ({image.name}): {note}", file=sys.stderr)
         written = save_prediction(pred, out)
         if len(jobs) == 1:
-            for name, path in written.items():
+            for path in written.values():
                 print(path)
     if len(jobs) > 1:
         print(f"wrote {len(jobs)} folders under {args.out}")
@@ -263,7 +263,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         elif isinstance(event, DoneEvent):
             state["i"] += 1
 
-    result = run_comparison(base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(sys.argv[1:]))
+    result = run_comparison(base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(args.argv))
     bar.close()
     print(format_table(result.table(), name_header="variant", mark_best=True))
     print(f"\n{result.verdict}\nresults: {Path(args.out) / 'results.json'}")
@@ -355,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in model cards as the command
     try:
         return args.func(args)
     except MaskDepthError as e:

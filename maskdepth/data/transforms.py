@@ -76,7 +76,10 @@ class JointAugment:
         hshift = self.hue * (2 * rand() - 1)
         images = torch.stack([bg, fg_bg])
         images = TF.adjust_brightness(images, b)
-        images = TF.adjust_contrast(images, c)
+        # Contrast about the background's mean grey for both: TF.adjust_contrast uses each image's
+        # own mean, which would shift every background pixel of fg_bg away from bg.
+        grey_mean = TF.rgb_to_grayscale(images[0]).mean()
+        images = (c * images + (1 - c) * grey_mean).clamp(0, 1)
         images = TF.adjust_saturation(images, s)
         if hshift:
             images = TF.adjust_hue(images, hshift)

@@ -1,0 +1,224 @@
+"""Tests for the command line (maskdepth.__main__): mostly in-process through ``main(argv)``,
+plus one real ``python -m maskdepth`` subprocess for the exit code and the one-line error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from tiny import tiny_model, torch_threads, write_image
+
+import maskdepth
+from maskdepth.__main__ import build_parser, main
+from maskdepth.hub import save_model
+
+REPO = Path(__file__).resolve().parent.parent
+OUTPUTS = ("mask.png", "depth.png", "depth16.png", "depth_color.png")
+TINY_TRAIN = [
+    "--backgrounds", "2", "--foregrounds", "2", "--positions", "2",
+    "--base-width", "4", "--size", "32", "--batch-size", "4", "--eval-samples", "4",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_model(tiny_model(image_size=32), tmp_path_factory.mktemp("cli") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("pair")
+    return write_image(folder / "fg_bg.png", 40, 30, seed=1), write_image(folder / "bg.png", 40, 30, seed=2)
+
+
+def sizes(folder: Path) -> dict[str, tuple[int, int]]:
+    out = {}
+    for name in OUTPUTS:
+        with Image.open(folder / name) as img:
+            out[name] = img.size
+    return out
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "maskdepth", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+
+
+# ---- predict ---------------------------------------------------------------------------------
+
+
+def test_predict_writes_four_files_at_the_input_size(
+    model_dir: Path, pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    image, bg = pair
+    code = main(
+        ["predict", "--model", str(model_dir), "--image", str(image), "--bg", str(bg), "--out", str(tmp_path / "out")]
+    )
+    assert code == 0
+    assert sizes(tmp_path / "out") == dict.fromkeys(OUTPUTS, (40, 30))
+    printed = capsys.readouterr().out.split()
+    assert sorted(Path(p).name for p in printed) == sorted(OUTPUTS)
+
+
+def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_path: Path, capsys) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    write_image(images / "first.png", 40, 30, seed=3)
+    write_image(images / "second.jpg", 36, 50, seed=4)
+    (images / "notes.txt").write_text("not an image; skipped")
+    bg = write_image(tmp_path / "bg.png", 40, 30, seed=5)
+
+    code = main(
+        ["predict", "--model", str(model_dir), "--image", str(images), "--bg", str(bg), "--out", str(tmp_path / "out")]
+    )
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first", "second"]
+    assert sizes(tmp_path / "out" / "first") == dict.fromkeys(OUTPUTS, (40, 30))
+    assert sizes(tmp_path / "out" / "second") == dict.fromkeys(OUTPUTS, (36, 50))
+    assert "wrote 2 folders" in capsys.readouterr().out
+
+
+def test_predict_a_non_image_exits_2_with_one_line(model_dir: Path, pair: tuple[Path, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "photo.png"
+    bad.write_text("this is not a PNG")
+    proc = run_cli(
+        "predict", "--model", str(model_dir), "--image", str(bad), "--bg", str(pair[1]), "--out", str(tmp_path / "o")
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "photo.png" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("make_args", "needle"),
+    [
+        (lambda m, img, bg, tmp: ["--image", str(tmp / "missing.png"), "--bg", str(bg)], "does not exist"),
+        (lambda m, img, bg, tmp: ["--image", str(img)], "background"),
+    ],
+    ids=["missing-image", "missing-bg"],
+)
+def test_predict_user_errors_exit_2(model_dir, pair, tmp_path: Path, capsys, make_args, needle: str) -> None:
+    image, bg = pair
+    code = main(
+        ["predict", "--model", str(model_dir), "--out", str(tmp_path / "o"), *make_args(model_dir, image, bg, tmp_path)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1
+
+
+# ---- data + evaluate -----------------------------------------------------------------------------
+
+
+def test_export_data_then_evaluate_prints_the_metrics_table(model_dir: Path, tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    assert main(["export-data", "--out", str(data), "-n", "6", "--size", "32"]) == 0
+    assert len(list((data / "Fg-Bg").iterdir())) == 6
+    capsys.readouterr()
+
+    assert main(["evaluate", "--dataset", str(data), "--model", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    for label in ("Mask IoU", "Mask Dice", "Depth RMSE", "Depth δ<1.25", "loss"):
+        assert label in out
+    assert "2 images of the test split" in out  # 70:30 of 6 samples
+
+
+# ---- train -----------------------------------------------------------------------------------------
+
+
+def test_train_writes_a_run_folder_with_a_model_card(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--steps", "3", *TINY_TRAIN, "--out", str(out)]
+    assert main(argv) == 0
+    for name in ("config.json", "model.safetensors", "train_config.json", "metrics.json", "last.pt", "README.md"):
+        assert (out / name).is_file(), name
+    card = (out / "README.md").read_text()
+    assert card.startswith("---") and "library_name: maskdepth" in card
+    assert "python -m maskdepth " + " ".join(argv) in card  # the command that reproduces the run
+    assert "run folder:" in capsys.readouterr().out
+    assert maskdepth.load_model(out).base_width == 4
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_train_without_a_budget_trains_one_epoch(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    # test fraction 0.25: 12 of the 16 samples train, exactly 3 batches of 4.
+    assert main(["train", *TINY_TRAIN, "--test-fraction", "0.25", "--out", str(out)]) == 0
+    cfg = json.loads((out / "train_config.json").read_text())
+    assert (cfg["epochs"], cfg["steps"], cfg["minutes"]) == (1.0, None, None)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_train_help_states_the_budget_rule(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--epochs" in help_text and "--steps" in help_text and "--minutes" in help_text
+    assert "first limit reached" in help_text and "1 epoch" in help_text
+
+
+def test_bad_train_config_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--steps", "0", *TINY_TRAIN, "--out", str(tmp_path / "run")]) == 2
+    assert "steps must be > 0" in capsys.readouterr().err
+
+
+# ---- compare ----------------------------------------------------------------------------------------
+
+
+def test_compare_prints_the_table_and_the_verdict(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "cmp"
+    assert main(["compare", "--variants", "bce|bce", "--steps", "1", *TINY_TRAIN, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "bce|bce" in printed and "Winner overall: bce|bce" in printed
+    assert json.loads((out / "results.json").read_text())["command"].startswith("python -m maskdepth compare")
+
+
+def test_compare_unknown_variant_lists_the_valid_ones(tmp_path: Path, capsys) -> None:
+    assert main(["compare", "--variants", "nope", "--steps", "1", "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "bce|ssim" in err
+
+
+# ---- help ---------------------------------------------------------------------------------------------
+
+
+def subcommands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return sorted(action.choices)
+
+
+def test_every_documented_command_exists() -> None:
+    assert {"train", "evaluate", "predict", "export-data", "compare", "push", "pull"} <= set(subcommands())
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in subcommands())], ids=lambda c: " ".join(c) or "top")
+def test_help_works(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: python -m maskdepth" in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
