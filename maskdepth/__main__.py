@@ -56,7 +56,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (OneCycle) or initial one")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="per process: under torchrun the effective batch is N x this")
     g = p.add_argument_group("budget", "the run ends at the first limit reached; with none given, it trains for 1 epoch")
     g.add_argument("--epochs", type=_budget)
     g.add_argument("--steps", type=int)
@@ -68,6 +68,16 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     g.add_argument("--workers", dest="num_workers", type=int, default=d.num_workers, help="DataLoader workers")
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    g = p.add_argument_group(
+        "distributed (torchrun)",
+        "`torchrun --nproc_per_node=N -m maskdepth train ...` trains N processes with DistributedDataParallel "
+        "(gloo on CPUs, nccl on GPUs; several machines: --nnodes, --node_rank, --rdzv_backend c10d, "
+        "--rdzv_endpoint host:port). --batch-size is per process, so the effective batch is N x batch-size. "
+        "The learning rate is NOT scaled automatically: --scale-lr applies the linear scaling rule, lr x N. "
+        "Only rank 0 logs and writes the run folder. See docs/scaling.md.",
+    )
+    g.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over the whole effective batch (SyncBatchNorm)")
+    g.add_argument("--scale-lr", action="store_true", help="multiply --lr by N, the number of processes (linear scaling rule)")
 
 
 def config_from_args(args: argparse.Namespace, **overrides):
@@ -84,10 +94,12 @@ def config_from_args(args: argparse.Namespace, **overrides):
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from maskdepth.distributed import is_main
     from maskdepth.train import DoneEvent, EvalEvent, StepEvent, train
 
     cfg = config_from_args(args, out_dir=args.out, resume=args.resume, resume_lr=args.resume_lr)
-    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+    main = is_main()  # under torchrun only rank 0 draws progress, prints and writes the card
+    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", disable=not main)
 
     def on_event(event) -> None:
         if isinstance(event, StepEvent):
@@ -113,6 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         stop.set()
         print("interrupted", file=sys.stderr)
         return 130
+    if not main:
+        return 3 if result.reason == "nan" else 0
     print(f"{result.message}\nrun folder: {result.run_dir}")
     from maskdepth.runs import write_run_card
 
