@@ -230,7 +230,9 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     html, status, losses, lrs, samples = updates[-1]
     assert "100%" in html and "finished after 3 steps" in status
     assert set(losses["series"]) == {"train mask", "train depth", "test mask", "test depth"}
-    assert len(lrs) == 3 and len(samples) == 4 and samples[0][0].shape[1] > 4 * 32
+    assert len(lrs) == 3 and losses["step"].dtype == "float64"
+    tile = train_tab.SAMPLE_TILE  # 4 test samples, 5 tiles each, 2-pixel gaps
+    assert samples.shape == (4 * tile + 3 * 2, 5 * tile + 4 * 2, 3) and samples.dtype == np.uint8
     run = next(r for r in ctx.runs() if r.name.endswith("-tiny"))
     card = (run.path / "README.md").read_text()
     assert "python -m maskdepth train" in card and "--steps 3" in card
@@ -405,3 +407,13 @@ def test_app_cancelled_training_frees_the_slot(server: str) -> None:
         time.sleep(0.1)
     assert not TRAINING.busy, "cancelling the job must stop the run and free the training slot"
     assert threading.active_count() < 100
+
+
+def test_space_mode_offers_no_local_paths(folders: dict[str, Path]) -> None:
+    """On a Space (SPACE_ID set): no folder-path dataset option, and no sign-in button outside a real Space."""
+    app = load_app_module()
+    demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"],
+                          comparison_dir=folders["comparison"], on_space=True)
+    radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Dataset"]
+    assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload"]
+    assert not any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())  # SYSTEM=spaces is not set

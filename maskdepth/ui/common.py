@@ -108,9 +108,9 @@ class AppContext:
     hub_models: list[str] = field(default_factory=list)  # Hub ids loaded in this app, for the picker
     predictors: PredictorCache = field(default_factory=lambda: PredictorCache(PREDICTOR_CACHE_SIZE))
     outputs: OutputDirs | None = None
-    # Dropdowns refreshed after model-changing events, with their kind: "models" (every source) or
-    # "runs" (trained runs only), and the events after which they refresh.
-    pickers: list[tuple[Any, str]] = field(default_factory=list)
+    # Dropdowns refreshed after model-changing events (with the function giving their choices),
+    # and the events after which they refresh.
+    pickers: list[tuple[Any, Callable[[], list[Any]]]] = field(default_factory=list)
     model_events: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -132,6 +132,10 @@ class AppContext:
         choices += [(f"run: {r.label()}", r.name) for r in self.runs()]
         choices += [(f"Hub: {repo}", repo) for repo in self.hub_models]
         return choices
+
+    def local_model_choices(self) -> list[tuple[str, str]]:
+        """The shipped model and the runs (what can be pushed)."""
+        return [c for c in self.model_choices() if c[1] not in self.hub_models]
 
     def run_choices(self) -> list[tuple[str, str]]:
         """Runs only (for "resume from" and "push")."""
@@ -318,13 +322,15 @@ def session_of(request: gr.Request | None) -> str:
 
 def picker_updates(ctx: AppContext) -> list[Any]:
     """New choices for every registered model picker (values are kept)."""
-    models, runs = ctx.model_choices(), ctx.run_choices()
-    return [gr.update(choices=models if kind == "models" else runs) for _, kind in ctx.pickers]
+    return [gr.update(choices=choices()) for _, choices in ctx.pickers]
 
 
-def register_picker(ctx: AppContext, dropdown: Any, kind: str = "models") -> Any:
-    """Add a dropdown to the pickers refreshed after a training, a load or a refresh click."""
-    ctx.pickers.append((dropdown, kind))
+def register_picker(ctx: AppContext, dropdown: Any, choices: Callable[[], list[Any]] | None = None) -> Any:
+    """Add a dropdown to the pickers refreshed after a training, a load, a refresh click and on page load.
+
+    ``choices`` recomputes its choices (default: every model source, ``ctx.model_choices``).
+    """
+    ctx.pickers.append((dropdown, choices or ctx.model_choices))
     return dropdown
 
 

@@ -21,7 +21,7 @@ from maskdepth.errors import InputError
 from maskdepth.metrics import METRIC_NAMES
 from maskdepth.train import StepEvent, TrainConfig
 from maskdepth.ui.common import TRAIN_CONCURRENCY, TRAINING, AppContext, ThreadJob, gradio_errors, session_of
-from maskdepth.ui.train_tab import RENDER_EVERY_S, LiveRun, cli_command
+from maskdepth.ui.train_tab import RENDER_EVERY_S, LiveRun, cli_command, loss_plot
 
 SHIPPED = "shipped comparison"
 TABLE_COLUMNS = ["variant", "description", *METRIC_NAMES.values(), "time (s)"]
@@ -85,6 +85,9 @@ def load_view(folder: Path) -> tuple[list[tuple[Image.Image, str]], pd.DataFrame
             items.append((img.convert("RGB"), entry.get("caption", path.stem)))
     columns = 3 + 2 * max(len(result.variants), 1)  # input, targets, then mask + depth per variant: one row per sample
     verdict = f"**Verdict.** {result.verdict}" if result.verdict else ""
+    # Gallery captions get cut in narrow cells, so the column order is spelled out once here.
+    order = " | ".join(f"{name} mask, {name} depth" for name in result.variants)
+    verdict += f"\n\n**Gallery**, one row per test sample: input | target mask | target depth | {order}."
     return items, results_table(result), verdict, columns
 
 
@@ -173,7 +176,7 @@ def build(ctx: AppContext) -> CompareTab:
         "The gallery shows the same test samples for each variant: input, target mask, target depth, then "
         "each variant's mask and depth (turbo colours: red = near, blue = far)."
     )
-    with gr.Row(equal_height=True):
+    with gr.Row():
         picker = gr.Dropdown(comparison_choices(ctx), value=SHIPPED, label="Comparison", scale=5)
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
     items, table_value, verdict_value, columns = load_view(ctx.comparison_dir)
@@ -197,8 +200,7 @@ def build(ctx: AppContext) -> CompareTab:
             stop = gr.Button("Stop", variant="stop")
         progress = gr.HTML(label="Progress")
         status = gr.Markdown(label="Status")
-        loss_plot = gr.LinePlot(pd.DataFrame(columns=["step", "loss", "series"]), x="step", y="loss", color="series",
-                                label="Loss curves of the variant in training", height=240)
+        losses = loss_plot("Loss curves of the variant in training", height=300)
 
     @gradio_errors
     def on_show(choice: str | None) -> tuple[Any, ...]:
@@ -220,7 +222,7 @@ def build(ctx: AppContext) -> CompareTab:
     picker.change(on_show, picker, [gallery, table, verdict], api_name="show_comparison")
     refresh.click(on_refresh, None, picker, api_visibility="private", queue=False)
     event = start.click(on_run, [variants, minutes, base_width, size, backgrounds, foregrounds, positions],
-                        [progress, status, loss_plot, gallery, table, verdict, picker], api_name="compare",
+                        [progress, status, losses, gallery, table, verdict, picker], api_name="compare",
                         concurrency_id="train", concurrency_limit=TRAIN_CONCURRENCY, show_progress="hidden")
     ctx.model_events.append(event)
     stop.click(on_stop, None, None, api_visibility="private", concurrency_id="stop", concurrency_limit=None)

@@ -7,6 +7,7 @@ Tokens are passed through, never shown or logged.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,15 @@ python -m maskdepth push checkpoints owner/name --private
 python -m maskdepth pull owner/name --out models/NAME     # and back
 ```
 """
+
+
+def oauth_available() -> bool:
+    """Whether ``gr.LoginButton`` can work: on a real Space (as Gradio detects it; elsewhere Gradio mocks the
+    sign-in with the machine's own Hub login) with the ``gradio[oauth]`` extras (authlib, itsdangerous)."""
+    from gradio.utils import get_space
+
+    extras = all(importlib.util.find_spec(name) is not None for name in ("authlib", "itsdangerous"))
+    return extras and get_space() is not None
 
 
 def _token(ctx: AppContext, oauth_token: gr.OAuthToken | None, *, writing: bool) -> str | bool | None:
@@ -80,27 +90,28 @@ class ModelsTab:
 
 def build(ctx: AppContext) -> ModelsTab:
     """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
-    if ctx.on_space:
+    if ctx.on_space and oauth_available():
         gr.Markdown("Sign in to push to your own account (loading public repos works without signing in).")
         gr.LoginButton()
+    elif ctx.on_space:
+        gr.Markdown("Pushing needs a Hugging Face sign-in, which is not available here (it needs a Space with "
+                    "`hf_oauth: true` and `gradio[oauth]` installed). Loading public repos works.")
     else:
         gr.Markdown("Running locally: the Hub token comes from `HF_TOKEN` or `hf auth login`; it is never shown.")
-    with gr.Group():
-        gr.Markdown("### Load a model from the Hub")
-        with gr.Row(equal_height=True):
-            repo = gr.Textbox(label="Hub repo id", placeholder="owner/name", scale=4)
-            load = gr.Button("Load", variant="primary", scale=1)
-        load_status = gr.Markdown()
-    with gr.Group():
-        gr.Markdown("### Push a model to the Hub (weights, model card, metrics)")
-        with gr.Row(equal_height=True):
-            source = gr.Dropdown(ctx.model_choices(), value=DEFAULT_CHOICE, allow_custom_value=True,
-                                 label="Model to push (the shipped model or a run)", scale=3)
-            target = gr.Textbox(label="Target repo id", placeholder="your-name/maskdepth-wnet", scale=3)
-            private = gr.Checkbox(label="private", value=False, scale=1)
-        push_btn = gr.Button("Push", variant="primary")
-        push_status = gr.Markdown()
-    register_picker(ctx, source)
+    gr.Markdown("### Load a model from the Hub")
+    with gr.Row():
+        repo = gr.Textbox(label="Hub repo id", placeholder="owner/name", scale=4)
+        load = gr.Button("Load", variant="primary", scale=1)
+    load_status = gr.Markdown()
+    gr.Markdown("### Push a model to the Hub (weights, model card, metrics)")
+    with gr.Row():
+        source = gr.Dropdown(ctx.local_model_choices(), value=DEFAULT_CHOICE, allow_custom_value=True,
+                             label="Model to push (the shipped model or a run)", scale=3)
+        target = gr.Textbox(label="Target repo id", placeholder="your-name/maskdepth-wnet", scale=3)
+        private = gr.Checkbox(label="private", value=False, scale=1)
+    push_btn = gr.Button("Push", variant="primary")
+    push_status = gr.Markdown()
+    register_picker(ctx, source, ctx.local_model_choices)
     gr.Markdown(CLI_HELP)
 
     @gradio_errors

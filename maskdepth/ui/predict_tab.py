@@ -202,7 +202,7 @@ def build(ctx: AppContext) -> PredictTab:
         "model finds the object (mask) and estimates how far everything is (depth). Outputs have the "
         "composite's size."
     )
-    with gr.Row(equal_height=True):
+    with gr.Row():
         model = gr.Dropdown(
             choices=ctx.model_choices(),
             value=DEFAULT_CHOICE,

@@ -11,7 +11,7 @@ import re
 import shlex
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from maskdepth.errors import DatasetError, InputError
 from maskdepth.losses import loss_names
@@ -50,6 +51,8 @@ BUDGET_KINDS = ("minutes", "epochs", "steps")
 NO_RESUME = "(start from scratch)"
 RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events
 MAX_PLOT_POINTS = 300  # per series; longer curves are averaged into bins
+SAMPLE_TILE = 96  # pixels per tile in the sample-predictions grid
+LOSS_COLORS = {"train mask": "#2563eb", "train depth": "#16a34a", "test mask": "#f97316", "test depth": "#dc2626"}
 # The CLI flags (python -m maskdepth train) of TrainConfig fields whose flag is not --field-name.
 _FLAG = {"num_workers": "--workers", "out_dir": "--out"}
 _NEGATED = {"flips": "--no-flips", "augment": "--no-augment", "channels_last": "--no-channels-last"}
@@ -75,21 +78,58 @@ def _binned(points: list[tuple[float, float]], limit: int = MAX_PLOT_POINTS) -> 
     return [tuple(chunk.mean(axis=0)) for chunk in np.array_split(arr, limit)]
 
 
-def sample_rows(samples: list[dict[str, np.ndarray]], step: int) -> list[tuple[np.ndarray, str]]:
-    """Gallery items: one row per sample, input | target mask | predicted mask | target depth | predicted depth."""
+def samples_grid(samples: list[dict[str, np.ndarray]], tile: int = SAMPLE_TILE) -> np.ndarray:
+    """One image, a row per sample: input | mask target | mask predicted | depth target | depth predicted.
+
+    Tiles are scaled to ``tile`` pixels (nearest neighbour: training maps are small and
+    blurring them would hide what the model really outputs); 2-pixel white gaps between tiles.
+    """
 
     def grey(a: np.ndarray) -> np.ndarray:
         return (np.repeat(np.clip(a, 0, 1)[..., None], 3, -1) * 255).round().astype(np.uint8)
 
+    def scaled(a: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(a).resize((tile, tile), Image.NEAREST))
+
+    gap = 2
     rows = []
-    for i, s in enumerate(samples):
+    for s in samples:
         rgb = (np.clip(s["fg_bg"], 0, 1) * 255).round().astype(np.uint8)
         tiles = [rgb, grey(s["mask"]), grey(s["mask_pred"]), colorize_depth(s["depth"]), colorize_depth(s["depth_pred"])]
-        gap = np.full((rgb.shape[0], 2, 3), 255, np.uint8)
-        row = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
-        caption = f"sample {i + 1}, step {step}: input | mask target | mask predicted | depth target | depth predicted"
-        rows.append((row, caption))
-    return rows
+        row = np.full((tile, len(tiles) * (tile + gap) - gap, 3), 255, np.uint8)
+        for j, t in enumerate(tiles):
+            row[:, j * (tile + gap): j * (tile + gap) + tile] = scaled(t)
+        rows.append(row)
+    if not rows:
+        return np.full((tile, tile, 3), 255, np.uint8)
+    grid = np.full((len(rows) * (tile + gap) - gap, rows[0].shape[1], 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        grid[i * (tile + gap): i * (tile + gap) + tile] = row
+    return grid
+
+
+def loss_frame(points: Iterable[tuple[float, float, str]] = ()) -> pd.DataFrame:
+    """(step, loss, series) rows, numeric dtypes even when empty (the plot reads its axis types from them)."""
+    frame = pd.DataFrame(list(points), columns=["step", "loss", "series"])
+    return frame.astype({"step": "float64", "loss": "float64", "series": "str"})
+
+
+def initial_loss_frame() -> pd.DataFrame:
+    """The loss plot's first value: one point per series at (0, 0), which draws no line.
+
+    Gradio 6's plot fixes its legend from the first data it renders; starting empty (or with
+    only the train series) would leave the test series out of the legend for the whole run.
+    """
+    return loss_frame((0.0, 0.0, name) for name in LOSS_COLORS)
+
+
+def loss_plot(label: str, height: int) -> gr.LinePlot:
+    return gr.LinePlot(initial_loss_frame(), x="step", y="loss", color="series", color_map=LOSS_COLORS,
+                       label=label, height=height)
+
+
+def lr_frame(points: Iterable[tuple[float, float]] = ()) -> pd.DataFrame:
+    return pd.DataFrame(list(points), columns=["step", "lr"]).astype("float64")
 
 
 class LiveRun:
@@ -103,7 +143,7 @@ class LiveRun:
         self.step: StepEvent | None = None
         self.best: EvalEvent | None = None
         self.last_eval: EvalEvent | None = None
-        self.samples: list[tuple[np.ndarray, str]] = []
+        self.samples: np.ndarray | None = None  # the samples grid, once the first SamplesEvent came
         self.done: DoneEvent | None = None
         self.message = "starting..."
 
@@ -127,7 +167,7 @@ class LiveRun:
             if event.is_best:
                 self.best = event
         elif isinstance(event, SamplesEvent):
-            self.samples = sample_rows(event.samples, event.step)
+            self.samples = samples_grid(event.samples)
         elif isinstance(event, DoneEvent):
             self.done = event
             self.message = event.message
@@ -140,8 +180,9 @@ class LiveRun:
             total = f"/{s.total_steps}" if s.total_steps else ""
             eta = "done" if self.done else f"ETA {_fmt_time(s.eta_s)}"
             detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {_fmt_time(s.elapsed_s)} elapsed · {eta}"
-        state = self.done.reason if self.done else ("running" if s else "starting")
-        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(state, "#3b82f6")
+        reason = self.done.reason if self.done else ("running" if s else "starting")
+        state = {"budget": "finished", "nan": "stopped: the loss became NaN", "error": "failed"}.get(reason, reason)
+        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(reason, "#3b82f6")
         return (
             f'<div class="md-progress"><div style="display:flex;justify-content:space-between;font-size:0.9em">'
             f"<span>{prefix}{self.title}: {state}</span><span>{p:.0%}</span></div>"
@@ -172,16 +213,15 @@ class LiveRun:
         return "\n\n".join(lines)
 
     def loss_frame(self) -> pd.DataFrame:
-        rows = [
-            {"step": x, "loss": y, "series": name}
+        return loss_frame(
+            (x, y, name)
             for series in (self.train_points, self.test_points)
             for name, points in series.items()
             for x, y in _binned(points)
-        ]
-        return pd.DataFrame(rows, columns=["step", "loss", "series"])
+        )
 
     def lr_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(_binned(self.lr_points), columns=["step", "lr"])
+        return lr_frame(_binned(self.lr_points))
 
 
 # ---- configuration ------------------------------------------------------------------------------------
@@ -201,6 +241,10 @@ def cli_command(cfg: TrainConfig, subcommand: str = "train", *, out: str | None 
         elif value is not None:
             args += [_FLAG.get(f.name, "--" + f.name.replace("_", "-")), str(value)]
     return shlex.join([*args, *extra])
+
+
+def resume_choices(ctx: AppContext) -> list[Any]:
+    return [NO_RESUME, *ctx.run_choices()]
 
 
 def _slug(text: str) -> str:
@@ -354,7 +398,7 @@ class TrainTab:
 
 def build(ctx: AppContext) -> TrainTab:
     """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
-    losses = loss_names()
+    names = loss_names()
     defaults = TrainConfig(steps=1)
     kinds = [k for k in DATASET_KINDS if not (ctx.on_space and k == "folder path")]
     with gr.Row():
@@ -369,8 +413,8 @@ def build(ctx: AppContext) -> TrainTab:
             folder = gr.Textbox(label="Dataset folder on this machine", visible=False,
                                 placeholder="/path/to/dataset (seed or plain layout)")
             with gr.Row():
-                mask_loss = gr.Dropdown(losses["mask"], value=defaults.mask_loss, label="Mask loss")
-                depth_loss = gr.Dropdown(losses["depth"], value=defaults.depth_loss, label="Depth loss")
+                mask_loss = gr.Dropdown(names["mask"], value=defaults.mask_loss, label="Mask loss")
+                depth_loss = gr.Dropdown(names["depth"], value=defaults.depth_loss, label="Depth loss")
             with gr.Row():
                 budget_kind = gr.Radio(list(BUDGET_KINDS), value="minutes", label="Budget in")
                 budget = gr.Number(value=2, minimum=0, label="Budget")
@@ -384,8 +428,8 @@ def build(ctx: AppContext) -> TrainTab:
             with gr.Accordion("Model, resume and evaluation", open=False):
                 base_width = gr.Dropdown([4, 8, 16, 32], value=32, label="Width (32 = the seed's W-Net)")
                 in_channels = gr.Radio([6, 3], value=6, label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)")
-                resume = gr.Dropdown([NO_RESUME, *ctx.run_choices()], value=NO_RESUME, label="Resume from a run")
-                register_picker(ctx, resume, kind="runs")
+                resume = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
+                register_picker(ctx, resume, lambda: resume_choices(ctx))
                 resume_lr = gr.Radio(["continue", "restart"], value="continue", label="On resume, the learning rate",
                                      info="continue where the scheduler left it, or restart from its initial value")
                 eval_every = gr.Number(value=50, precision=0, label="Evaluate every N steps (0 = once per epoch)")
@@ -398,13 +442,11 @@ def build(ctx: AppContext) -> TrainTab:
         with gr.Column(scale=3):
             progress = gr.HTML(LiveRun().progress_html(), label="Progress")
             status = gr.Markdown(label="Status")
-            loss_plot = gr.LinePlot(pd.DataFrame(columns=["step", "loss", "series"]), x="step", y="loss",
-                                    color="series", label="Loss curves (train per step, test per evaluation)",
-                                    height=260)
-            lr_plot = gr.LinePlot(pd.DataFrame(columns=["step", "lr"]), x="step", y="lr", label="Learning rate",
+            loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
+            lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate",
                                   height=160)
-            samples = gr.Gallery(label="Sample predictions next to their targets", columns=1, height="auto",
-                                 format="png", interactive=False)
+            samples = gr.Image(label="Sample predictions (test samples), left to right: input | mask target | "
+                               "mask predicted | depth target | depth predicted", format="png", interactive=False)
 
     def on_kind(kind: str) -> tuple[Any, ...]:
         return (gr.update(visible=kind == "synthetic"), gr.update(visible=kind == "zip upload"),
@@ -437,7 +479,7 @@ def build(ctx: AppContext) -> TrainTab:
     inputs = [dataset, backgrounds, foregrounds, positions, zip_file, folder, mask_loss, depth_loss, optimizer, lr,
               scheduler, batch_size, size, budget_kind, budget, base_width, in_channels, resume, resume_lr,
               eval_every, eval_samples, sample_every, run_name]
-    outputs = [progress, status, loss_plot, lr_plot, samples]
+    outputs = [progress, status, loss_curves, lr_plot, samples]
     event = start.click(on_train, inputs, outputs, api_name="train", concurrency_id="train",
                         concurrency_limit=TRAIN_CONCURRENCY, show_progress="hidden")
     ctx.model_events.append(event)
