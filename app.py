@@ -30,14 +30,22 @@ def build_demo(
     on_space: bool | None = None,
 ) -> gr.Blocks:
     """The app's Blocks for these folders (no weights are loaded here; models load on first use)."""
-    ctx = common.make_context(checkpoints_dir, runs_dir, data_dir=data_dir, comparison_dir=comparison_dir,
-                              examples_dir=examples_dir, on_space=on_space)
+    ctx = common.make_context(
+        checkpoints_dir,
+        runs_dir,
+        data_dir=data_dir,
+        comparison_dir=comparison_dir,
+        examples_dir=examples_dir,
+        on_space=on_space,
+    )
     return assemble(ctx)
 
 
 def assemble(ctx: common.AppContext) -> gr.Blocks:
     with gr.Blocks(title="maskdepth", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# maskdepth\nWhere is the pasted object, and how far is everything? A W-Net answers both.")
+        gr.Markdown(
+            "# maskdepth\nWhere is the pasted object, and how far is everything? A W-Net answers both."
+        )
         with gr.Tab("Predict"):
             predict_tab.build(ctx)
         with gr.Tab("Train"):
@@ -51,10 +59,14 @@ def assemble(ctx: common.AppContext) -> gr.Blocks:
 
 
 def main() -> None:
-    ctx = common.make_context(ROOT / "checkpoints", comparison_dir=ROOT / "comparisons" / "default",
-                              examples_dir=ROOT / "examples")
+    ctx = common.make_context(
+        ROOT / "checkpoints", comparison_dir=ROOT / "comparisons" / "default", examples_dir=ROOT / "examples"
+    )
     print(common.warm_up(ctx))  # load the default weights now (not at import), or say why not
-    assemble(ctx).launch(show_error=True, allowed_paths=[str(ctx.examples_dir)])
+    # On a Space, cap uploads (dataset zips) so one visitor cannot fill the disk; locally, no cap.
+    assemble(ctx).launch(
+        show_error=True, allowed_paths=[str(ctx.examples_dir)], max_file_size="1gb" if ctx.on_space else None
+    )
 
 
 if __name__ == "__main__":

@@ -62,9 +62,25 @@ def write_image(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
 def tiny_train_controls(**overrides) -> dict:
     """The Train tab's controls for a run of a few steps on 16 synthetic 32 px samples."""
     controls = dict(
-        backgrounds=2, foregrounds=2, positions=2, mask_loss="bce", depth_loss="bce", optimizer="adamw", lr=2e-3,
-        scheduler="onecycle", batch_size=4, size=32, budget_kind="steps", budget=3, base_width=4, in_channels=6,
-        resume=train_tab.NO_RESUME, resume_lr="continue", eval_every=0, eval_samples=8, sample_every=1,
+        backgrounds=2,
+        foregrounds=2,
+        positions=2,
+        mask_loss="bce",
+        depth_loss="bce",
+        optimizer="adamw",
+        lr=2e-3,
+        scheduler="onecycle",
+        batch_size=4,
+        size=32,
+        budget_kind="steps",
+        budget=3,
+        base_width=4,
+        in_channels=6,
+        resume=train_tab.NO_RESUME,
+        resume_lr="continue",
+        eval_every=0,
+        eval_samples=8,
+        sample_every=1,
         run_name="tiny",
     )
     controls.update(overrides)
@@ -85,8 +101,14 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def ctx(folders: dict[str, Path]) -> AppContext:
-    return common.make_context(folders["checkpoints"], folders["runs"], data_dir=folders["data"],
-                               comparison_dir=folders["comparison"], examples_dir=ROOT / "examples", on_space=False)
+    return common.make_context(
+        folders["checkpoints"],
+        folders["runs"],
+        data_dir=folders["data"],
+        comparison_dir=folders["comparison"],
+        examples_dir=ROOT / "examples",
+        on_space=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +125,9 @@ def pair(folders: dict[str, Path]) -> tuple[Path, Path]:
 
 def test_predict_outputs_are_pngs_of_the_composites_size(ctx: AppContext, pair: tuple[Path, Path]) -> None:
     bg, fg = pair
-    overlay, color, (before, after), mask, depth, depth16 = predict_tab.predict(str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx)
+    overlay, color, (before, after), mask, depth, depth16 = predict_tab.predict(
+        str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx
+    )
     for path in (overlay, color, before, after, mask, depth, depth16):
         with Image.open(path) as img:
             assert img.format == "PNG" and img.size == (83, 61)
@@ -145,7 +169,9 @@ def test_unexpected_errors_hide_their_details() -> None:
 def test_batch_zip_has_one_folder_per_composite(ctx: AppContext, tmp_path: Path) -> None:
     composites = [write_image(tmp_path / f"{name}.png", (40 + 8 * i, 36), i) for i, name in enumerate("abc")]
     (tmp_path / "bgs").mkdir()
-    backgrounds = [write_image(tmp_path / "bgs" / f"{name}.jpg", (40 + 8 * i, 36), 9) for i, name in enumerate("abc")]
+    backgrounds = [
+        write_image(tmp_path / "bgs" / f"{name}.jpg", (40 + 8 * i, 36), 9) for i, name in enumerate("abc")
+    ]
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x89PNG broken")
     zip_path, summary = predict_tab.predict_batch([*map(str, composites)], [*map(str, backgrounds)], ctx=ctx)
@@ -199,8 +225,17 @@ def test_sources_resolve_and_are_allow_listed_on_a_space(ctx: AppContext, tmp_pa
 def test_cli_command_reproduces_the_config() -> None:
     from maskdepth.__main__ import build_parser, config_from_args
 
-    cfg = TrainConfig(steps=7, backgrounds=3, depth_loss="ssim", flips=False, base_width=8, size=32,
-                      eval_every=5, out_dir="runs/x y", resume_lr="restart")
+    cfg = TrainConfig(
+        steps=7,
+        backgrounds=3,
+        depth_loss="ssim",
+        flips=False,
+        base_width=8,
+        size=32,
+        eval_every=5,
+        out_dir="runs/x y",
+        resume_lr="restart",
+    )
     command = train_tab.cli_command(cfg)
     import shlex
 
@@ -213,9 +248,12 @@ def test_a_second_training_is_refused_while_one_runs(ctx: AppContext) -> None:
     stop = TRAINING.acquire("training", owner="someone-else")
     try:
         TRAINING.set_progress(stop, 0.42)
-        stream = train_tab.train_stream(ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None,
-                                        **tiny_train_controls())
-        with pytest.raises(InputError, match=r"a training is running \(started at \d\d:\d\d:\d\d, 42% done\)"):
+        stream = train_tab.train_stream(
+            ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None, **tiny_train_controls()
+        )
+        with pytest.raises(
+            InputError, match=r"a training is running \(started at \d\d:\d\d:\d\d, 42% done\)"
+        ):
             next(stream)
         assert "another session" in TRAINING.request_stop("me") and not stop.is_set()
     finally:
@@ -224,8 +262,11 @@ def test_a_second_training_is_refused_while_one_runs(ctx: AppContext) -> None:
 
 
 def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> None:
-    updates = list(train_tab.train_stream(ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None,
-                                          **tiny_train_controls()))
+    updates = list(
+        train_tab.train_stream(
+            ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None, **tiny_train_controls()
+        )
+    )
     assert not TRAINING.busy
     html, status, losses, lrs, samples = updates[-1]
     assert "100%" in html and "finished after 3 steps" in status
@@ -239,7 +280,37 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     assert run.name in [value for _, value in ctx.model_choices()]
 
 
-def test_zip_dataset_is_extracted_per_upload_and_folders_are_local_only(ctx: AppContext, tmp_path: Path) -> None:
+def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext, tmp_path: Path) -> None:
+    archive = tmp_path / "holiday.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("photos/beach.txt", "no dataset here")
+    stream = common.gradio_errors(train_tab.train_stream)(
+        ctx, "me", dataset_kind="zip upload", zip_file=str(archive), folder=None, **tiny_train_controls()
+    )
+    with pytest.raises(gr.Error) as shown:
+        list(stream)
+    assert "layout" in shown.value.message.lower() and "Traceback" not in shown.value.message
+    assert not TRAINING.busy
+    # On a Space the extracted upload is deleted when the run ends; locally it is kept for the card's command.
+    kept = sorted((ctx.data_dir / "uploads").iterdir())
+    ctx.on_space = True
+    with pytest.raises(gr.Error):
+        list(
+            common.gradio_errors(train_tab.train_stream)(
+                ctx,
+                "me",
+                dataset_kind="zip upload",
+                zip_file=str(archive),
+                folder=None,
+                **tiny_train_controls(),
+            )
+        )
+    assert sorted((ctx.data_dir / "uploads").iterdir()) == kept
+
+
+def test_zip_dataset_is_extracted_per_upload_and_folders_are_local_only(
+    ctx: AppContext, tmp_path: Path
+) -> None:
     from maskdepth.data.export import export_plain_layout
     from maskdepth.data.synthetic import SyntheticScenes
 
@@ -257,11 +328,20 @@ def test_zip_dataset_is_extracted_per_upload_and_folders_are_local_only(ctx: App
         train_tab.dataset_source(ctx, "folder path", None, str(data))
 
 
-# ---- Compare tab --------------------------------------------------------------------------------------------
+# ---- Compare tab --------------------------------------------------------------------------------
 
 
-TINY_COMPARE = dict(backgrounds=2, foregrounds=2, positions=2, steps=3, batch_size=4, base_width=4, size=32,
-                    eval_samples=8, sample_every=0)
+TINY_COMPARE = dict(
+    backgrounds=2,
+    foregrounds=2,
+    positions=2,
+    steps=3,
+    batch_size=4,
+    base_width=4,
+    size=32,
+    eval_samples=8,
+    sample_every=0,
+)
 
 
 def test_compare_tab_shows_a_comparison_or_says_how_to_make_one(ctx: AppContext) -> None:
@@ -285,7 +365,7 @@ def test_new_comparison_streams_and_lands_in_the_pickers(ctx: AppContext) -> Non
         next(compare_tab.compare_stream(ctx, "me", TrainConfig(**TINY_COMPARE), ["nope"]))
 
 
-# ---- Models tab ---------------------------------------------------------------------------------------------
+# ---- Models tab --------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -301,7 +381,9 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         yield server
 
 
-def test_push_and_load_through_the_models_tab(ctx: AppContext, fake_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_and_load_through_the_models_tab(
+    ctx: AppContext, fake_hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(HubError, match="No Hugging Face token"):
         models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False)
     monkeypatch.setenv("HF_TOKEN", "app-test-token-1234")
@@ -324,8 +406,10 @@ def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch:
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("HF_TOKEN", "hf_NeverShowThisToken123456")
     start = time.monotonic()
-    for call in (lambda: models_tab.load_from_hub(ctx, "alice/missing"),
-                 lambda: models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False)):
+    for call in (
+        lambda: models_tab.load_from_hub(ctx, "alice/missing"),
+        lambda: models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False),
+    ):
         with pytest.raises(gr.Error) as shown:
             common.gradio_errors(call)()
         assert "Cannot reach the Hugging Face Hub" in shown.value.message
@@ -333,14 +417,19 @@ def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch:
     assert time.monotonic() - start < 20
 
 
-# ---- the launched app, through gradio_client -----------------------------------------------------------------
+# ---- the launched app, through gradio_client --------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def server(folders: dict[str, Path]) -> Iterator[str]:
     app = load_app_module()
-    demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"],
-                          comparison_dir=folders["comparison"], on_space=False)
+    demo = app.build_demo(
+        folders["checkpoints"],
+        folders["runs"],
+        data_dir=folders["data"],
+        comparison_dir=folders["comparison"],
+        on_space=False,
+    )
     demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     try:
         yield demo.local_url
@@ -357,7 +446,9 @@ def test_app_predicts_at_the_input_size(server: str, pair: tuple[Path, Path]) ->
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
-    out = client.predict(handle_file(str(pair[0])), handle_file(str(pair[1])), DEFAULT_CHOICE, api_name="/predict")
+    out = client.predict(
+        handle_file(str(pair[0])), handle_file(str(pair[1])), DEFAULT_CHOICE, api_name="/predict"
+    )
     assert len(out) == 6
     for path in (out[0], out[1], out[3], out[4], out[5]):
         assert Image.open(path).size == (83, 61)
@@ -410,10 +501,15 @@ def test_app_cancelled_training_frees_the_slot(server: str) -> None:
 
 
 def test_space_mode_offers_no_local_paths(folders: dict[str, Path]) -> None:
-    """On a Space (SPACE_ID set): no folder-path dataset option, and no sign-in button outside a real Space."""
+    """On a Space (SPACE_ID set): no folder-path dataset option; no sign-in button outside a real Space."""
     app = load_app_module()
-    demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"],
-                          comparison_dir=folders["comparison"], on_space=True)
+    demo = app.build_demo(
+        folders["checkpoints"],
+        folders["runs"],
+        data_dir=folders["data"],
+        comparison_dir=folders["comparison"],
+        on_space=True,
+    )
     radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Dataset"]
     assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload"]
     assert not any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())  # SYSTEM=spaces is not set

@@ -18,21 +18,33 @@ from maskdepth.model import WNet
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def test_click_example_predict_and_see_the_outputs(tmp_path: Path) -> None:
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
+    )
 
     WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
     spec = importlib.util.spec_from_file_location("maskdepth_app", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    demo = app.build_demo(tmp_path / "checkpoints", tmp_path / "runs", data_dir=tmp_path / "data",
-                          comparison_dir=tmp_path / "comparison", on_space=False)
+    demo = app.build_demo(
+        tmp_path / "checkpoints",
+        tmp_path / "runs",
+        data_dir=tmp_path / "data",
+        comparison_dir=tmp_path / "comparison",
+        on_space=False,
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -127,7 +127,9 @@ class AppContext:
 
     def model_choices(self) -> list[tuple[str, str]]:
         """(label, value) pairs: the shipped model, every run (newest first), Hub ids loaded here."""
-        default_label = DEFAULT_CHOICE if is_model_dir(self.checkpoints_dir) else f"{DEFAULT_CHOICE} (missing)"
+        default_label = (
+            DEFAULT_CHOICE if is_model_dir(self.checkpoints_dir) else f"{DEFAULT_CHOICE} (missing)"
+        )
         choices = [(default_label, DEFAULT_CHOICE)]
         choices += [(f"run: {r.label()}", r.name) for r in self.runs()]
         choices += [(f"Hub: {repo}", repo) for repo in self.hub_models]
@@ -370,8 +372,15 @@ class ThreadJob:
     target returns or fails, i.e. when the work has really ended (it releases the training slot).
     """
 
-    def __init__(self, target: Callable[[Callable[[Any], None]], Any], *, stop: threading.Event,
-                 on_exit: Callable[[], None], name: str, heartbeat_s: float = 1.0):
+    def __init__(
+        self,
+        target: Callable[[Callable[[Any], None]], Any],
+        *,
+        stop: threading.Event,
+        on_exit: Callable[[], None],
+        name: str,
+        heartbeat_s: float = 1.0,
+    ):
         self._queue: queue.Queue[Any] = queue.Queue()
         self._stop, self._heartbeat_s = stop, heartbeat_s
         self.value: Any = None
@@ -433,7 +442,7 @@ def make_context(
 
 
 def warm_up(ctx: AppContext) -> str:
-    """Load the shipped model into the cache so the first prediction is fast; returns a line for the console."""
+    """Load the shipped model into the cache (the first prediction is then fast); returns a console line."""
     if not is_model_dir(ctx.checkpoints_dir):
         return (
             f"maskdepth: no shipped model in {ctx.checkpoints_dir} (config.json + model.safetensors) yet. "
@@ -442,6 +451,6 @@ def warm_up(ctx: AppContext) -> str:
     try:
         predictor = ctx.predictors.get(str(ctx.checkpoints_dir))
     except MaskDepthError as err:
-        return f"maskdepth: the shipped model in {ctx.checkpoints_dir} cannot be loaded ({err}); starting anyway."
+        return f"maskdepth: cannot load the shipped model in {ctx.checkpoints_dir} ({err}); starting anyway."
     m = predictor.model
     return f"maskdepth: loaded the shipped model ({m.in_channels}-channel W-Net at {m.image_size}px)."

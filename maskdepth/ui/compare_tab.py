@@ -35,8 +35,11 @@ def comparison_choices(ctx: AppContext) -> list[str]:
     """The shipped comparison first, then comparisons run from the app (newest first)."""
     found = []
     if ctx.runs_dir.is_dir():
-        found = sorted((p for p in ctx.runs_dir.iterdir() if (p / "results.json").is_file()),
-                       key=lambda p: p.stat().st_mtime, reverse=True)
+        found = sorted(
+            (p for p in ctx.runs_dir.iterdir() if (p / "results.json").is_file()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
     return [SHIPPED, *(p.name for p in found)]
 
 
@@ -83,7 +86,9 @@ def load_view(folder: Path) -> tuple[list[tuple[Image.Image, str]], pd.DataFrame
         with Image.open(path) as img:
             # Read the pixels here (not a path): Gradio then serves a copy, not files from the runs folder.
             items.append((img.convert("RGB"), entry.get("caption", path.stem)))
-    columns = 3 + 2 * max(len(result.variants), 1)  # input, targets, then mask + depth per variant: one row per sample
+    columns = 3 + 2 * max(
+        len(result.variants), 1
+    )  # input, targets, then mask + depth per variant: one row per sample
     verdict = f"**Verdict.** {result.verdict}" if result.verdict else ""
     # Gallery captions get cut in narrow cells, so the column order is spelled out once here.
     order = " | ".join(f"{name} mask, {name} depth" for name in result.variants)
@@ -99,18 +104,28 @@ def show(ctx: AppContext, choice: str | None) -> tuple[Any, ...]:
 # ---- running a new comparison --------------------------------------------------------------------------
 
 
-def base_config(minutes: float, backgrounds: int, foregrounds: int, positions: int, size: int,
-                base_width: int) -> TrainConfig:
+def base_config(
+    minutes: float, backgrounds: int, foregrounds: int, positions: int, size: int, base_width: int
+) -> TrainConfig:
     """The shared config every variant starts from (same data, seed and budget)."""
     if not minutes or minutes <= 0:
         raise InputError("minutes per variant must be > 0")
-    return TrainConfig(minutes=float(minutes), backgrounds=int(backgrounds), foregrounds=int(foregrounds),
-                       positions=int(positions), size=int(size), base_width=int(base_width), eval_samples=256,
-                       sample_every=0)
+    return TrainConfig(
+        minutes=float(minutes),
+        backgrounds=int(backgrounds),
+        foregrounds=int(foregrounds),
+        positions=int(positions),
+        size=int(size),
+        base_width=int(base_width),
+        eval_samples=256,
+        sample_every=0,
+    )
 
 
-def compare_stream(ctx: AppContext, owner: str, base: TrainConfig, variants: list[str]) -> Iterator[tuple[Any, ...]]:
-    """Yield (progress html, status, loss frame, gallery, table, verdict, picker) while variants train in turn."""
+def compare_stream(
+    ctx: AppContext, owner: str, base: TrainConfig, variants: list[str]
+) -> Iterator[tuple[Any, ...]]:
+    """Yield (progress, status, loss frame, gallery, table, verdict, picker) while variants train in turn."""
     if not variants:
         raise InputError("pick at least one variant to compare")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -124,8 +139,9 @@ def compare_stream(ctx: AppContext, owner: str, base: TrainConfig, variants: lis
     view = LiveRun("comparison")
 
     def target(emit: Any) -> ComparisonResult:
-        return run_comparison(base, variants, folder, on_event=lambda name, ev: emit((name, ev)), stop=stop,
-                              command=command)
+        return run_comparison(
+            base, variants, folder, on_event=lambda name, ev: emit((name, ev)), stop=stop, command=command
+        )
 
     try:
         job = ThreadJob(target, stop=stop, on_exit=lambda: TRAINING.release(stop), name="maskdepth-compare")
@@ -146,16 +162,30 @@ def compare_stream(ctx: AppContext, owner: str, base: TrainConfig, variants: lis
         last = time.monotonic()
         index = max(state["index"], 0)
         overall = (index + view.progress) / len(variants)
-        yield (view.progress_html(f"{index + 1}/{len(variants)} · ", overall), view.status_md(), view.loss_frame(),
-               skip, skip, skip, skip)
+        yield (
+            view.progress_html(f"{index + 1}/{len(variants)} · ", overall),
+            view.status_md(),
+            view.loss_frame(),
+            skip,
+            skip,
+            skip,
+            skip,
+        )
     job.join()
     if job.error is not None:
         raise job.error
     gallery, table, verdict = show(ctx, folder.name)
     gr.Info("comparison finished: its runs are now in the model pickers")
     picker = gr.update(choices=comparison_choices(ctx), value=folder.name)
-    yield (view.progress_html(f"{len(variants)}/{len(variants)} · ", 1.0), f"written to `{folder}`",
-           view.loss_frame(), gallery, table, verdict, picker)
+    yield (
+        view.progress_html(f"{len(variants)}/{len(variants)} · ", 1.0),
+        f"written to `{folder}`",
+        view.loss_frame(),
+        gallery,
+        table,
+        verdict,
+        picker,
+    )
 
 
 # ---- layout ----------------------------------------------------------------------------------------------
@@ -181,12 +211,19 @@ def build(ctx: AppContext) -> CompareTab:
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
     items, table_value, verdict_value, columns = load_view(ctx.comparison_dir)
     verdict = gr.Markdown(verdict_value, label="Verdict")
-    table = gr.Dataframe(table_value, label="Metrics per variant (held-out samples)", interactive=False, wrap=True)
-    gallery = gr.Gallery(items, label="Gallery", columns=columns, height="auto", format="png", interactive=False)
+    table = gr.Dataframe(
+        table_value, label="Metrics per variant (held-out samples)", interactive=False, wrap=True
+    )
+    gallery = gr.Gallery(
+        items, label="Gallery", columns=columns, height="auto", format="png", interactive=False
+    )
 
     with gr.Accordion("Run a new comparison", open=False):
-        variants = gr.CheckboxGroup([(f"{k}: {v.description}", k) for k, v in VARIANTS.items()],
-                                    value=DEFAULT_VARIANTS, label="Variants")
+        variants = gr.CheckboxGroup(
+            [(f"{k}: {v.description}", k) for k, v in VARIANTS.items()],
+            value=DEFAULT_VARIANTS,
+            label="Variants",
+        )
         with gr.Row():
             minutes = gr.Slider(0.25, 30, value=1, step=0.25, label="Minutes per variant")
             base_width = gr.Dropdown([4, 8, 16, 32], value=32, label="Width (32 = the seed's W-Net)")
@@ -207,8 +244,16 @@ def build(ctx: AppContext) -> CompareTab:
         return show(ctx, choice)
 
     @gradio_errors
-    def on_run(variants: list[str], minutes: float, base_width: int, size: int, backgrounds: int,
-               foregrounds: int, positions: int, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def on_run(
+        variants: list[str],
+        minutes: float,
+        base_width: int,
+        size: int,
+        backgrounds: int,
+        foregrounds: int,
+        positions: int,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
         base = base_config(minutes, backgrounds, foregrounds, positions, size, base_width)
         yield from compare_stream(ctx, session_of(request), base, list(variants or []))
 
@@ -221,9 +266,15 @@ def build(ctx: AppContext) -> CompareTab:
 
     picker.change(on_show, picker, [gallery, table, verdict], api_name="show_comparison")
     refresh.click(on_refresh, None, picker, api_visibility="private", queue=False)
-    event = start.click(on_run, [variants, minutes, base_width, size, backgrounds, foregrounds, positions],
-                        [progress, status, losses, gallery, table, verdict, picker], api_name="compare",
-                        concurrency_id="train", concurrency_limit=TRAIN_CONCURRENCY, show_progress="hidden")
+    event = start.click(
+        on_run,
+        [variants, minutes, base_width, size, backgrounds, foregrounds, positions],
+        [progress, status, losses, gallery, table, verdict, picker],
+        api_name="compare",
+        concurrency_id="train",
+        concurrency_limit=TRAIN_CONCURRENCY,
+        show_progress="hidden",
+    )
     ctx.model_events.append(event)
     stop.click(on_stop, None, None, api_visibility="private", concurrency_id="stop", concurrency_limit=None)
     return CompareTab(picker=picker, gallery=gallery, table=table, verdict=verdict)

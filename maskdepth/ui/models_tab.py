@@ -63,13 +63,20 @@ def load_from_hub(ctx: AppContext, repo_id: str | None, oauth_token: gr.OAuthTok
     predictor = ctx.predictors.get(repo_id, token=_token(ctx, oauth_token, writing=False))
     ctx.add_hub_model(repo_id)
     m = predictor.model
-    return (f"Loaded **{repo_id}**: {m.in_channels}-channel W-Net, width {m.base_width}, trained at "
-            f"{m.image_size}x{m.image_size}. Pick it in the Predict tab.")
+    return (
+        f"Loaded **{repo_id}**: {m.in_channels}-channel W-Net, width {m.base_width}, trained at "
+        f"{m.image_size}x{m.image_size}. Pick it in the Predict tab."
+    )
 
 
-def push(ctx: AppContext, source: str | None, repo_id: str | None, private: bool,
-         oauth_token: gr.OAuthToken | None = None) -> str:
-    """Push the shipped model or a run folder (weights + model card + metrics) to ``repo_id``; returns a link."""
+def push(
+    ctx: AppContext,
+    source: str | None,
+    repo_id: str | None,
+    private: bool,
+    oauth_token: gr.OAuthToken | None = None,
+) -> str:
+    """Push the shipped model or a run (weights, model card, metrics) to ``repo_id``; returns a link."""
     from maskdepth.hub import push_to_hub
 
     repo_id = _repo_id(repo_id)
@@ -77,8 +84,13 @@ def push(ctx: AppContext, source: str | None, repo_id: str | None, private: bool
     path = ctx.resolve_source(source or DEFAULT_CHOICE)
     if not Path(path).exists():
         raise InputError(f"{source!r} is not a local model: pick the shipped model or a trained run to push")
-    url = push_to_hub(path, repo_id, token=token or None, private=bool(private),
-                      commit_message=f"Upload {Path(path).name} with the maskdepth app")
+    url = push_to_hub(
+        path,
+        repo_id,
+        token=token or None,
+        private=bool(private),
+        commit_message=f"Upload {Path(path).name} with the maskdepth app",
+    )
     return f"Pushed `{Path(path).name}` to [{repo_id}]({url})."
 
 
@@ -94,10 +106,14 @@ def build(ctx: AppContext) -> ModelsTab:
         gr.Markdown("Sign in to push to your own account (loading public repos works without signing in).")
         gr.LoginButton()
     elif ctx.on_space:
-        gr.Markdown("Pushing needs a Hugging Face sign-in, which is not available here (it needs a Space with "
-                    "`hf_oauth: true` and `gradio[oauth]` installed). Loading public repos works.")
+        gr.Markdown(
+            "Pushing needs a Hugging Face sign-in, which is not available here (it needs a Space with "
+            "`hf_oauth: true` and `gradio[oauth]` installed). Loading public repos works."
+        )
     else:
-        gr.Markdown("Running locally: the Hub token comes from `HF_TOKEN` or `hf auth login`; it is never shown.")
+        gr.Markdown(
+            "Running locally: the Hub token comes from `HF_TOKEN` or `hf auth login`; it is never shown."
+        )
     gr.Markdown("### Load a model from the Hub")
     with gr.Row():
         repo = gr.Textbox(label="Hub repo id", placeholder="owner/name", scale=4)
@@ -105,8 +121,13 @@ def build(ctx: AppContext) -> ModelsTab:
     load_status = gr.Markdown()
     gr.Markdown("### Push a model to the Hub (weights, model card, metrics)")
     with gr.Row():
-        source = gr.Dropdown(ctx.local_model_choices(), value=DEFAULT_CHOICE, allow_custom_value=True,
-                             label="Model to push (the shipped model or a run)", scale=3)
+        source = gr.Dropdown(
+            ctx.local_model_choices(),
+            value=DEFAULT_CHOICE,
+            allow_custom_value=True,
+            label="Model to push (the shipped model or a run)",
+            scale=3,
+        )
         target = gr.Textbox(label="Target repo id", placeholder="your-name/maskdepth-wnet", scale=3)
         private = gr.Checkbox(label="private", value=False, scale=1)
     push_btn = gr.Button("Push", variant="primary")
@@ -119,7 +140,9 @@ def build(ctx: AppContext) -> ModelsTab:
         return load_from_hub(ctx, repo_id, oauth_token)
 
     @gradio_errors
-    def on_push(source: str | None, repo_id: str | None, private: bool, oauth_token: gr.OAuthToken | None) -> str:
+    def on_push(
+        source: str | None, repo_id: str | None, private: bool, oauth_token: gr.OAuthToken | None
+    ) -> str:
         return push(ctx, source, repo_id, private, oauth_token)
 
     hub = {"concurrency_id": "hub", "concurrency_limit": HUB_CONCURRENCY}

@@ -51,7 +51,7 @@ class PredictTab:
 
 
 def get_predictor(ctx: AppContext, model: str | None) -> Predictor:
-    """The (cached) Predictor for the picker's value; a Space never lends its own token to a user's repo id."""
+    """The (cached) Predictor for the picker's value; a Space never lends its own token for a user's repo."""
     source = ctx.resolve_source(model)
     return ctx.predictors.get(source, token=False if ctx.on_space else None)
 
@@ -61,9 +61,13 @@ def _show_notes(pred: Prediction, name: str = "") -> None:
         gr.Warning(f"{name}: {note}" if name else note)
 
 
-def predict(background: str | None, composite: str | None, model: str | None = DEFAULT_CHOICE, *,
-            ctx: AppContext) -> tuple[Any, ...]:
-    """One pair -> (overlay, depth colour, slider pair, mask.png, depth.png, depth16.png), all at the composite's size."""
+def predict(
+    background: str | None, composite: str | None, model: str | None = DEFAULT_CHOICE, *, ctx: AppContext
+) -> tuple[Any, ...]:
+    """One pair -> (overlay, depth colour, slider pair, mask.png, depth.png, depth16.png).
+
+    Every output has the composite's size.
+    """
     if not composite:
         raise InputError("upload the composite image (fg_bg): the photo with the object pasted in")
     predictor = get_predictor(ctx, model)
@@ -81,10 +85,15 @@ def _stem_map(paths: Sequence[str]) -> dict[str, str]:
     return {Path(p).stem: p for p in paths}
 
 
-def predict_batch(composites: Sequence[str] | None, backgrounds: Sequence[str] | None,
-                  model: str | None = DEFAULT_CHOICE, *, ctx: AppContext,
-                  progress: gr.Progress | None = None) -> tuple[str, str]:
-    """Many composites -> a zip with one folder per composite (mask.png, depth.png, depth16.png, depth_color.png).
+def predict_batch(
+    composites: Sequence[str] | None,
+    backgrounds: Sequence[str] | None,
+    model: str | None = DEFAULT_CHOICE,
+    *,
+    ctx: AppContext,
+    progress: gr.Progress | None = None,
+) -> tuple[str, str]:
+    """Many composites -> a zip with one folder per composite (the four files of ``OUTPUT_FILES``).
 
     Backgrounds: none (3-channel models), one for every composite, or one per composite with the
     same file name (``room1.jpg`` for ``room1.png`` is fine: names are matched without suffix).
@@ -107,6 +116,11 @@ def predict_batch(composites: Sequence[str] | None, backgrounds: Sequence[str] |
                 "or one per composite with the same file name (suffix may differ)"
             )
     predictor = get_predictor(ctx, model)
+    if predictor.needs_background and not backgrounds:
+        raise InputError(
+            "this model needs backgrounds too: upload one for all composites, or one per composite "
+            "with the same file name (or pick a 3-channel model)"
+        )
     out = ctx.outputs.new("batch")
     results, skipped, used = [], [], set()
     for i, comp in enumerate(composites):
@@ -127,7 +141,9 @@ def predict_batch(composites: Sequence[str] | None, backgrounds: Sequence[str] |
     if not results:
         raise InputError("no composite could be read: " + "; ".join(skipped[:3]))
     zip_path = out / "maskdepth-batch.zip"
-    readme = "One folder per composite, each holding:\n" + "".join(f"  {k}: {v}\n" for k, v in OUTPUT_FILES.items())
+    readme = "One folder per composite, each holding:\n" + "".join(
+        f"  {k}: {v}\n" for k, v in OUTPUT_FILES.items()
+    )
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("README.txt", readme)
         for folder in results:
@@ -154,7 +170,8 @@ def model_info(model: str | None, *, ctx: AppContext) -> tuple[str, Any]:
         text = f"6-channel W-Net (background + composite), trained at {m.image_size}x{m.image_size}."
         label = "Background (bg)"
     else:
-        text = f"3-channel W-Net (composite only), trained at {m.image_size}x{m.image_size}: the background is not used."
+        size = f"{m.image_size}x{m.image_size}"
+        text = f"3-channel W-Net (composite only), trained at {size}: the background is not used."
         label = "Background (bg): optional, not used by this model"
     return text, gr.update(label=label)
 
@@ -213,20 +230,40 @@ def build(ctx: AppContext) -> PredictTab:
         )
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
     register_picker(ctx, model)
-    info = gr.Markdown()
+    # Called on every page load: says which model is picked, or why the default one is missing.
+    info = gr.Markdown(lambda: model_info(DEFAULT_CHOICE, ctx=ctx)[0])
     with gr.Row():
-        background = gr.Image(type="filepath", image_mode=None, label="Background (bg)", sources=["upload", "clipboard"])
-        composite = gr.Image(type="filepath", image_mode=None, label="Composite (fg_bg)", sources=["upload", "clipboard"])
+        background = gr.Image(
+            type="filepath", image_mode=None, label="Background (bg)", sources=["upload", "clipboard"]
+        )
+        composite = gr.Image(
+            type="filepath", image_mode=None, label="Composite (fg_bg)", sources=["upload", "clipboard"]
+        )
     pairs, labels = example_pairs(ctx.examples_dir)
     if pairs:
-        gr.Examples(examples=pairs, inputs=[background, composite], example_labels=labels, label="Examples (click one)",
-                    examples_per_page=12)
+        gr.Examples(
+            examples=pairs,
+            inputs=[background, composite],
+            example_labels=labels,
+            label="Examples (click one)",
+            examples_per_page=12,
+        )
     run = gr.Button("Predict", variant="primary", elem_id="md-predict")
     with gr.Row():
-        overlay = gr.Image(label="Mask over the composite", format="png", interactive=False,
-                           buttons=["download", "fullscreen"], elem_id="md-overlay")
-        depth = gr.Image(label="Depth (turbo colour map)", format="png", interactive=False,
-                         buttons=["download", "fullscreen"], elem_id="md-depth")
+        overlay = gr.Image(
+            label="Mask over the composite",
+            format="png",
+            interactive=False,
+            buttons=["download", "fullscreen"],
+            elem_id="md-overlay",
+        )
+        depth = gr.Image(
+            label="Depth (turbo colour map)",
+            format="png",
+            interactive=False,
+            buttons=["download", "fullscreen"],
+            elem_id="md-depth",
+        )
     gr.HTML(depth_legend_html())
     slider = gr.ImageSlider(label="Before / after: composite | depth", format="png", interactive=False)
     with gr.Row():
@@ -235,7 +272,8 @@ def build(ctx: AppContext) -> PredictTab:
 
     with gr.Accordion("Batch: many composites at once → a zip", open=False):
         gr.Markdown(
-            "Backgrounds: none (3-channel models), **one** for all composites, or **one per composite with the "
+            "Backgrounds: none (3-channel models), **one** for all composites, or **one per composite with "
+            "the "
             "same file name**. The zip holds one folder per composite with "
             + ", ".join(f"`{k}` ({v})" for k, v in OUTPUT_FILES.items())
             + "."
@@ -252,8 +290,12 @@ def build(ctx: AppContext) -> PredictTab:
         return predict(background, composite, model, ctx=ctx)
 
     @gradio_errors
-    def on_batch(composites: list[str] | None, backgrounds: list[str] | None, model: str | None,
-                 progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008 - Gradio's idiom
+    def on_batch(
+        composites: list[str] | None,
+        backgrounds: list[str] | None,
+        model: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom: it injects the tracker
+    ) -> tuple[str, str]:
         return predict_batch(composites, backgrounds, model, ctx=ctx, progress=progress)
 
     def on_model(model: str | None) -> tuple[str, Any]:
@@ -261,8 +303,9 @@ def build(ctx: AppContext) -> PredictTab:
 
     queue = {"concurrency_id": "predict", "concurrency_limit": PREDICT_CONCURRENCY}
     run.click(on_predict, [background, composite, model], outputs, api_name="predict", **queue)
-    batch_run.click(on_batch, [batch_fg, batch_bg, model], [batch_zip, batch_summary], api_name="predict_batch",
-                    **queue)
+    batch_run.click(
+        on_batch, [batch_fg, batch_bg, model], [batch_zip, batch_summary], api_name="predict_batch", **queue
+    )
     model.change(on_model, model, [info, background], api_visibility="private", **queue)
     ctx.model_events.append(refresh.click(lambda: None, None, None, api_visibility="private", queue=False))
     return PredictTab(model=model, background=background, composite=composite, outputs=outputs)

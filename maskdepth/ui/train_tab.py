@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,7 +53,12 @@ NO_RESUME = "(start from scratch)"
 RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events
 MAX_PLOT_POINTS = 300  # per series; longer curves are averaged into bins
 SAMPLE_TILE = 96  # pixels per tile in the sample-predictions grid
-LOSS_COLORS = {"train mask": "#2563eb", "train depth": "#16a34a", "test mask": "#f97316", "test depth": "#dc2626"}
+LOSS_COLORS = {
+    "train mask": "#2563eb",
+    "train depth": "#16a34a",
+    "test mask": "#f97316",
+    "test depth": "#dc2626",
+}
 # The CLI flags (python -m maskdepth train) of TrainConfig fields whose flag is not --field-name.
 _FLAG = {"num_workers": "--workers", "out_dir": "--out"}
 _NEGATED = {"flips": "--no-flips", "augment": "--no-augment", "channels_last": "--no-channels-last"}
@@ -66,8 +72,11 @@ def _fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "?"
     seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def _binned(points: list[tuple[float, float]], limit: int = MAX_PLOT_POINTS) -> list[tuple[float, float]]:
@@ -95,16 +104,22 @@ def samples_grid(samples: list[dict[str, np.ndarray]], tile: int = SAMPLE_TILE) 
     rows = []
     for s in samples:
         rgb = (np.clip(s["fg_bg"], 0, 1) * 255).round().astype(np.uint8)
-        tiles = [rgb, grey(s["mask"]), grey(s["mask_pred"]), colorize_depth(s["depth"]), colorize_depth(s["depth_pred"])]
+        tiles = [
+            rgb,
+            grey(s["mask"]),
+            grey(s["mask_pred"]),
+            colorize_depth(s["depth"]),
+            colorize_depth(s["depth_pred"]),
+        ]
         row = np.full((tile, len(tiles) * (tile + gap) - gap, 3), 255, np.uint8)
         for j, t in enumerate(tiles):
-            row[:, j * (tile + gap): j * (tile + gap) + tile] = scaled(t)
+            row[:, j * (tile + gap) : j * (tile + gap) + tile] = scaled(t)
         rows.append(row)
     if not rows:
         return np.full((tile, tile, 3), 255, np.uint8)
     grid = np.full((len(rows) * (tile + gap) - gap, rows[0].shape[1], 3), 255, np.uint8)
     for i, row in enumerate(rows):
-        grid[i * (tile + gap): i * (tile + gap) + tile] = row
+        grid[i * (tile + gap) : i * (tile + gap) + tile] = row
     return grid
 
 
@@ -124,8 +139,15 @@ def initial_loss_frame() -> pd.DataFrame:
 
 
 def loss_plot(label: str, height: int) -> gr.LinePlot:
-    return gr.LinePlot(initial_loss_frame(), x="step", y="loss", color="series", color_map=LOSS_COLORS,
-                       label=label, height=height)
+    return gr.LinePlot(
+        initial_loss_frame(),
+        x="step",
+        y="loss",
+        color="series",
+        color_map=LOSS_COLORS,
+        label=label,
+        height=height,
+    )
 
 
 def lr_frame(points: Iterable[tuple[float, float]] = ()) -> pd.DataFrame:
@@ -181,13 +203,19 @@ class LiveRun:
             eta = "done" if self.done else f"ETA {_fmt_time(s.eta_s)}"
             detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {_fmt_time(s.elapsed_s)} elapsed · {eta}"
         reason = self.done.reason if self.done else ("running" if s else "starting")
-        state = {"budget": "finished", "nan": "stopped: the loss became NaN", "error": "failed"}.get(reason, reason)
-        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(reason, "#3b82f6")
+        state = {"budget": "finished", "nan": "stopped: the loss became NaN", "error": "failed"}.get(
+            reason, reason
+        )
+        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(
+            reason, "#3b82f6"
+        )
         return (
-            f'<div class="md-progress"><div style="display:flex;justify-content:space-between;font-size:0.9em">'
+            '<div class="md-progress">'
+            '<div style="display:flex;justify-content:space-between;font-size:0.9em">'
             f"<span>{prefix}{self.title}: {state}</span><span>{p:.0%}</span></div>"
             f'<div style="height:12px;background:#e5e7eb;border-radius:6px;overflow:hidden">'
-            f'<div style="height:100%;width:{p * 100:.1f}%;background:{colour};transition:width 0.3s"></div></div>'
+            f'<div style="height:100%;width:{p * 100:.1f}%;background:{colour};transition:width 0.3s">'
+            "</div></div>"
             f'<div style="font-size:0.85em;opacity:0.8">{detail}</div></div>'
         )
 
@@ -196,13 +224,15 @@ class LiveRun:
         if self.step is not None:
             s = self.step
             lines.append(
-                f"**loss** {s.loss:.4f} (mask {s.mask_loss:.4f}, depth {s.depth_loss:.4f}) · **lr** {s.lr:.2e} · "
+                f"**loss** {s.loss:.4f} (mask {s.mask_loss:.4f}, depth {s.depth_loss:.4f}) · "
+                f"**lr** {s.lr:.2e} · "
                 f"**{s.images_per_s:.1f} images/s**"
             )
         if self.best is not None:
             m = self.best.metrics
             lines.append(
-                f"**best test loss** {self.best.test_loss:.4f} at step {self.best.step} · IoU {m.get('mask_iou', 0):.3f}"
+                f"**best test loss** {self.best.test_loss:.4f} at step {self.best.step} · "
+                f"IoU {m.get('mask_iou', 0):.3f}"
                 f" · Dice {m.get('mask_dice', 0):.3f} · RMSE {m.get('depth_rmse', 0):.4f} · "
                 f"δ<1.25 {m.get('depth_delta1', 0):.3f} · SSIM {m.get('depth_ssim', 0):.3f}"
             )
@@ -227,9 +257,10 @@ class LiveRun:
 # ---- configuration ------------------------------------------------------------------------------------
 
 
-def cli_command(cfg: TrainConfig, subcommand: str = "train", *, out: str | None = None,
-                extra: Sequence[str] = ()) -> str:
-    """The ``python -m maskdepth train ...`` (or ``compare``) command that reproduces ``cfg``, for model cards."""
+def cli_command(
+    cfg: TrainConfig, subcommand: str = "train", *, out: str | None = None, extra: Sequence[str] = ()
+) -> str:
+    """The ``python -m maskdepth train ...`` (or ``compare``) command reproducing ``cfg``, for model cards."""
     args = ["python", "-m", "maskdepth", subcommand]
     for f in dataclasses.fields(TrainConfig):
         value = out if (f.name == "out_dir" and out is not None) else getattr(cfg, f.name)
@@ -257,15 +288,19 @@ def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str
         return "synthetic"
     if kind == "zip upload":
         if not zip_file:
-            raise InputError("upload a dataset zip (seed layout: Fg-Bg/, Fg-Bg-Mask/, Depth/, bg*.jpg; "
-                             "or plain: bg/, fg_bg/, mask/, depth/), or pick the synthetic dataset")
+            raise InputError(
+                "upload a dataset zip (seed layout: Fg-Bg/, Fg-Bg-Mask/, Depth/, bg*.jpg; "
+                "or plain: bg/, fg_bg/, mask/, depth/), or pick the synthetic dataset"
+            )
         from maskdepth.data.zipsafe import safe_extract
 
         dest = ctx.data_dir / "uploads" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         return str(safe_extract(zip_file, dest))
     if kind == "folder path":
         if ctx.on_space:
-            raise InputError("folder paths are only available when the app runs locally: upload a zip instead")
+            raise InputError(
+                "folder paths are only available when the app runs locally: upload a zip instead"
+            )
         if not folder or not Path(folder).expanduser().is_dir():
             raise DatasetError(f"no folder at {folder!r}: type the path of a dataset folder on this machine")
         return str(Path(folder).expanduser())
@@ -334,8 +369,15 @@ def build_config(
 # ---- the handler ------------------------------------------------------------------------------------
 
 
-def train_stream(ctx: AppContext, owner: str, *, dataset_kind: str, zip_file: str | None, folder: str | None,
-                 **controls: Any) -> Iterator[tuple[Any, ...]]:
+def train_stream(
+    ctx: AppContext,
+    owner: str,
+    *,
+    dataset_kind: str,
+    zip_file: str | None,
+    folder: str | None,
+    **controls: Any,
+) -> Iterator[tuple[Any, ...]]:
     """Yield (progress html, status markdown, loss frame, lr frame, sample rows) while a run trains.
 
     Refuses at once if another training holds the slot. Stopping (the Stop button) or
@@ -343,13 +385,15 @@ def train_stream(ctx: AppContext, owner: str, *, dataset_kind: str, zip_file: st
     best checkpoint so far is kept and the run's model card is written either way.
     """
     stop = TRAINING.acquire("training", owner)
+    dataset = None
     try:
         view = LiveRun("training")
         view.message = "preparing the dataset..."
         yield _render(view)
-        cfg = build_config(ctx, dataset=dataset_source(ctx, dataset_kind, zip_file, folder), **controls)
+        dataset = dataset_source(ctx, dataset_kind, zip_file, folder)
+        cfg = build_config(ctx, dataset=dataset, **controls)
     except BaseException:
-        TRAINING.release(stop)
+        finished(ctx, stop, dataset)
         raise
 
     def target(emit: Any) -> TrainResult:
@@ -357,14 +401,17 @@ def train_stream(ctx: AppContext, owner: str, *, dataset_kind: str, zip_file: st
         write_run_card(result.run_dir, command=cli_command(cfg))
         return result
 
-    job = ThreadJob(target, stop=stop, on_exit=lambda: TRAINING.release(stop), name="maskdepth-train")
+    job = ThreadJob(target, stop=stop, on_exit=lambda: finished(ctx, stop, dataset), name="maskdepth-train")
     last = 0.0
     for event in job.events():
         if event is not None:
             view.update(event)
             TRAINING.set_progress(stop, view.progress)
         # Render on what matters at once; step events at most every RENDER_EVERY_S.
-        if isinstance(event, (EvalEvent, SamplesEvent, DoneEvent)) or time.monotonic() - last >= RENDER_EVERY_S:
+        if (
+            isinstance(event, (EvalEvent, SamplesEvent, DoneEvent))
+            or time.monotonic() - last >= RENDER_EVERY_S
+        ):
             last = time.monotonic()
             yield _render(view)
     job.join()
@@ -375,6 +422,17 @@ def train_stream(ctx: AppContext, owner: str, *, dataset_kind: str, zip_file: st
     else:
         gr.Info(f"{view.done.message if view.done else 'done'}: the run is now in the model pickers")
     yield _render(view)
+
+
+def finished(ctx: AppContext, stop: Any, dataset: str | None) -> None:
+    """A run ended (or never started): free the training slot; on a Space, delete the extracted upload.
+
+    Locally an extracted zip is kept, so the command in the run's model card can reproduce it.
+    """
+    TRAINING.release(stop)
+    uploads = (ctx.data_dir / "uploads").resolve()
+    if ctx.on_space and dataset and Path(dataset).resolve().is_relative_to(uploads):
+        shutil.rmtree(uploads / Path(dataset).resolve().relative_to(uploads).parts[0], ignore_errors=True)
 
 
 def _render(view: LiveRun) -> tuple[Any, ...]:
@@ -410,8 +468,11 @@ def build(ctx: AppContext) -> TrainTab:
                 positions = gr.Slider(1, 20, value=5, step=1, label="positions per (room, object)")
                 samples_md = gr.Markdown(_samples_text(10, 10, 5))
             zip_file = gr.File(file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False)
-            folder = gr.Textbox(label="Dataset folder on this machine", visible=False,
-                                placeholder="/path/to/dataset (seed or plain layout)")
+            folder = gr.Textbox(
+                label="Dataset folder on this machine",
+                visible=False,
+                placeholder="/path/to/dataset (seed or plain layout)",
+            )
             with gr.Row():
                 mask_loss = gr.Dropdown(names["mask"], value=defaults.mask_loss, label="Mask loss")
                 depth_loss = gr.Dropdown(names["depth"], value=defaults.depth_loss, label="Depth loss")
@@ -427,14 +488,26 @@ def build(ctx: AppContext) -> TrainTab:
                 size = gr.Slider(32, 224, value=defaults.size, step=32, label="Training resolution (pixels)")
             with gr.Accordion("Model, resume and evaluation", open=False):
                 base_width = gr.Dropdown([4, 8, 16, 32], value=32, label="Width (32 = the seed's W-Net)")
-                in_channels = gr.Radio([6, 3], value=6, label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)")
+                in_channels = gr.Radio(
+                    [6, 3], value=6, label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)"
+                )
                 resume = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
                 register_picker(ctx, resume, lambda: resume_choices(ctx))
-                resume_lr = gr.Radio(["continue", "restart"], value="continue", label="On resume, the learning rate",
-                                     info="continue where the scheduler left it, or restart from its initial value")
-                eval_every = gr.Number(value=50, precision=0, label="Evaluate every N steps (0 = once per epoch)")
-                eval_samples = gr.Number(value=128, precision=0, label="Test samples per evaluation (0 = all)")
-                sample_every = gr.Number(value=10, precision=0, label="Refresh sample predictions every N steps")
+                resume_lr = gr.Radio(
+                    ["continue", "restart"],
+                    value="continue",
+                    label="On resume, the learning rate",
+                    info="continue where the scheduler left it, or restart from its initial value",
+                )
+                eval_every = gr.Number(
+                    value=50, precision=0, label="Evaluate every N steps (0 = once per epoch)"
+                )
+                eval_samples = gr.Number(
+                    value=128, precision=0, label="Test samples per evaluation (0 = all)"
+                )
+                sample_every = gr.Number(
+                    value=10, precision=0, label="Refresh sample predictions every N steps"
+                )
             run_name = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary")
@@ -443,14 +516,20 @@ def build(ctx: AppContext) -> TrainTab:
             progress = gr.HTML(LiveRun().progress_html(), label="Progress")
             status = gr.Markdown(label="Status")
             loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
-            lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate",
-                                  height=160)
-            samples = gr.Image(label="Sample predictions (test samples), left to right: input | mask target | "
-                               "mask predicted | depth target | depth predicted", format="png", interactive=False)
+            lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
+            samples = gr.Image(
+                label="Sample predictions (test samples), left to right: input | mask target | "
+                "mask predicted | depth target | depth predicted",
+                format="png",
+                interactive=False,
+            )
 
     def on_kind(kind: str) -> tuple[Any, ...]:
-        return (gr.update(visible=kind == "synthetic"), gr.update(visible=kind == "zip upload"),
-                gr.update(visible=kind == "folder path"))
+        return (
+            gr.update(visible=kind == "synthetic"),
+            gr.update(visible=kind == "zip upload"),
+            gr.update(visible=kind == "folder path"),
+        )
 
     dataset.change(on_kind, dataset, [synthetic_box, zip_file, folder], api_visibility="private", queue=False)
     sizes = [backgrounds, foregrounds, positions]
@@ -458,17 +537,57 @@ def build(ctx: AppContext) -> TrainTab:
         slider.change(_samples_text, sizes, samples_md, api_visibility="private", queue=False)
 
     @gradio_errors
-    def on_train(dataset_kind: str, backgrounds: int, foregrounds: int, positions: int, zip_file: str | None,
-                 folder: str | None, mask_loss: str, depth_loss: str, optimizer: str, lr: float, scheduler: str,
-                 batch_size: int, size: int, budget_kind: str, budget: float, base_width: int, in_channels: int,
-                 resume: str | None, resume_lr: str, eval_every: int, eval_samples: int, sample_every: int,
-                 run_name: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def on_train(
+        dataset_kind: str,
+        backgrounds: int,
+        foregrounds: int,
+        positions: int,
+        zip_file: str | None,
+        folder: str | None,
+        mask_loss: str,
+        depth_loss: str,
+        optimizer: str,
+        lr: float,
+        scheduler: str,
+        batch_size: int,
+        size: int,
+        budget_kind: str,
+        budget: float,
+        base_width: int,
+        in_channels: int,
+        resume: str | None,
+        resume_lr: str,
+        eval_every: int,
+        eval_samples: int,
+        sample_every: int,
+        run_name: str | None,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
         yield from train_stream(
-            ctx, session_of(request), dataset_kind=dataset_kind, zip_file=zip_file, folder=folder,
-            backgrounds=backgrounds, foregrounds=foregrounds, positions=positions, mask_loss=mask_loss,
-            depth_loss=depth_loss, optimizer=optimizer, lr=lr, scheduler=scheduler, batch_size=batch_size, size=size,
-            budget_kind=budget_kind, budget=budget, base_width=base_width, in_channels=in_channels, resume=resume,
-            resume_lr=resume_lr, eval_every=eval_every, eval_samples=eval_samples, sample_every=sample_every,
+            ctx,
+            session_of(request),
+            dataset_kind=dataset_kind,
+            zip_file=zip_file,
+            folder=folder,
+            backgrounds=backgrounds,
+            foregrounds=foregrounds,
+            positions=positions,
+            mask_loss=mask_loss,
+            depth_loss=depth_loss,
+            optimizer=optimizer,
+            lr=lr,
+            scheduler=scheduler,
+            batch_size=batch_size,
+            size=size,
+            budget_kind=budget_kind,
+            budget=budget,
+            base_width=base_width,
+            in_channels=in_channels,
+            resume=resume,
+            resume_lr=resume_lr,
+            eval_every=eval_every,
+            eval_samples=eval_samples,
+            sample_every=sample_every,
             run_name=run_name,
         )
 
@@ -476,12 +595,41 @@ def build(ctx: AppContext) -> TrainTab:
     def on_stop(request: gr.Request) -> None:
         stop_training(session_of(request))
 
-    inputs = [dataset, backgrounds, foregrounds, positions, zip_file, folder, mask_loss, depth_loss, optimizer, lr,
-              scheduler, batch_size, size, budget_kind, budget, base_width, in_channels, resume, resume_lr,
-              eval_every, eval_samples, sample_every, run_name]
+    inputs = [
+        dataset,
+        backgrounds,
+        foregrounds,
+        positions,
+        zip_file,
+        folder,
+        mask_loss,
+        depth_loss,
+        optimizer,
+        lr,
+        scheduler,
+        batch_size,
+        size,
+        budget_kind,
+        budget,
+        base_width,
+        in_channels,
+        resume,
+        resume_lr,
+        eval_every,
+        eval_samples,
+        sample_every,
+        run_name,
+    ]
     outputs = [progress, status, loss_curves, lr_plot, samples]
-    event = start.click(on_train, inputs, outputs, api_name="train", concurrency_id="train",
-                        concurrency_limit=TRAIN_CONCURRENCY, show_progress="hidden")
+    event = start.click(
+        on_train,
+        inputs,
+        outputs,
+        api_name="train",
+        concurrency_id="train",
+        concurrency_limit=TRAIN_CONCURRENCY,
+        show_progress="hidden",
+    )
     ctx.model_events.append(event)
     # Not queued behind the training: a stop must get through while the run holds the train queue.
     stop.click(on_stop, None, None, api_name="stop_training", concurrency_id="stop", concurrency_limit=None)
