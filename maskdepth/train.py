@@ -226,7 +226,7 @@ def split_parts(subset: Subset, parts: int) -> list[Subset]:
     if parts > len(idx):
         raise TrainingError(f"cannot cut {len(idx)} training samples into {parts} parts; use fewer parts")
     bounds = np.linspace(0, len(idx), parts + 1).round().astype(int)
-    return [Subset(subset.dataset, idx[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [Subset(subset.dataset, idx[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def to_batch(
@@ -426,7 +426,10 @@ def _train(
         fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
 
     # 5. Budget (under torchrun, an epoch is one pass over this process's shard).
-    steps_per_epoch = [math.ceil(math.ceil(len(p) / ddp.world_size) / cfg.batch_size) for p in parts]
+    def loader_steps(n: int) -> int:  # batches per epoch: the loader drops a last partial batch
+        return n // cfg.batch_size if n > cfg.batch_size else 1
+
+    steps_per_epoch = [loader_steps(math.ceil(len(p) / ddp.world_size)) for p in parts]
     total_steps = None
     if cfg.steps is not None or cfg.epochs is not None:
         candidates = [cfg.steps] if cfg.steps is not None else []
@@ -463,7 +466,8 @@ def _train(
             reduce=ddp.all_reduce_sum if ddp.enabled else None,
         )
         n = max(window["n"], 1)
-        is_best = best is None or result.loss < best.test_loss
+        # A diverged evaluation (NaN/inf loss) is never "best": its weights must not be saved.
+        is_best = math.isfinite(result.loss) and (best is None or result.loss < best.test_loss)
         event = EvalEvent(
             step=step,
             epoch=epoch,
@@ -490,7 +494,7 @@ def _train(
         if ddp.is_main:
             fileio.write_json(
                 run_dir / "metrics.json",
-                {"best": dataclasses.asdict(best), "history": history, "dataset": describe_dataset(dataset)},
+                {"best": dataclasses.asdict(best) if best else None, "history": history, "dataset": describe_dataset(dataset)},
             )
         emit(event)
         return event
