@@ -380,6 +380,19 @@ def _build(state: dict[str, torch.Tensor], config: dict[str, int], *, source: st
 
 
 # ----------------------------------------------------------------------------- saving
+def weights_state(model: WNet, *, fp16: bool = False) -> dict[str, torch.Tensor]:
+    """The state_dict as contiguous CPU tensors, ready for safetensors (optionally float16)."""
+    state: dict[str, torch.Tensor] = {}
+    for key, tensor in model.state_dict().items():
+        tensor = tensor.detach().to("cpu")
+        if fp16 and tensor.is_floating_point():
+            tensor = tensor.to(torch.float16)
+            if not torch.isfinite(tensor).all():
+                raise CheckpointError(f"Tensor '{key}' overflows float16 (|x| > 65504): save with fp16=False.")
+        state[key] = tensor.contiguous()
+    return state
+
+
 def save_model(
     model: WNet, folder: str | os.PathLike, *, card: dict | None = None, fp16: bool = False
 ) -> Path:
@@ -400,16 +413,7 @@ def save_model(
     """
     if not isinstance(model, WNet):
         raise TypeError(f"save_model expects a maskdepth WNet, got {type(model).__name__}")
-    state: dict[str, torch.Tensor] = {}
-    for key, tensor in model.state_dict().items():
-        tensor = tensor.detach().to("cpu")
-        if fp16 and tensor.is_floating_point():
-            tensor = tensor.to(torch.float16)
-            if not torch.isfinite(tensor).all():
-                raise CheckpointError(
-                    f"Tensor '{key}' overflows float16 (|x| > 65504): save with fp16=False."
-                )
-        state[key] = tensor.contiguous()
+    state = weights_state(model, fp16=fp16)
     config = dict(model.config)
     readme = model_card({"model_config": config, **(card or {})}) if card is not None else None
 

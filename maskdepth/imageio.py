@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from maskdepth.errors import InputError
+from maskdepth.fileio import atomic_path
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: far above any photo we need, far below a bomb
 MIN_SIDE = 8  # smaller images carry no usable mask / depth signal
@@ -264,16 +264,9 @@ def save_image(img: Image.Image, path: str | os.PathLike, **save_params: object)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: unknown image suffix {path.suffix!r}; use .png or .jpg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
             img.save(f, format=fmt, **save_params)
-        os.replace(tmp, path)
-    except BaseException:
-        # Clean the temp file whatever went wrong (disk full, Ctrl-C), then re-raise.
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

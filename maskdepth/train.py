@@ -244,7 +244,9 @@ def to_batch(
 
 def save_weights(model: WNet, folder: Path) -> None:
     """Write config.json + model.safetensors (the save_pretrained layout), each atomically."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    from maskdepth.hub import weights_state
+
+    state = weights_state(model)
     fileio.atomic_write(folder / "model.safetensors", lambda p: save_file(state, str(p)))
     fileio.write_json(folder / "config.json", model.config)
 
