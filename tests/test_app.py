@@ -278,6 +278,15 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     card = (run.path / "README.md").read_text()
     assert "python -m maskdepth train" in card and "--steps 3" in card
     assert run.name in [value for _, value in ctx.model_choices()]
+    # Resume from it, restarting the learning rate: the new run records where it came from.
+    assert (run.label(), run.name) in train_tab.resume_choices(ctx)
+    controls = tiny_train_controls(budget=2, resume=run.name, resume_lr="restart", run_name="resumed")
+    *_, (_, status, *_) = train_tab.train_stream(
+        ctx, "me", dataset_kind="synthetic", zip_file=None, folder=None, **controls
+    )
+    assert "finished after 2 steps" in status
+    resumed = next(r for r in ctx.runs() if r.name.endswith("-resumed"))
+    assert resumed.train_config["resume"] == str(run.path) and resumed.train_config["resume_lr"] == "restart"
 
 
 def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext, tmp_path: Path) -> None:
@@ -361,6 +370,8 @@ def test_new_comparison_streams_and_lands_in_the_pickers(ctx: AppContext) -> Non
     assert "100%" in html and list(table["variant"]) == ["bce|rmse"]
     assert picker["value"].startswith("compare-") and picker["value"] in compare_tab.comparison_choices(ctx)
     assert any(value.endswith("/bce-rmse") for _, value in ctx.model_choices())
+    with pytest.raises(InputError, match="no comparison named"):
+        compare_tab.comparison_folder(ctx, "../elsewhere")
     with pytest.raises(InputError, match="unknown variant"):
         next(compare_tab.compare_stream(ctx, "me", TrainConfig(**TINY_COMPARE), ["nope"]))
 
