@@ -55,12 +55,25 @@ HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)  # what pull / load_model fet
 TOKENS_URL = "https://huggingface.co/settings/tokens"
 PROBE_TIMEOUT_S = 5.0  # a Hub that does not answer a HEAD within this is "unreachable"
 
+# Upper bounds: a config.json (from a Hub repo, say) is built into a WNet before its weights are
+# checked, so an absurd width or size must be refused first, not allocated (width 4096 = 140G parameters).
+MAX_BASE_WIDTH = 128  # 4x the seed's 32: ~139M parameters, 0.55 GB in float32
+MAX_IMAGE_SIZE = 1024  # predictions run at this resolution; the seed's images were 224
+MAX_OUT_CHANNELS = 64
 # Config fields: name -> (default, check, what a valid value is).
 _CONFIG_FIELDS: dict[str, tuple[int, Callable[[int], bool], str]] = {
     "in_channels": (6, lambda v: v in (3, 6), "6 (bg + fg_bg) or 3 (fg_bg only)"),
-    "out_channels": (1, lambda v: v >= 1, "an integer >= 1"),
-    "base_width": (32, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2 (32 = the seed)"),
-    "image_size": (64, lambda v: v >= 32, "an integer >= 32 (the training resolution)"),
+    "out_channels": (1, lambda v: 1 <= v <= MAX_OUT_CHANNELS, f"an integer in [1, {MAX_OUT_CHANNELS}]"),
+    "base_width": (
+        32,
+        lambda v: 2 <= v <= MAX_BASE_WIDTH and v % 2 == 0,
+        f"an even integer in [2, {MAX_BASE_WIDTH}] (32 = the seed)",
+    ),
+    "image_size": (
+        64,
+        lambda v: 32 <= v <= MAX_IMAGE_SIZE,
+        f"an integer in [32, {MAX_IMAGE_SIZE}] (the training resolution)",
+    ),
 }
 _STEM_KEY = "inc.double_conv.0.weight"  # (base_width, in_channels, 3, 3)
 _HEAD_KEY = "outc_mask.conv.weight"  # (out_channels, base_width, 1, 1)
@@ -285,10 +298,15 @@ def _infer_config(state: Mapping[str, torch.Tensor], *, source: str) -> dict[str
             f"{source}: its stem '{_STEM_KEY}' has shape {tuple(stem.shape)}, i.e. {in_channels} input "
             "channels; a W-Net takes 6 (bg + fg_bg) or 3 (fg_bg only). This is not a maskdepth checkpoint."
         )
-    if width < 2 or width % 2:
+    if width < 2 or width % 2 or width > MAX_BASE_WIDTH:
         raise CheckpointError(
             f"{source}: its stem '{_STEM_KEY}' has shape {tuple(stem.shape)}, i.e. base width {width}; "
-            "a W-Net needs an even width >= 2. This is not a maskdepth checkpoint."
+            f"a W-Net needs an even width in [2, {MAX_BASE_WIDTH}]. This is not a maskdepth checkpoint."
+        )
+    if not 1 <= out_channels <= MAX_OUT_CHANNELS:
+        raise CheckpointError(
+            f"{source}: its head '{_HEAD_KEY}' has shape {tuple(head.shape)}, i.e. {out_channels} output "
+            f"channels; a W-Net has 1 to {MAX_OUT_CHANNELS}. This is not a maskdepth checkpoint."
         )
     return {"in_channels": in_channels, "out_channels": out_channels, "base_width": width, "image_size": 64}
 
@@ -788,8 +806,13 @@ def pull(
     return _replace_folder(Path(dest), write)
 
 
+def is_repo_id(text: object) -> bool:
+    """Whether ``text`` is a well-formed Hub repo id ``owner/name`` (the app and ``push``/``pull`` check with it)."""
+    return isinstance(text, str) and bool(_REPO_ID.match(text)) and "--" not in text and ".." not in text
+
+
 def _check_repo_id(repo_id: str) -> None:
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or "--" in repo_id or ".." in repo_id:
+    if not is_repo_id(repo_id):
         raise HubError(
             f"{repo_id!r} is not a Hub repo id: use owner/name (letters, digits, '-', '_', '.'), "
             "e.g. 'alice/maskdepth-wnet'."

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -118,8 +119,9 @@ def _load(src: ImageSource, *, max_pixels: int, name: str) -> tuple[Image.Image,
 def _decode(fp: io.IOBase, label: str, max_pixels: int, *, sniff: bytes, nbytes: int) -> Image.Image:
     """Header check first (bomb guard), then a forced full decode; the result no longer needs ``fp``."""
     with warnings.catch_warnings():
-        # PIL only warns between 1x and 2x its global limit: make that a refusal too.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Between 1x and 2x its global limit PIL only warns (and decodes nothing yet): ``max_pixels``
+        # decides, below, with a message naming our limit. Over 2x PIL refuses on its own.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(fp)
         except UnidentifiedImageError as e:
@@ -127,9 +129,12 @@ def _decode(fp: io.IOBase, label: str, max_pixels: int, *, sniff: bytes, nbytes:
                 f"{label} is not an image PIL can read (got {nbytes} bytes starting with {sniff!r}): "
                 "upload a PNG or JPEG"
             ) from e
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        except Image.DecompressionBombError as e:
+            found = re.search(r"\((\d+) pixels\)", str(e))
+            size = f"{int(found.group(1)):,} pixels" if found else "over PIL's limit"
             raise InputError(
-                f"{label} is too large to open safely ({e}): resize it below {max_pixels:,} pixels"
+                f"{label} is too large to open safely ({size}, limit {max_pixels:,}): "
+                "resize it to a smaller image first"
             ) from e
         except _DECODE_ERRORS as e:
             raise InputError(f"{label} is truncated or corrupt ({e}): save it again as PNG or JPEG") from e
@@ -146,7 +151,7 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int) -> None:
     w, h = size
     if w * h > max_pixels:
         raise InputError(
-            f"{label} is too large ({w}x{h} = {w * h:,} pixels, limit {max_pixels:,}): "
+            f"{label} is too large to open safely ({w}x{h} = {w * h:,} pixels, limit {max_pixels:,}): "
             "resize it to a smaller image first"
         )
     if w < MIN_SIDE or h < MIN_SIDE:

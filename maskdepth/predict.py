@@ -145,10 +145,16 @@ class Predictor:
 def save_prediction(pred: Prediction, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write mask.png, depth.png, depth16.png and depth_color.png (see OUTPUT_FILES) into ``out_dir``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return {
-        "mask.png": save_png_u8(pred.mask, out / "mask.png"),
-        "depth.png": save_png_u8(pred.depth, out / "depth.png"),
-        "depth16.png": save_png_u16(pred.depth, out / "depth16.png"),
-        "depth_color.png": save_png_rgb(colorize_depth(pred.depth), out / "depth_color.png"),
-    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return {
+            "mask.png": save_png_u8(pred.mask, out / "mask.png"),
+            "depth.png": save_png_u8(pred.depth, out / "depth.png"),
+            "depth16.png": save_png_u16(pred.depth, out / "depth16.png"),
+            "depth_color.png": save_png_rgb(colorize_depth(pred.depth), out / "depth_color.png"),
+        }
+    except OSError as e:  # a file in the way, no permission, disk full: the writers leave no partial file
+        raise InputError(
+            f"cannot write the outputs into {out} ({e.strerror or e}): choose another output folder "
+            "(or free some disk space)"
+        ) from e

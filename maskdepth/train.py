@@ -11,6 +11,7 @@ setting ``stop``. The best weights (lowest test loss) are written atomically to
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import math
 import threading
@@ -251,6 +252,20 @@ def save_weights(model: WNet, folder: Path) -> None:
     fileio.write_json(folder / "config.json", model.config)
 
 
+def write_failure(run_dir: Path, err: OSError) -> str:
+    """The message for a run folder that cannot be written: names the folder, the cause and the fix.
+
+    Every file is written atomically, so whatever was saved before (the best weights) stays intact.
+    """
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some disk space or choose another folder"
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = "make it writable or choose another folder"
+    else:
+        fix = "check the disk or choose another folder"
+    return f"could not write to {run_dir} ({err.strerror or err}): {fix}; files saved before are intact"
+
+
 def _load_resume(cfg: TrainConfig) -> tuple[WNet, dict | None]:
     """Model (and last.pt state, if any) to resume from."""
     path = Path(cfg.resume)
@@ -425,7 +440,10 @@ def _train(
         schedule.peak_lr = float(resume_state.get("lr", cfg.lr))  # OneCycle anneals on from here
     loss_cfg = cfg.loss_config()
     if ddp.is_main:
-        fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
+        try:
+            fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
+        except OSError as e:
+            raise TrainingError(write_failure(run_dir, e)) from e
 
     # 5. Budget (under torchrun, an epoch is one pass over this process's shard).
     def loader_steps(n: int) -> int:  # batches per epoch: the loader drops a last partial batch
@@ -490,9 +508,9 @@ def _train(
         schedule.on_eval(result.loss)
         history.append(dataclasses.asdict(event))
         if is_best:
-            best = event
             if ddp.is_main:
                 save_weights(model, run_dir)
+            best = event  # only once its weights are on disk (a failed write keeps the previous best)
         if ddp.is_main:
             fileio.write_json(
                 run_dir / "metrics.json",
@@ -620,7 +638,7 @@ def _train(
             if ddp.is_main:
                 emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
     except OSError as e:
-        reason, message = "error", f"could not write to {run_dir} ({e.strerror}): free some disk space or choose another folder"
+        reason, message = "error", write_failure(run_dir, e)
         emit(DoneEvent(str(run_dir), "error", step, time.perf_counter() - start, best, message))
         raise TrainingError(message) from e
 

@@ -12,7 +12,6 @@ import inspect
 import logging
 import os
 import queue
-import re
 import shutil
 import tempfile
 import threading
@@ -26,7 +25,9 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
+from maskdepth.data import zipsafe
 from maskdepth.errors import CheckpointError, InputError, MaskDepthError
+from maskdepth.hub import is_repo_id
 from maskdepth.runs import RunInfo, is_model_dir, list_runs
 
 logger = logging.getLogger("maskdepth.app")
@@ -40,7 +41,6 @@ PREDICT_CONCURRENCY = 2  # two predictions at a time (CPU-bound; more would only
 # Training and comparisons share one queue. The slot below allows one run at a time; the queue lets a
 # few more requests in so a second user is told "busy" at once instead of waiting silently.
 TRAIN_CONCURRENCY = 4
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,6 +92,29 @@ def gradio_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# ---- image uploads ------------------------------------------------------------------------------
+
+
+class ImageUpload(gr.Image):
+    """A ``gr.Image(type="filepath")`` whose upload reaches the handler undecoded.
+
+    ``gr.Image`` opens every upload with PIL before the handler runs, so a non-image failed
+    inside Gradio with its internal error text. Here the path is passed on as it is and
+    ``maskdepth.imageio.open_image`` (the one door for images: bomb guard, modes, EXIF) says
+    what is wrong. Shown in the browser as a plain ``gr.Image`` (``is_template``).
+    """
+
+    is_template = True
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(type="filepath", image_mode=None, **kwargs)
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)
+
+
 # ---- folders and model sources ---------------------------------------------------------------
 
 
@@ -105,6 +128,9 @@ class AppContext:
     comparison_dir: Path  # the shipped comparison (results.json + gallery/)
     examples_dir: Path
     on_space: bool = False  # SPACE_ID is set: no local paths, OAuth tokens only
+    # Limits on an uploaded dataset zip (files, extracted bytes); see maskdepth.data.zipsafe.
+    upload_max_files: int = zipsafe.MAX_FILES
+    upload_max_bytes: int = zipsafe.MAX_TOTAL_BYTES
     hub_models: list[str] = field(default_factory=list)  # Hub ids loaded in this app, for the picker
     predictors: PredictorCache = field(default_factory=lambda: PredictorCache(PREDICTOR_CACHE_SIZE))
     outputs: OutputDirs | None = None
@@ -165,8 +191,14 @@ class AppContext:
             return str(self.checkpoints_dir)
         run = self.runs_dir / value
         if ".." not in Path(value).parts and not Path(value).is_absolute() and is_model_dir(run):
+            # A link inside the runs folder must not open a door out of it on a Space.
+            if self.on_space and not run.resolve().is_relative_to(self.runs_dir.resolve()):
+                raise InputError(
+                    f"the run {value!r} links to a folder outside the runs folder; on this Space only runs "
+                    "inside it can be used: pick a run from the list"
+                )
             return str(run)
-        if _REPO_ID.match(value) and not Path(value).exists():
+        if is_repo_id(value) and not Path(value).exists():
             return value  # a Hub repo id; load_model checks it further
         return str(self.local_path(value, what="model"))
 

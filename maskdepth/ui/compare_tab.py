@@ -36,7 +36,8 @@ def comparison_choices(ctx: AppContext) -> list[str]:
     found = []
     if ctx.runs_dir.is_dir():
         found = sorted(
-            (p for p in ctx.runs_dir.iterdir() if (p / "results.json").is_file()),
+            # Links are skipped (as list_runs does): a comparison is shown only from inside the runs folder.
+            (p for p in ctx.runs_dir.iterdir() if not p.is_symlink() and (p / "results.json").is_file()),
             key=lambda p: p.stat().st_mtime,
             reverse=True,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from maskdepth.errors import HubError, InputError
+from maskdepth.hub import is_repo_id
 from maskdepth.ui.common import DEFAULT_CHOICE, AppContext, gradio_errors, register_picker
 
 HUB_CONCURRENCY = 2
@@ -58,7 +59,8 @@ def _repo_id(value: str | None) -> str:
 def load_from_hub(ctx: AppContext, repo_id: str | None, oauth_token: gr.OAuthToken | None = None) -> str:
     """Download and load ``repo_id`` (strictly), add it to the model pickers; returns a status line."""
     repo_id = _repo_id(repo_id)
-    if "/" not in repo_id or Path(repo_id).exists():
+    # Only a well-formed owner/name that is not also a local path: this box never reads local files.
+    if not is_repo_id(repo_id) or Path(repo_id).exists():
         raise InputError(f"{repo_id!r} is not a Hub repo id: use owner/name")
     predictor = ctx.predictors.get(repo_id, token=_token(ctx, oauth_token, writing=False))
     ctx.add_hub_model(repo_id)

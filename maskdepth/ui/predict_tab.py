@@ -28,6 +28,7 @@ from maskdepth.ui.common import (
     DEFAULT_CHOICE,
     PREDICT_CONCURRENCY,
     AppContext,
+    ImageUpload,
     gradio_errors,
     register_picker,
 )
@@ -233,12 +234,8 @@ def build(ctx: AppContext) -> PredictTab:
     # Called on every page load: says which model is picked, or why the default one is missing.
     info = gr.Markdown(lambda: model_info(DEFAULT_CHOICE, ctx=ctx)[0])
     with gr.Row():
-        background = gr.Image(
-            type="filepath", image_mode=None, label="Background (bg)", sources=["upload", "clipboard"]
-        )
-        composite = gr.Image(
-            type="filepath", image_mode=None, label="Composite (fg_bg)", sources=["upload", "clipboard"]
-        )
+        background = ImageUpload(label="Background (bg)", sources=["upload", "clipboard"])
+        composite = ImageUpload(label="Composite (fg_bg)", sources=["upload", "clipboard"])
     pairs, labels = example_pairs(ctx.examples_dir)
     if pairs:
         gr.Examples(

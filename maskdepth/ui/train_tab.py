@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from maskdepth.errors import DatasetError, InputError
+from maskdepth.data.folder import open_folder_dataset
+from maskdepth.errors import DatasetError, InputError, MaskDepthError
 from maskdepth.losses import loss_names
 from maskdepth.predict import colorize_depth
 from maskdepth.runs import write_run_card
@@ -295,7 +296,15 @@ def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str
         from maskdepth.data.zipsafe import safe_extract
 
         dest = ctx.data_dir / "uploads" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        return str(safe_extract(zip_file, dest))
+        root = safe_extract(
+            zip_file, dest, max_files=ctx.upload_max_files, max_total_bytes=ctx.upload_max_bytes
+        )
+        try:
+            open_folder_dataset(root)  # lists the files only: a wrong layout is reported now, not in the run
+        except MaskDepthError:
+            shutil.rmtree(dest, ignore_errors=True)  # nothing to train on: keep no copy
+            raise
+        return str(root)
     if kind == "folder path":
         if ctx.on_space:
             raise InputError(
@@ -303,6 +312,7 @@ def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str
             )
         if not folder or not Path(folder).expanduser().is_dir():
             raise DatasetError(f"no folder at {folder!r}: type the path of a dataset folder on this machine")
+        open_folder_dataset(Path(folder).expanduser())
         return str(Path(folder).expanduser())
     raise InputError(f"unknown dataset choice {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
 
