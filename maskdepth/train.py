@@ -582,9 +582,14 @@ def _train(
                 seen = ddp.mean(torch.stack([losses.total.detach(), losses.mask.detach(), losses.depth.detach()]))
                 if not torch.isfinite(seen[0]):
                     reason, done = "nan", True
+                    kept = (
+                        f"the best weights so far (step {best.step}) were kept"
+                        if best is not None
+                        else "no weights were saved (no evaluation had a finite loss yet)"
+                    )
                     message = (
-                        f"the loss became {seen[0].item()} at step {step + 1}: training stopped and the "
-                        "last good weights were kept; lower the learning rate"
+                        f"the loss became {seen[0].item()} at step {step + 1}: training stopped and {kept}; "
+                        "lower the learning rate"
                     )
                     break
                 optimizer.zero_grad(set_to_none=True)

@@ -28,8 +28,8 @@ from maskdepth.ui.common import (
     DEFAULT_CHOICE,
     PREDICT_CONCURRENCY,
     AppContext,
-    ImageUpload,
     gradio_errors,
+    image_upload,
     register_picker,
 )
 
@@ -234,8 +234,8 @@ def build(ctx: AppContext) -> PredictTab:
     # Called on every page load: says which model is picked, or why the default one is missing.
     info = gr.Markdown(lambda: model_info(DEFAULT_CHOICE, ctx=ctx)[0])
     with gr.Row():
-        background = ImageUpload(label="Background (bg)", sources=["upload", "clipboard"])
-        composite = ImageUpload(label="Composite (fg_bg)", sources=["upload", "clipboard"])
+        background = image_upload(label="Background (bg)", sources=["upload", "clipboard"])
+        composite = image_upload(label="Composite (fg_bg)", sources=["upload", "clipboard"])
     pairs, labels = example_pairs(ctx.examples_dir)
     if pairs:
         gr.Examples(
