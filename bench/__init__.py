@@ -1,0 +1,1 @@
+"""maskdepth benchmarks: ``python bench/run.py [--quick]`` (see BENCHMARKS.md)."""
