@@ -125,6 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         stop.set()
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        bar.close()  # an error message then starts on its own line
     if not main:
         return 3 if result.reason == "nan" else 0
     print(f"{result.message}\nrun folder: {result.run_dir}")
@@ -277,8 +279,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         elif isinstance(event, DoneEvent):
             state["i"] += 1
 
-    result = run_comparison(base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(args.argv))
-    bar.close()
+    try:
+        result = run_comparison(base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(args.argv))
+    finally:
+        bar.close()  # an error message then starts on its own line
     print(format_table(result.table(), name_header="variant", mark_best=True))
     print(f"\n{result.verdict}\nresults: {Path(args.out) / 'results.json'}")
     return 0
@@ -374,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MaskDepthError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file where a folder should be, no permission, a full disk: the user's to fix
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}: check the paths given and the free disk space", file=sys.stderr)
         return 2
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import json
 import math
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from maskdepth import distributed, fileio
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
-from maskdepth.errors import CheckpointError, TrainingError
+from maskdepth.errors import CheckpointError, MaskDepthError, TrainingError
 from maskdepth.losses import LossConfig, score_batch
 from maskdepth.model import WNet
 
@@ -252,6 +253,12 @@ def save_weights(model: WNet, folder: Path) -> None:
     fileio.write_json(folder / "config.json", model.config)
 
 
+def _discard_if_empty(run_dir: Path, created: bool) -> None:
+    """Remove ``run_dir`` if this run created it and nothing was written into it."""
+    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
 def write_failure(run_dir: Path, err: OSError) -> str:
     """The message for a run folder that cannot be written: names the folder, the cause and the fix.
 
@@ -270,13 +277,23 @@ def _load_resume(cfg: TrainConfig) -> tuple[WNet, dict | None]:
     """Model (and last.pt state, if any) to resume from."""
     path = Path(cfg.resume)
     last = path if path.is_file() else path / "last.pt"
+    state = None
     if last.is_file():
         try:
             state = torch.load(last, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, ValueError) as e:
-            raise CheckpointError(f"cannot read {last} to resume ({e}); resume from another run") from e
-        model = WNet(**state["model_config"])
-        model.load_state_dict(state["model"])
+        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            if last != path:  # a run folder's own last.pt is broken
+                raise CheckpointError(
+                    f"cannot read {last} to resume (truncated or not a checkpoint: {type(e).__name__}); delete "
+                    "it to resume from the run's best weights, or resume from another run"
+                ) from e
+            # A file that is no resume state: load_model reads it (seed checkpoints) or says what is wrong.
+    if isinstance(state, dict) and isinstance(state.get("model_config"), dict) and "model" in state:
+        try:
+            model = WNet(**state["model_config"])
+            model.load_state_dict(state["model"])
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{last} does not hold a usable resume state ({e}); resume from another run") from e
         return model, state
     from maskdepth.hub import load_model
 
@@ -417,6 +434,7 @@ def _train(
         cfg = dataclasses.replace(cfg, lr=cfg.lr * ddp.world_size, scale_lr=False)
 
     # 1. Output folder: fail now, not after an hour of training. Only rank 0 writes files.
+    created = ddp.is_main and not run_dir.exists()  # removed again if the run cannot start (steps 3-4)
     try:
         if ddp.is_main:
             fileio.check_writable(run_dir)
@@ -429,18 +447,26 @@ def _train(
         torch.set_num_threads(cfg.threads)
 
     # 3. Data: seeded split, parts, augmentation, a fixed evaluation subset.
-    dataset = build_dataset(cfg)
-    train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
-    parts = split_parts(train_split, cfg.parts)
-    eval_n = len(test_split) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test_split))
-    eval_set = Subset(dataset, list(test_split.indices)[:eval_n])
-    preview_items = [dataset[i] for i in list(test_split.indices)[:4]]
-    preview = {k: torch.stack([item[k] for item in preview_items]) for k in ("bg", "fg_bg", "mask", "depth")}
+    try:
+        dataset = build_dataset(cfg)
+        train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
+        parts = split_parts(train_split, cfg.parts)
+        eval_n = len(test_split) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test_split))
+        eval_set = Subset(dataset, list(test_split.indices)[:eval_n])
+        preview_items = [dataset[i] for i in list(test_split.indices)[:4]]
+        preview = {k: torch.stack([it[k] for it in preview_items]) for k in ("bg", "fg_bg", "mask", "depth")}
+    except MaskDepthError:
+        _discard_if_empty(run_dir, created)  # a run that never started leaves no empty folder behind
+        raise
 
     # 4. Model, optimiser, schedule (possibly resumed).
     resume_state = None
     if cfg.resume:
-        model, resume_state = _load_resume(cfg)
+        try:
+            model, resume_state = _load_resume(cfg)
+        except MaskDepthError:
+            _discard_if_empty(run_dir, created)
+            raise
     else:
         model = WNet(in_channels=cfg.in_channels, base_width=cfg.base_width, image_size=cfg.size)
     model.image_size = cfg.size
