@@ -85,8 +85,11 @@ def card_info(run_dir: str | os.PathLike, command: str | None = None) -> dict:
         "dataset": metrics_file.get("dataset", train_config.get("dataset", "unknown")),
         "model_config": read_json(run_dir / "config.json"),
     }
+    card = read_json(run_dir / "card.json")  # hand-written extras: command, description
+    if card.get("description"):
+        info["description"] = card["description"]
     if command is None:
-        command = read_json(run_dir / "card.json").get("command")
+        command = card.get("command")
     if command:
         info["command"] = command
     evaluation = read_json(run_dir / "evaluation.json")  # written by `evaluate --update-card`
@@ -102,5 +105,5 @@ def write_run_card(run_dir: str | os.PathLike, command: str | None = None) -> Pa
 
     run_dir = Path(run_dir)
     if command:
-        fileio.write_json(run_dir / "card.json", {"command": command})
+        fileio.write_json(run_dir / "card.json", {**read_json(run_dir / "card.json"), "command": command})
     return fileio.write_text(run_dir / "README.md", model_card(card_info(run_dir, command)))
