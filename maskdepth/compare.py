@@ -34,27 +34,55 @@ class Variant:
     description: str
     overrides: dict = field(default_factory=dict)
     resume_from: str | None = None  # name of a helper run whose last.pt this variant resumes
+    why: str = ""  # the mechanism: what this loss or schedule rewards, shown with the verdict
 
 
 VARIANTS: dict[str, Variant] = {
-    "bce|bce": Variant("(i) seed: BCE mask + BCE depth", {"mask_loss": "bce", "depth_loss": "bce"}),
+    "bce|bce": Variant(
+        "(i) seed: BCE mask + BCE depth",
+        {"mask_loss": "bce", "depth_loss": "bce"},
+        why="BCE scores every pixel on its own: smooth, stable gradients, but nothing rewards sharp depth edges.",
+    ),
     "bce|bce parts": Variant(
         "(ii) seed: BCE + BCE trained part by part over 3 dataset parts, best weights carried over",
         {"mask_loss": "bce", "depth_loss": "bce", "parts": 3},
+        why="each part is seen alone, so later parts pull the weights away from earlier ones; with a short "
+        "budget every part gets only a third of the steps.",
     ),
-    "bce|ssim": Variant("(iii) seed: BCE mask + SSIM depth", {"mask_loss": "bce", "depth_loss": "ssim"}),
-    "bce|ssim+bce": Variant("BCE mask + (1 x BCE + 2 x SSIM) depth", {"mask_loss": "bce", "depth_loss": "ssim+bce"}),
-    "bce|rmse": Variant("BCE mask + RMSE depth", {"mask_loss": "bce", "depth_loss": "rmse"}),
-    "dice|bce": Variant("Dice mask + BCE depth", {"mask_loss": "dice", "depth_loss": "bce"}),
+    "bce|ssim": Variant(
+        "(iii) seed: BCE mask + SSIM depth",
+        {"mask_loss": "bce", "depth_loss": "ssim"},
+        why="SSIM compares local means, contrasts and correlations in 11x11 windows, so it rewards the "
+        "depth map's structure (edges, slopes of floors and walls) rather than each pixel's value alone.",
+    ),
+    "bce|ssim+bce": Variant(
+        "BCE mask + (1 x BCE + 2 x SSIM) depth",
+        {"mask_loss": "bce", "depth_loss": "ssim+bce"},
+        why="SSIM for structure plus BCE to anchor absolute values: the seed's combination.",
+    ),
+    "bce|rmse": Variant(
+        "BCE mask + RMSE depth",
+        {"mask_loss": "bce", "depth_loss": "rmse"},
+        why="RMSE squares errors, so the largest errors dominate and the map is pulled towards a blurry mean.",
+    ),
+    "dice|bce": Variant(
+        "Dice mask + BCE depth",
+        {"mask_loss": "dice", "depth_loss": "bce"},
+        why="Dice optimises overlap directly but its gradient is weak and noisy while the mask is still poor, "
+        "so it starts slower than BCE.",
+    ),
     "resume continue-lr": Variant(
         "BCE + BCE: half the budget, then resumed with the lr continuing where it stopped",
         {"mask_loss": "bce", "depth_loss": "bce", "resume_lr": "continue"},
         resume_from="half",
+        why="with OneCycle the first half ends with the lr annealed to almost zero; continuing it there "
+        "leaves the second half barely learning.",
     ),
     "resume restart-lr": Variant(
         "BCE + BCE: half the budget, then resumed with the lr restarted from its initial value",
         {"mask_loss": "bce", "depth_loss": "bce", "resume_lr": "restart"},
         resume_from="half",
+        why="restarting warms the lr up again, so the second half trains at full speed from good weights.",
     ),
 }
 GALLERY_SAMPLES = 4
@@ -103,10 +131,12 @@ def verdict(variants: dict[str, dict]) -> str:
         lines.append(f"{label}: {ordered[0]} ({values[ordered[0]]:.4f})")
     mean_rank = {n: float(np.mean(r)) if r else float("inf") for n, r in ranks.items()}
     winner = min(mean_rank, key=mean_rank.get)
-    return (
+    text = (
         f"Winner overall: {winner} — {variants[winner]['description']} (mean rank {mean_rank[winner]:.1f} of "
         f"{len(names)} over {len(METRIC_NAMES)} metrics). Best per metric: " + "; ".join(lines) + "."
     )
+    why = [f"{n}: {VARIANTS[n].why}" for n in sorted(names, key=mean_rank.get) if n in VARIANTS and VARIANTS[n].why]
+    return text + (" Why: " + " ".join(why) if why else "")
 
 
 @torch.inference_mode()
@@ -161,6 +191,7 @@ def run_comparison(
     results: dict[str, dict] = {}
     runs: dict[str, Path] = {}
     helpers: dict[str, Path] = {}
+    half_seconds: dict[str, float] = {}
     for name in variants:
         if stop is not None and stop.is_set():
             break
@@ -174,6 +205,9 @@ def run_comparison(
                 cfg = dataclasses.replace(base, **variant.overrides, **_scaled(base, 0.5), out_dir=str(half))
                 train(cfg, lambda e, n=name: emit(n, e), stop)
                 helpers[variant.resume_from] = half
+                half_seconds[variant.resume_from] = time.perf_counter() - t0
+            else:  # each resume variant's time counts the shared first half once, like the first
+                t0 -= half_seconds[variant.resume_from]
             cfg = dataclasses.replace(base, **variant.overrides, **_scaled(base, 0.5), out_dir=str(run_dir), resume=str(half))
         else:
             cfg = dataclasses.replace(base, **variant.overrides, out_dir=str(run_dir))
