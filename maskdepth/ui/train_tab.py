@@ -195,7 +195,7 @@ class LiveRun:
             self.done = event
             self.message = event.message
 
-    def progress_html(self, prefix: str = "", progress: float | None = None) -> str:
+    def progress_html(self, prefix: str = "", progress: float | None = None, idle: bool = False) -> str:
         p = self.progress if progress is None else progress
         s = self.step
         detail = ""
@@ -203,8 +203,13 @@ class LiveRun:
             total = f"/{s.total_steps}" if s.total_steps else ""
             eta = "done" if self.done else f"ETA {_fmt_time(s.eta_s)}"
             detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {_fmt_time(s.elapsed_s)} elapsed · {eta}"
-        reason = self.done.reason if self.done else ("running" if s else "starting")
-        state = {"budget": "finished", "nan": "stopped: the loss became NaN", "error": "failed"}.get(
+        reason = self.done.reason if self.done else ("running" if s else "idle" if idle else "starting")
+        state = {
+            "budget": "finished",
+            "nan": "stopped: the loss became NaN",
+            "error": "failed",
+            "idle": "not started (set it up on the left, then Start training)",
+        }.get(
             reason, reason
         )
         colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(
@@ -523,7 +528,7 @@ def build(ctx: AppContext) -> TrainTab:
                 start = gr.Button("Start training", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column(scale=3):
-            progress = gr.HTML(LiveRun().progress_html(), label="Progress")
+            progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress")
             status = gr.Markdown(label="Status")
             loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
             lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
