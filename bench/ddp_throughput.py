@@ -49,7 +49,11 @@ def _worker(args: argparse.Namespace) -> None:
         sample_every=0,
         out_dir=args.run_dir,
         # --smoke: a tiny model and data set, to check the script itself in seconds.
-        **({"base_width": 4, "size": 32, "backgrounds": 4, "foregrounds": 4, "positions": 4} if args.smoke else {}),
+        **(
+            {"base_width": 4, "size": 32, "backgrounds": 4, "foregrounds": 4, "positions": 4}
+            if args.smoke
+            else {}
+        ),
     )
     world = distributed.world_size()
     train(cfg, on_event=on_event)
@@ -110,13 +114,17 @@ def _run(processes: int, threads: int, batch: int, seconds: float, tmp: Path, sm
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="training time per configuration")
-    p.add_argument("--per-process-batch", type=int, nargs="+", default=[16, 32], help="DDP batch sizes per process")
+    p.add_argument(
+        "--per-process-batch", type=int, nargs="+", default=[16, 32], help="DDP batch sizes per process"
+    )
     p.add_argument("--batch", type=int, default=32, help="batch of the single process (and of --worker)")
     p.add_argument("--max-load", type=float, default=1.0, help="refuse to measure above this 1-minute load")
     p.add_argument("--force", action="store_true", help="measure even on a busy machine")
     p.add_argument("--out", help="also write the results as JSON here")
     p.add_argument(
-        "--smoke", action="store_true", help="tiny model (width 4, 32x32): checks the script, measures nothing"
+        "--smoke",
+        action="store_true",
+        help="tiny model (width 4, 32x32): checks the script, measures nothing",
     )
     # Internal: one process of a configuration.
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -142,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         for batch in args.per_process_batch:
             rows.append(_run(2, 1, batch, args.seconds, Path(tmp), args.smoke))
     base = rows[0]["images_per_s"]
-    model = "SMOKE TEST, tiny model (width 4, 32x32)" if args.smoke else "default model (W-Net width 32, 64x64)"
+    model = (
+        "SMOKE TEST, tiny model (width 4, 32x32)" if args.smoke else "default model (W-Net width 32, 64x64)"
+    )
     print(f"\nload average before: {load:.2f}; {model}, {args.seconds:.0f} s each\n")
     print("| processes x threads | batch / process | effective batch | img/s | vs 1x2 |")
     print("| --- | --- | --- | --- | --- |")
@@ -152,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['images_per_s']:.1f} | {r['images_per_s'] / base:.2f} |"
         )
     if args.out:
-        Path(args.out).write_text(json.dumps({"load_before": load, "seconds": args.seconds, "rows": rows}, indent=2))
+        Path(args.out).write_text(
+            json.dumps({"load_before": load, "seconds": args.seconds, "rows": rows}, indent=2)
+        )
     return 0
 
 

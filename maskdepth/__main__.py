@@ -33,18 +33,35 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(steps=1)
     names = loss_names()
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=d.dataset, help="'synthetic' (embedded generator) or a folder in the seed's or plain layout")
+    g.add_argument(
+        "--dataset",
+        default=d.dataset,
+        help="'synthetic' (embedded generator) or a folder in the seed's or plain layout",
+    )
     g.add_argument("--backgrounds", type=int, default=d.backgrounds, help="synthetic: number of rooms")
     g.add_argument("--foregrounds", type=int, default=d.foregrounds, help="synthetic: number of objects")
-    g.add_argument("--positions", type=int, default=d.positions, help="synthetic: positions per (room, object)")
+    g.add_argument(
+        "--positions", type=int, default=d.positions, help="synthetic: positions per (room, object)"
+    )
     g.add_argument("--no-flips", dest="flips", action="store_false", help="synthetic: no flipped copies")
     g.add_argument("--data-seed", type=int, default=d.data_seed)
     g.add_argument("--size", type=int, default=d.size, help="training resolution (square)")
     g.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    g.add_argument("--parts", type=int, default=d.parts, help="train on N parts of the data one after another (seed variant ii)")
+    g.add_argument(
+        "--parts",
+        type=int,
+        default=d.parts,
+        help="train on N parts of the data one after another (seed variant ii)",
+    )
     g.add_argument("--no-augment", dest="augment", action="store_false")
     g = p.add_argument_group("model")
-    g.add_argument("--in-channels", type=int, choices=(6, 3), default=d.in_channels, help="6 = bg + fg_bg, 3 = fg_bg only")
+    g.add_argument(
+        "--in-channels",
+        type=int,
+        choices=(6, 3),
+        default=d.in_channels,
+        help="6 = bg + fg_bg, 3 = fg_bg only",
+    )
     g.add_argument("--base-width", type=int, default=d.base_width, help="32 = the seed's W-Net")
     g = p.add_argument_group("losses")
     g.add_argument("--mask-loss", choices=names["mask"], default=d.mask_loss)
@@ -56,17 +73,28 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (OneCycle) or initial one")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="per process: under torchrun the effective batch is N x this")
-    g = p.add_argument_group("budget", "the run ends at the first limit reached; with none given, it trains for 1 epoch")
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="per process: under torchrun the effective batch is N x this",
+    )
+    g = p.add_argument_group(
+        "budget", "the run ends at the first limit reached; with none given, it trains for 1 epoch"
+    )
     g.add_argument("--epochs", type=_budget)
     g.add_argument("--steps", type=int)
     g.add_argument("--minutes", type=_budget)
     g = p.add_argument_group("evaluation and run")
     g.add_argument("--eval-every", type=int, help="steps between evaluations (default: once per epoch)")
-    g.add_argument("--eval-samples", type=int, default=d.eval_samples, help="test samples per evaluation (0 = all)")
+    g.add_argument(
+        "--eval-samples", type=int, default=d.eval_samples, help="test samples per evaluation (0 = all)"
+    )
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    g.add_argument("--workers", dest="num_workers", type=int, default=d.num_workers, help="DataLoader workers")
+    g.add_argument(
+        "--workers", dest="num_workers", type=int, default=d.num_workers, help="DataLoader workers"
+    )
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     g = p.add_argument_group(
         "distributed (torchrun)",
@@ -76,8 +104,16 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
         "The learning rate is NOT scaled automatically: --scale-lr applies the linear scaling rule, lr x N. "
         "Only rank 0 logs and writes the run folder. See docs/scaling.md.",
     )
-    g.add_argument("--sync-bn", action="store_true", help="BatchNorm statistics over the whole effective batch (SyncBatchNorm)")
-    g.add_argument("--scale-lr", action="store_true", help="multiply --lr by N, the number of processes (linear scaling rule)")
+    g.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="BatchNorm statistics over the whole effective batch (SyncBatchNorm)",
+    )
+    g.add_argument(
+        "--scale-lr",
+        action="store_true",
+        help="multiply --lr by N, the number of processes (linear scaling rule)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, **overrides):
@@ -99,13 +135,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args, out_dir=args.out, resume=args.resume, resume_lr=args.resume_lr)
     main = is_main()  # under torchrun only rank 0 draws progress, prints and writes the card
-    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", disable=not main)
+    bar = tqdm(
+        total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", disable=not main
+    )
 
     def on_event(event) -> None:
         if isinstance(event, StepEvent):
             bar.n = int(event.progress * 1000)
             bar.set_postfix_str(
-                f"step {event.step} loss {event.loss:.3f} lr {event.lr:.1e} {event.images_per_s:.0f} img/s", refresh=True
+                f"step {event.step} loss {event.loss:.3f} lr {event.lr:.1e} {event.images_per_s:.0f} img/s",
+                refresh=True,
             )
         elif isinstance(event, EvalEvent):
             m = event.metrics
@@ -165,11 +204,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         subset = Subset(subset, range(min(args.limit, len(subset))))
     with tqdm(total=len(subset), unit="batch", desc="evaluate") as bar:
         result = evaluate(
-            model, subset, loss_cfg=cfg.loss_config(), batch_size=args.batch_size, on_progress=lambda d, t: _advance(bar, d, t)
+            model,
+            subset,
+            loss_cfg=cfg.loss_config(),
+            batch_size=args.batch_size,
+            on_progress=lambda d, t: _advance(bar, d, t),
         )
     split = f"{result.n_images} images of the {args.split} split of {describe_dataset(dataset)}"
     print(f"{split}; model {args.model}")
-    print(format_table({Path(str(args.model)).name or str(args.model): {**result.metrics, "loss": result.loss}}))
+    print(
+        format_table({Path(str(args.model)).name or str(args.model): {**result.metrics, "loss": result.loss}})
+    )
     if args.update_card:
         from maskdepth import fileio
         from maskdepth.runs import write_run_card
@@ -178,7 +223,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             raise MaskDepthError(f"--update-card needs a model folder, and {folder} is not one")
         command = "python -m maskdepth " + " ".join(args.argv)
-        fileio.write_json(folder / "evaluation.json", {"metrics": result.metrics, "split": split, "command": command})
+        fileio.write_json(
+            folder / "evaluation.json", {"metrics": result.metrics, "split": split, "command": command}
+        )
         print(f"wrote the metrics into {write_run_card(folder)}")
     return 0
 
@@ -218,7 +265,9 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
         elif bg.is_dir():
             b = next((c for c in bg.iterdir() if c.stem == f.stem), None)
             if b is None:
-                raise MaskDepthError(f"no background named {f.stem}.* in {bg} for {f.name}: name bg files like their composites")
+                raise MaskDepthError(
+                    f"no background named {f.stem}.* in {bg} for {f.name}: name bg files like their composites"
+                )
         else:
             b = bg  # one background for every composite
         jobs.append((f, b, out / f.stem))
@@ -251,7 +300,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from maskdepth.data.export import export_plain_layout, export_seed_layout
     from maskdepth.data.synthetic import SyntheticScenes
 
-    ds = SyntheticScenes(args.backgrounds, args.foregrounds, args.positions, args.flips, size=args.size, seed=args.data_seed)
+    ds = SyntheticScenes(
+        args.backgrounds, args.foregrounds, args.positions, args.flips, size=args.size, seed=args.data_seed
+    )
     n = min(args.n, len(ds))
     export = export_seed_layout if args.layout == "seed" else export_plain_layout
     with tqdm(total=n, unit="img", desc="export") as bar:
@@ -269,7 +320,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     base = config_from_args(args, out_dir=args.out)
     variants = args.variants or list(VARIANTS)
-    bar = tqdm(total=len(variants) * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+    bar = tqdm(
+        total=len(variants) * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}"
+    )
     state = {"i": 0}
 
     def on_event(name: str, event) -> None:
@@ -280,7 +333,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             state["i"] += 1
 
     try:
-        result = run_comparison(base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(args.argv))
+        result = run_comparison(
+            base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(args.argv)
+        )
     finally:
         bar.close()  # an error message then starts on its own line
     print(format_table(result.table(), name_header="variant", mark_best=True))
@@ -312,21 +367,34 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(p)
     p.add_argument("--out", default="runs/run", help="run folder: best weights, last.pt, metrics, model card")
     p.add_argument("--resume", help="a run folder (uses its last.pt) or a model folder to start from")
-    p.add_argument("--resume-lr", choices=("continue", "restart"), default="continue",
-                   help="on resume or on the next --parts part: continue the lr where it stopped, or restart it")
+    p.add_argument(
+        "--resume-lr",
+        choices=("continue", "restart"),
+        default="continue",
+        help="on resume or on the next --parts part: continue the lr where it stopped, or restart it",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on a dataset (prints the metrics table)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model folder, Hub repo id or seed checkpoint")
     add_train_args(p)
-    p.add_argument("--split", choices=("test", "train", "all"), default="test",
-                   help="test = the held-out part of the seeded split (as training used)")
+    p.add_argument(
+        "--split",
+        choices=("test", "train", "all"),
+        default="test",
+        help="test = the held-out part of the seeded split (as training used)",
+    )
     p.add_argument("--limit", type=int, help="score at most this many samples")
-    p.add_argument("--update-card", action="store_true",
-                   help="write these metrics and this command into the model folder's card (README.md)")
+    p.add_argument(
+        "--update-card",
+        action="store_true",
+        help="write these metrics and this command into the model folder's card (README.md)",
+    )
     p.set_defaults(func=cmd_evaluate, size=None)
 
-    p = sub.add_parser("save", help="copy a run's best weights into a model folder (e.g. checkpoints/), with its card")
+    p = sub.add_parser(
+        "save", help="copy a run's best weights into a model folder (e.g. checkpoints/), with its card"
+    )
     p.add_argument("model", help="run folder, model folder, Hub id or seed checkpoint")
     p.add_argument("--out", required=True, help="destination model folder")
     p.add_argument("--fp16", action="store_true", help="store the weights as float16 (half the size)")
@@ -334,7 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="mask.png, depth.png, depth16.png, depth_color.png for an image pair")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model folder, Hub repo id or seed checkpoint")
-    p.add_argument("--bg", help="background image (or folder of them named like the composites); omit for a 3-channel model")
+    p.add_argument(
+        "--bg",
+        help="background image (or folder of them named like the composites); omit for a 3-channel model",
+    )
     p.add_argument("--image", required=True, help="composite image (fg_bg), or a folder of them")
     p.add_argument("--out", required=True, help="output folder (one subfolder per image in batch mode)")
     p.set_defaults(func=cmd_predict)
@@ -351,13 +422,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-seed", type=int, default=0)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("compare", help="train loss variants on the same data, seed and budget; write a gallery")
+    p = sub.add_parser(
+        "compare", help="train loss variants on the same data, seed and budget; write a gallery"
+    )
     add_train_args(p)
     p.add_argument("--variants", nargs="+", help="variant names (default: all)")
     p.add_argument("--out", default="runs/compare", help="comparison folder")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("push", help="upload a model folder to a Hub repo (token from HF_TOKEN or hf auth login)")
+    p = sub.add_parser(
+        "push", help="upload a model folder to a Hub repo (token from HF_TOKEN or hf auth login)"
+    )
     p.add_argument("model", help="a run or model folder")
     p.add_argument("repo_id", help="owner/name")
     p.add_argument("--private", action="store_true")
@@ -381,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # a file where a folder should be, no permission, a full disk: the user's to fix
         where = f" ({e.filename})" if e.filename else ""
-        print(f"error: {e.strerror or e}{where}: check the paths given and the free disk space", file=sys.stderr)
+        print(
+            f"error: {e.strerror or e}{where}: check the paths given and the free disk space", file=sys.stderr
+        )
         return 2
 
 

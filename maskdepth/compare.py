@@ -123,7 +123,9 @@ def verdict(variants: dict[str, dict]) -> str:
     ranks = {n: [] for n in names}
     lines = []
     for key, label in METRIC_NAMES.items():
-        values = {n: variants[n]["metrics"].get(key) for n in names if variants[n]["metrics"].get(key) is not None}
+        values = {
+            n: variants[n]["metrics"].get(key) for n in names if variants[n]["metrics"].get(key) is not None
+        }
         if not values:
             continue
         ordered = sorted(values, key=lambda n: values[n], reverse=HIGHER_IS_BETTER[key])
@@ -136,7 +138,11 @@ def verdict(variants: dict[str, dict]) -> str:
         f"Winner overall: {winner} — {variants[winner]['description']} (mean rank {mean_rank[winner]:.1f} of "
         f"{len(names)} over {len(METRIC_NAMES)} metrics). Best per metric: " + "; ".join(lines) + "."
     )
-    why = [f"- **{n}**: {VARIANTS[n].why}" for n in sorted(names, key=mean_rank.get) if VARIANTS.get(n, Variant("")).why]
+    why = [
+        f"- **{n}**: {VARIANTS[n].why}"
+        for n in sorted(names, key=mean_rank.get)
+        if VARIANTS.get(n, Variant("")).why
+    ]
     return text + ("\n\nWhy, best first:\n" + "\n".join(why) if why else "")
 
 
@@ -163,8 +169,11 @@ def _gallery(runs: dict[str, Path], base: TrainConfig, folder: Path) -> list[dic
     items = []
     for i in range(len(samples)):
         rgb = (batch["fg_bg"][i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        tiles = [("input", rgb), ("target mask", grey(batch["mask"][i, 0].numpy())),
-                 ("target depth", colorize_depth(batch["depth"][i, 0].numpy()))]
+        tiles = [
+            ("input", rgb),
+            ("target mask", grey(batch["mask"][i, 0].numpy())),
+            ("target depth", colorize_depth(batch["depth"][i, 0].numpy())),
+        ]
         for name, (m, d) in preds.items():
             tiles += [(f"{name} mask", grey(m[i])), (f"{name} depth", colorize_depth(d[i]))]
         for j, (caption, tile) in enumerate(tiles):
@@ -209,7 +218,9 @@ def run_comparison(
                 half_seconds[variant.resume_from] = time.perf_counter() - t0
             else:  # each resume variant's time counts the shared first half once, like the first
                 t0 -= half_seconds[variant.resume_from]
-            cfg = dataclasses.replace(base, **variant.overrides, **_scaled(base, 0.5), out_dir=str(run_dir), resume=str(half))
+            cfg = dataclasses.replace(
+                base, **variant.overrides, **_scaled(base, 0.5), out_dir=str(run_dir), resume=str(half)
+            )
         else:
             cfg = dataclasses.replace(base, **variant.overrides, out_dir=str(run_dir))
         result = train(cfg, lambda e, n=name: emit(n, e), stop)
@@ -244,5 +255,9 @@ def load_comparison(folder: str | os.PathLike) -> ComparisonResult | None:
     data = read_json(folder / "results.json")
     if not data:
         return None
-    return ComparisonResult(folder=folder, variants=data.get("variants", {}), verdict=data.get("verdict", ""),
-                            gallery=data.get("gallery", []))
+    return ComparisonResult(
+        folder=folder,
+        variants=data.get("variants", {}),
+        verdict=data.get("verdict", ""),
+        gallery=data.get("gallery", []),
+    )

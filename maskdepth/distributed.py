@@ -42,7 +42,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value) if value else default
     except ValueError as e:
-        raise TrainingError(f"environment variable {name}={value!r} is not an integer; launch with torchrun") from e
+        raise TrainingError(
+            f"environment variable {name}={value!r} is not an integer; launch with torchrun"
+        ) from e
 
 
 def world_size() -> int:
@@ -131,7 +133,9 @@ class Context:
         """
         if not self.enabled:
             return None
-        sampler = DistributedSampler(data, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed)
+        sampler = DistributedSampler(
+            data, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=seed
+        )
         sampler.set_epoch(epoch)
         return sampler
 
@@ -253,7 +257,9 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (
+            self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        ):
             return super().forward(x)
         self._check_input_dim(x)
         # x (B, C, H, W) -> per-channel [sum x, sum x^2] and the count, summed over processes.

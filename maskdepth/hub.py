@@ -406,7 +406,9 @@ def weights_state(model: WNet, *, fp16: bool = False) -> dict[str, torch.Tensor]
         if fp16 and tensor.is_floating_point():
             tensor = tensor.to(torch.float16)
             if not torch.isfinite(tensor).all():
-                raise CheckpointError(f"Tensor '{key}' overflows float16 (|x| > 65504): save with fp16=False.")
+                raise CheckpointError(
+                    f"Tensor '{key}' overflows float16 (|x| > 65504): save with fp16=False."
+                )
         state[key] = tensor.contiguous()
     return state
 

@@ -162,7 +162,8 @@ class MetricAccumulator:
         """
         names = list(METRIC_NAMES)
         packed = torch.tensor(
-            [self.n_images, *(self._sums[k] for k in names), *(self._counts[k] for k in names)], dtype=torch.float64
+            [self.n_images, *(self._sums[k] for k in names), *(self._counts[k] for k in names)],
+            dtype=torch.float64,
         )
         total = sum_fn(packed).tolist()
         self.n_images = round(total[0])

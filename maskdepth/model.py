@@ -103,7 +103,9 @@ class WNet(
     Input (B, in_channels, H, W) with H, W >= 32; output :class:`WNetOutput` of logits.
     """
 
-    def __init__(self, in_channels: int = 6, out_channels: int = 1, base_width: int = 32, image_size: int = 64):
+    def __init__(
+        self, in_channels: int = 6, out_channels: int = 1, base_width: int = 32, image_size: int = 64
+    ):
         super().__init__()
         if in_channels not in (3, 6):
             raise ValueError(f"in_channels must be 6 (bg + fg_bg) or 3 (fg_bg only), got {in_channels}")

@@ -59,7 +59,9 @@ def colorize_depth(depth: np.ndarray) -> np.ndarray:
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
-def mask_overlay(image: Image.Image, mask: np.ndarray, colour=(255, 40, 80), alpha: float = 0.55) -> np.ndarray:
+def mask_overlay(
+    image: Image.Image, mask: np.ndarray, colour=(255, 40, 80), alpha: float = 0.55
+) -> np.ndarray:
     """Tint the image where the mask is on: (H, W, 3) uint8."""
     img = np.asarray(image.convert("RGB"), np.float32)
     a = (np.clip(mask, 0, 1) * alpha)[..., None]
@@ -89,7 +91,9 @@ class Predictor:
         arr = np.asarray(img.resize((size, size), Image.BILINEAR, reducing_gap=3.0), np.float32) / 255.0
         return torch.from_numpy(arr).permute(2, 0, 1)
 
-    def prepare(self, image: ImageSource, bg: ImageSource | None = None) -> tuple[Image.Image, Image.Image | None, list[str]]:
+    def prepare(
+        self, image: ImageSource, bg: ImageSource | None = None
+    ) -> tuple[Image.Image, Image.Image | None, list[str]]:
         """Decode and check a pair; a background of another size is resized to the composite's, with a note."""
         notes: list[str] = []
         fg_bg = open_image(image, name="composite image (fg_bg)")
@@ -119,7 +123,9 @@ class Predictor:
         return self._run([(fg_bg, background, notes)])[0]
 
     @torch.inference_mode()
-    def predict_many(self, pairs: list[tuple[ImageSource, ImageSource | None]], batch_size: int = 16) -> list[Prediction]:
+    def predict_many(
+        self, pairs: list[tuple[ImageSource, ImageSource | None]], batch_size: int = 16
+    ) -> list[Prediction]:
         """Batched :meth:`predict` over (image, bg) pairs."""
         prepared = [self.prepare(image, bg) for image, bg in pairs]
         out: list[Prediction] = []
@@ -129,7 +135,11 @@ class Predictor:
 
     def _run(self, prepared: list[tuple[Image.Image, Image.Image | None, list[str]]]) -> list[Prediction]:
         fg = torch.stack([self._to_tensor(p[0]) for p in prepared]).to(self.device)
-        bg = torch.stack([self._to_tensor(p[1]) for p in prepared]).to(self.device) if self.needs_background else None
+        bg = (
+            torch.stack([self._to_tensor(p[1]) for p in prepared]).to(self.device)
+            if self.needs_background
+            else None
+        )
         out = self.model(model_input(bg, fg, self.model.in_channels))
         mask, depth = torch.sigmoid(out.mask.float()), torch.sigmoid(out.depth.float())
         results = []
@@ -138,7 +148,14 @@ class Predictor:
             # Back to the input's size: bilinear on probabilities keeps edges smooth.
             m = F.interpolate(mask[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
             d = F.interpolate(depth[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-            results.append(Prediction(mask=m.clamp(0, 1).cpu().numpy(), depth=d.clamp(0, 1).cpu().numpy(), image=fg_bg, notes=notes))
+            results.append(
+                Prediction(
+                    mask=m.clamp(0, 1).cpu().numpy(),
+                    depth=d.clamp(0, 1).cpu().numpy(),
+                    image=fg_bg,
+                    notes=notes,
+                )
+            )
         return results
 
 

@@ -91,9 +91,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise TrainingError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise TrainingError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
         if self.scheduler not in SCHEDULERS:
-            raise TrainingError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+            raise TrainingError(
+                f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
+            )
         if self.resume_lr not in ("continue", "restart"):
             raise TrainingError(f"resume_lr must be 'continue' or 'restart', got {self.resume_lr!r}")
         if self.epochs is None and self.steps is None and self.minutes is None:
@@ -110,7 +114,10 @@ class TrainConfig:
 
     def loss_config(self) -> LossConfig:
         return LossConfig(
-            mask=self.mask_loss, depth=self.depth_loss, bce_weight=self.bce_weight, ssim_weight=self.ssim_weight
+            mask=self.mask_loss,
+            depth=self.depth_loss,
+            bce_weight=self.bce_weight,
+            ssim_weight=self.ssim_weight,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -293,7 +300,9 @@ def _load_resume(cfg: TrainConfig) -> tuple[WNet, dict | None]:
             model = WNet(**state["model_config"])
             model.load_state_dict(state["model"])
         except (TypeError, ValueError, RuntimeError) as e:
-            raise CheckpointError(f"{last} does not hold a usable resume state ({e}); resume from another run") from e
+            raise CheckpointError(
+                f"{last} does not hold a usable resume state ({e}); resume from another run"
+            ) from e
         return model, state
     from maskdepth.hub import load_model
 
@@ -316,7 +325,9 @@ class Schedule:
         self.warmup = 0.25 if warmup else 0.0
         self.torch_scheduler: Any = None
         if kind == "plateau":
-            self.torch_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
+            self.torch_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, factor=0.5, patience=1
+            )
         elif kind == "step":
             self.torch_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
 
@@ -439,7 +450,9 @@ def _train(
         if ddp.is_main:
             fileio.check_writable(run_dir)
     except OSError as e:
-        raise TrainingError(f"cannot write to the output folder {run_dir} ({e.strerror}); choose another") from e
+        raise TrainingError(
+            f"cannot write to the output folder {run_dir} ({e.strerror}); choose another"
+        ) from e
 
     # 2. Reproducibility and threads.
     torch.manual_seed(cfg.seed)
@@ -558,7 +571,11 @@ def _train(
         if ddp.is_main:
             fileio.write_json(
                 run_dir / "metrics.json",
-                {"best": dataclasses.asdict(best) if best else None, "history": history, "dataset": describe_dataset(dataset)},
+                {
+                    "best": dataclasses.asdict(best) if best else None,
+                    "history": history,
+                    "dataset": describe_dataset(dataset),
+                },
             )
         emit(event)
         return event
@@ -623,7 +640,9 @@ def _train(
                 out = net(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
                 losses = score_batch(out, batch, loss_cfg)
                 # The effective batch's losses; non-finite when any rank's is, so all stop together.
-                seen = ddp.mean(torch.stack([losses.total.detach(), losses.mask.detach(), losses.depth.detach()]))
+                seen = ddp.mean(
+                    torch.stack([losses.total.detach(), losses.mask.detach(), losses.depth.detach()])
+                )
                 if not torch.isfinite(seen[0]):
                     reason, done = "nan", True
                     kept = (

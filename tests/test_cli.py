@@ -54,7 +54,12 @@ def sizes(folder: Path) -> dict[str, tuple[int, int]]:
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "maskdepth", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+        [sys.executable, "-m", "maskdepth", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
 
 
@@ -66,7 +71,17 @@ def test_predict_writes_four_files_at_the_input_size(
 ) -> None:
     image, bg = pair
     code = main(
-        ["predict", "--model", str(model_dir), "--image", str(image), "--bg", str(bg), "--out", str(tmp_path / "out")]
+        [
+            "predict",
+            "--model",
+            str(model_dir),
+            "--image",
+            str(image),
+            "--bg",
+            str(bg),
+            "--out",
+            str(tmp_path / "out"),
+        ]
     )
     assert code == 0
     assert sizes(tmp_path / "out") == dict.fromkeys(OUTPUTS, (40, 30))
@@ -83,7 +98,17 @@ def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_pa
     bg = write_image(tmp_path / "bg.png", 40, 30, seed=5)
 
     code = main(
-        ["predict", "--model", str(model_dir), "--image", str(images), "--bg", str(bg), "--out", str(tmp_path / "out")]
+        [
+            "predict",
+            "--model",
+            str(model_dir),
+            "--image",
+            str(images),
+            "--bg",
+            str(bg),
+            "--out",
+            str(tmp_path / "out"),
+        ]
     )
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first", "second"]
@@ -92,11 +117,21 @@ def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_pa
     assert "wrote 2 folders" in capsys.readouterr().out
 
 
-def test_predict_a_non_image_exits_2_with_one_line(model_dir: Path, pair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_predict_a_non_image_exits_2_with_one_line(
+    model_dir: Path, pair: tuple[Path, Path], tmp_path: Path
+) -> None:
     bad = tmp_path / "photo.png"
     bad.write_text("this is not a PNG")
     proc = run_cli(
-        "predict", "--model", str(model_dir), "--image", str(bad), "--bg", str(pair[1]), "--out", str(tmp_path / "o")
+        "predict",
+        "--model",
+        str(model_dir),
+        "--image",
+        str(bad),
+        "--bg",
+        str(pair[1]),
+        "--out",
+        str(tmp_path / "o"),
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -116,7 +151,14 @@ def test_predict_a_non_image_exits_2_with_one_line(model_dir: Path, pair: tuple[
 def test_predict_user_errors_exit_2(model_dir, pair, tmp_path: Path, capsys, make_args, needle: str) -> None:
     image, bg = pair
     code = main(
-        ["predict", "--model", str(model_dir), "--out", str(tmp_path / "o"), *make_args(model_dir, image, bg, tmp_path)]
+        [
+            "predict",
+            "--model",
+            str(model_dir),
+            "--out",
+            str(tmp_path / "o"),
+            *make_args(model_dir, image, bg, tmp_path),
+        ]
     )
     assert code == 2
     err = capsys.readouterr().err.strip()
@@ -146,7 +188,14 @@ def test_train_writes_a_run_folder_with_a_model_card(tmp_path: Path, capsys) -> 
     out = tmp_path / "run"
     argv = ["train", "--steps", "3", *TINY_TRAIN, "--out", str(out)]
     assert main(argv) == 0
-    for name in ("config.json", "model.safetensors", "train_config.json", "metrics.json", "last.pt", "README.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "train_config.json",
+        "metrics.json",
+        "last.pt",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     card = (out / "README.md").read_text()
     assert card.startswith("---") and "library_name: maskdepth" in card

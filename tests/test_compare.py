@@ -27,7 +27,9 @@ def comparison(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("compare") / "cmp"
     events: list[tuple[str, object]] = []
     base = tiny_config(folder, steps=2)
-    result = run_comparison(base, CHOSEN, folder, on_event=lambda name, e: events.append((name, e)), command="test")
+    result = run_comparison(
+        base, CHOSEN, folder, on_event=lambda name, e: events.append((name, e)), command="test"
+    )
     return base, result, events
 
 

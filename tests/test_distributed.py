@@ -74,7 +74,11 @@ def _worker(rank: int, ports: tuple[int, int], tmp: str) -> None:
     import maskdepth.train as train_module
 
     os.environ.update(
-        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(ports[0])
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(ports[0]),
     )
     torch.set_num_threads(1)
     # Keep a handle on the network train() builds, to compare both ranks' final weights.
@@ -91,7 +95,9 @@ def _worker(rank: int, ports: tuple[int, int], tmp: str) -> None:
     # 1. The comparison run: train() joins the group from the environment (as under torchrun).
     # Rank 1 is given another folder, which must stay unwritten.
     events: list = []
-    cfg = TrainConfig(**TINY, batch_size=BATCH, sync_bn=True, out_dir=f"{tmp}/ddp" if rank == 0 else f"{tmp}/rank1")
+    cfg = TrainConfig(
+        **TINY, batch_size=BATCH, sync_bn=True, out_dir=f"{tmp}/ddp" if rank == 0 else f"{tmp}/rank1"
+    )
     result = train(cfg, on_event=events.append)
     out["weights"] = {k: v.detach().clone() for k, v in built[-1].state_dict().items()}
     out["events"], out["reason"], out["steps"] = _summary(events), result.reason, result.steps
@@ -101,7 +107,9 @@ def _worker(rank: int, ports: tuple[int, int], tmp: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{ports[1]}", rank=rank, world_size=WORLD)
     # 2a. Only rank 1 is asked to stop (before its 3rd step): both must stop there, no hang.
     stop = _StopAtCall(3) if rank == 1 else None
-    result = train(TrainConfig(**{**TINY, "steps": 6}, batch_size=BATCH, out_dir=f"{tmp}/stop{rank}"), stop=stop)
+    result = train(
+        TrainConfig(**{**TINY, "steps": 6}, batch_size=BATCH, out_dir=f"{tmp}/stop{rank}"), stop=stop
+    )
     out["stop"] = (result.reason, result.steps)
     # 2b. Only rank 1's loss turns NaN at its 2nd step: both must stop with reason "nan".
     real_score = train_module.score_batch
@@ -170,7 +178,9 @@ def test_ddp_matches_one_process_with_the_effective_batch(
     assert [kind for kind, _ in r0_events] == [kind for kind, _ in single_events]
     # Step losses (train mode, the mean over the effective batch). Float noise here is ~4e-6;
     # without sync-BN (per-shard statistics) the steps differ by 1e-3 to 5e-3.
-    steps = [(a, b) for (kind, a), (_, b) in zip(r0_events, single_events, strict=True) if kind == "StepEvent"]
+    steps = [
+        (a, b) for (kind, a), (_, b) in zip(r0_events, single_events, strict=True) if kind == "StepEvent"
+    ]
     assert len(steps) == 3
     for ours, theirs in steps:
         assert ours == pytest.approx(theirs, rel=1e-4)
@@ -181,11 +191,15 @@ def test_ddp_matches_one_process_with_the_effective_batch(
     ours = torch.load(tmp / "ddp" / "last.pt", weights_only=True)["model"]
     theirs = torch.load(single_dir / "last.pt", weights_only=True)["model"]
     assert ours.keys() == theirs.keys()
-    diffs = [(ours[k].float() - theirs[k].float()).abs().flatten() for k in theirs if ours[k].is_floating_point()]
+    diffs = [
+        (ours[k].float() - theirs[k].float()).abs().flatten() for k in theirs if ours[k].is_floating_point()
+    ]
     assert torch.cat(diffs).mean().item() < 3e-4
 
 
-def test_sharded_evaluation_equals_one_process_scoring_everything(ddp: tuple[Path, list[dict[str, Any]]]) -> None:
+def test_sharded_evaluation_equals_one_process_scoring_everything(
+    ddp: tuple[Path, list[dict[str, Any]]],
+) -> None:
     tmp, _ = ddp
     last = _history(tmp / "ddp")[-1]  # scored after the last step, with the weights in last.pt
     state = torch.load(tmp / "ddp" / "last.pt", weights_only=True)

@@ -124,7 +124,9 @@ def randomise(model: nn.Module, seed: int) -> None:
                 fan_in = tensor[0].numel()
                 tensor.copy_(torch.randn(tensor.shape, generator=g) * (2 / fan_in) ** 0.5)
             else:
-                tensor.copy_(torch.randn(tensor.shape, generator=g) * 0.1 + (1.0 if name.endswith("weight") else 0.0))
+                tensor.copy_(
+                    torch.randn(tensor.shape, generator=g) * 0.1 + (1.0 if name.endswith("weight") else 0.0)
+                )
 
 
 # ---- layout -----------------------------------------------------------------------------
@@ -163,9 +165,15 @@ def test_five_depth_levels_and_four_mask_levels() -> None:
     assert {n for n in names if n.startswith("down") and n.endswith("_depth")} == {
         f"down{k}_depth" for k in range(1, 6)
     }
-    assert {n for n in names if n.startswith("up") and n.endswith("_depth")} == {f"up{k}_depth" for k in range(1, 6)}
-    assert {n for n in names if n.startswith("down") and n.endswith("_mask")} == {f"down{k}_mask" for k in range(1, 5)}
-    assert {n for n in names if n.startswith("up") and n.endswith("_mask")} == {f"up{k}_mask" for k in range(1, 5)}
+    assert {n for n in names if n.startswith("up") and n.endswith("_depth")} == {
+        f"up{k}_depth" for k in range(1, 6)
+    }
+    assert {n for n in names if n.startswith("down") and n.endswith("_mask")} == {
+        f"down{k}_mask" for k in range(1, 5)
+    }
+    assert {n for n in names if n.startswith("up") and n.endswith("_mask")} == {
+        f"up{k}_mask" for k in range(1, 5)
+    }
     assert names - {n for n in names if n.startswith(("down", "up"))} == {"inc", "outc_depth", "outc_mask"}
 
 

@@ -67,7 +67,9 @@ def test_prediction_is_the_model_on_normalised_inputs(predictor: Predictor) -> N
     np.testing.assert_allclose(pred.depth, torch.sigmoid(out.depth)[0, 0].numpy(), atol=1e-6)
 
 
-def test_background_of_another_size_is_resized_with_a_note(predictor: Predictor, images: dict[str, Path]) -> None:
+def test_background_of_another_size_is_resized_with_a_note(
+    predictor: Predictor, images: dict[str, Path]
+) -> None:
     pred = predictor.predict(images["fg_bg"], images["bg_small"])
     assert pred.mask.shape == (36, 48)
     assert len(pred.notes) == 1 and "resized" in pred.notes[0] and "20x30" in pred.notes[0]
@@ -90,7 +92,11 @@ def test_three_channel_model_needs_no_background(images: dict[str, Path]) -> Non
 
 
 def test_predict_many_equals_predict_one_by_one(predictor: Predictor, images: dict[str, Path]) -> None:
-    pairs = [(images["fg_bg"], images["bg"]), (images["tall"], images["tall_bg"]), (images["bg"], images["fg_bg"])]
+    pairs = [
+        (images["fg_bg"], images["bg"]),
+        (images["tall"], images["tall_bg"]),
+        (images["bg"], images["fg_bg"]),
+    ]
     batched = predictor.predict_many(pairs, batch_size=2)
     assert len(batched) == 3
     for (image, bg), many in zip(pairs, batched, strict=True):
@@ -99,7 +105,9 @@ def test_predict_many_equals_predict_one_by_one(predictor: Predictor, images: di
         np.testing.assert_allclose(many.depth, one.depth, atol=1e-5)
 
 
-def test_from_source_loads_a_saved_model(tmp_path: Path, images: dict[str, Path], predictor: Predictor) -> None:
+def test_from_source_loads_a_saved_model(
+    tmp_path: Path, images: dict[str, Path], predictor: Predictor
+) -> None:
     save_model(predictor.model, tmp_path / "model")
     loaded = Predictor.from_source(tmp_path / "model")
     assert loaded.model.image_size == 32
@@ -141,4 +149,6 @@ def test_colorize_depth_maps_near_to_red_and_far_to_blue() -> None:
     assert far[2] > 120 and far[2] > far[0] + 50 and far[2] > far[1] + 50  # blue
     assert farthest.max() < 80  # turbo ends in a dark blue-black (the polynomial fit is near black at 0)
     assert middle[1] > 150  # and is green-ish in the middle
-    np.testing.assert_array_equal(colorize_depth(np.array([[2.0, -1.0]])), rgb[:, [0, 2]])  # clipped to [0, 1]
+    np.testing.assert_array_equal(
+        colorize_depth(np.array([[2.0, -1.0]])), rgb[:, [0, 2]]
+    )  # clipped to [0, 1]

@@ -75,7 +75,9 @@ def test_bad_arguments_are_refused(kwargs: dict) -> None:
 
 def test_background_index_groups_samples_like_the_seed(scenes: SyntheticScenes, samples: list) -> None:
     per_background = scenes.foregrounds * scenes.positions * scenes.flips
-    assert [scenes.background_index(i) for i in range(len(scenes))] == [i // per_background for i in range(len(scenes))]
+    assert [scenes.background_index(i) for i in range(len(scenes))] == [
+        i // per_background for i in range(len(scenes))
+    ]
     for i, s in enumerate(samples):
         first = samples[scenes.background_index(i) * per_background]
         assert torch.equal(s["bg"], first["bg"])
@@ -90,7 +92,9 @@ def test_depth_convention_is_inverse_distance_with_near_one() -> None:
 
 
 @pytest.mark.parametrize("index", [0, 1])
-def test_floor_depth_grows_towards_the_bottom_of_the_image(scenes: SyntheticScenes, samples: list, index: int) -> None:
+def test_floor_depth_grows_towards_the_bottom_of_the_image(
+    scenes: SyntheticScenes, samples: list, index: int
+) -> None:
     """Near = 1: the floor at the bottom of the image is nearer (higher) than the far walls at the top."""
     room = render_background(scenes.seed, index, SIZE)
     k = SUPERSAMPLE

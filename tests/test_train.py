@@ -177,7 +177,9 @@ def test_stop_from_the_callback_ends_the_run_and_keeps_a_model(tmp_path: Path) -
     assert (tmp_path / "run" / "last.pt").is_file()
 
 
-def test_nan_loss_ends_the_run_and_keeps_the_best_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_ends_the_run_and_keeps_the_best_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = train_mod.score_batch
     calls = {"n": 0}
 
@@ -233,7 +235,9 @@ def test_resume_continues_or_restarts_the_learning_rate(tmp_path: Path) -> None:
     assert saved_lr == pytest.approx(7e-3)
 
     def resumed(name: str, how: str) -> TrainConfig:
-        return tiny_config(tmp_path / name, scheduler="step", lr=5e-3, steps=1, resume=str(base), resume_lr=how)
+        return tiny_config(
+            tmp_path / name, scheduler="step", lr=5e-3, steps=1, resume=str(base), resume_lr=how
+        )
 
     assert first_lr(resumed("continue", "continue")) == pytest.approx(saved_lr)
     assert first_lr(resumed("restart", "restart")) == pytest.approx(5e-3)
@@ -251,7 +255,9 @@ def test_resume_with_onecycle(tiny_run, tmp_path: Path) -> None:
 def test_resume_rebuilds_the_saved_model(tiny_run, tmp_path: Path) -> None:
     cfg, _, _ = tiny_run
     train(tiny_config(tmp_path / "run", steps=1, base_width=8, resume=cfg.out_dir))
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["base_width"] == 4  # the checkpoint's, not 8
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["base_width"] == 4
+    )  # the checkpoint's, not 8
 
 
 def test_parts_run_one_after_another(tmp_path: Path) -> None:
@@ -347,7 +353,9 @@ def test_disk_full_while_saving_is_a_training_error(tmp_path: Path, monkeypatch:
         ({"batch_size": 0}, ["batch_size"]),
     ],
 )
-def test_config_validation_names_the_valid_values(tmp_path: Path, overrides: dict, needles: list[str]) -> None:
+def test_config_validation_names_the_valid_values(
+    tmp_path: Path, overrides: dict, needles: list[str]
+) -> None:
     with pytest.raises(TrainingError) as info:
         tiny_config(tmp_path / "run", **overrides)
     for needle in needles:

@@ -103,7 +103,9 @@ def test_joint_augment_is_reproducible() -> None:
 
 def test_noise_is_independent_per_photo() -> None:
     sample = pasted_sample()
-    out = JointAugment(flip=0.0, crop_prob=0.0, noise=0.05)(sample, generator=torch.Generator().manual_seed(1))
+    out = JointAugment(flip=0.0, crop_prob=0.0, noise=0.05)(
+        sample, generator=torch.Generator().manual_seed(1)
+    )
     outside = sample["mask"][0] == 0
     assert (out["bg"] - out["fg_bg"]).abs()[:, outside].max() > 0  # the two photos never match bit for bit
 

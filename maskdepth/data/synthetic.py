@@ -116,7 +116,9 @@ def render_background(seed: int, index: int, size: int) -> Background:
         t = np.where(hit, t_in, t)
         surface = np.where(hit, 5 + axis, surface)  # 5, 6, 7: box faces by slab axis
         box_normal = np.zeros_like(d)  # the entry face faces against the ray on its slab axis
-        np.put_along_axis(box_normal, axis[..., None], -np.sign(np.take_along_axis(d, axis[..., None], -1)), -1)
+        np.put_along_axis(
+            box_normal, axis[..., None], -np.sign(np.take_along_axis(d, axis[..., None], -1)), -1
+        )
         normal = np.where(hit[..., None], box_normal, normal)
 
     p = cam + t[..., None] * d
@@ -147,7 +149,13 @@ def render_background(seed: int, index: int, size: int) -> Background:
     shade = level * (0.35 + 0.9 * lambert / (1 + 0.04 * dist2))
     rgb = np.clip(rgb * shade[..., None], 0, 1).astype(np.float32)
     return Background(
-        rgb=rgb, z=t.astype(np.float32), floor=surface == 0, focal=focal, height=height, pitch=pitch, light=level
+        rgb=rgb,
+        z=t.astype(np.float32),
+        floor=surface == 0,
+        focal=focal,
+        height=height,
+        pitch=pitch,
+        light=level,
     )
 
 
@@ -156,7 +164,11 @@ def _shape_alpha(kind: str, params: np.ndarray, xn: np.ndarray, yn: np.ndarray) 
     if kind == "blob":
         r = np.hypot(xn, (yn - 0.5) * 2)
         ang = np.arctan2(yn - 0.5, xn)
-        wobble = 1 + 0.15 * np.sin(params[0] * 3 + ang * (2 + int(params[1] * 3))) + 0.1 * np.sin(ang * 5 + params[2] * 6)
+        wobble = (
+            1
+            + 0.15 * np.sin(params[0] * 3 + ang * (2 + int(params[1] * 3)))
+            + 0.1 * np.sin(ang * 5 + params[2] * 6)
+        )
         return r < 0.88 * wobble
     if kind == "vase":
         # A lathe profile: radius as a smooth function of height.

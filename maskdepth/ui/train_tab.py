@@ -209,9 +209,7 @@ class LiveRun:
             "nan": "stopped: the loss became NaN",
             "error": "failed",
             "idle": "not started (set it up on the left, then Start training)",
-        }.get(
-            reason, reason
-        )
+        }.get(reason, reason)
         colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(
             reason, "#3b82f6"
         )
