@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need (a venv with requirements-dev.txt, Debian's chromium
-# for the browser test) and run the whole suite. Safe to run again: it reuses .venv.
+# for the browser test), lint, and run the whole suite. Safe to run again: it reuses .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +16,6 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"
