@@ -269,6 +269,10 @@ def save_image(img: Image.Image, path: str | os.PathLike, **save_params: object)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: unknown image suffix {path.suffix!r}; use .png or .jpg")
+    if fmt == "PNG":
+        # zlib level 1: about 3x faster than PIL's default 6 for a few % larger files; outputs
+        # are written on every prediction, so encode time is latency users feel (bench/ section 3).
+        save_params.setdefault("compress_level", 1)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             img.save(f, format=fmt, **save_params)
