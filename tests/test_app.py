@@ -18,6 +18,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+import tiny
 import torch
 from PIL import Image
 
@@ -61,30 +62,7 @@ def write_image(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
 
 def tiny_train_controls(**overrides) -> dict:
     """The Train tab's controls for a run of a few steps on 16 synthetic 32 px samples."""
-    controls = dict(
-        backgrounds=2,
-        foregrounds=2,
-        positions=2,
-        mask_loss="bce",
-        depth_loss="bce",
-        optimizer="adamw",
-        lr=2e-3,
-        scheduler="onecycle",
-        batch_size=4,
-        size=32,
-        budget_kind="steps",
-        budget=3,
-        base_width=4,
-        in_channels=6,
-        resume=train_tab.NO_RESUME,
-        resume_lr="continue",
-        eval_every=0,
-        eval_samples=8,
-        sample_every=1,
-        run_name="tiny",
-    )
-    controls.update(overrides)
-    return controls
+    return tiny.tiny_train_controls(**overrides)
 
 
 @pytest.fixture(scope="module")

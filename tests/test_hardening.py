@@ -36,7 +36,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from tiny import tiny_config, tiny_model, torch_threads, write_image
+from tiny import tiny_config, tiny_model, tiny_train_controls, torch_threads, write_image
 
 import maskdepth
 import maskdepth.evaluate as evaluate_mod
@@ -124,30 +124,9 @@ def cli_error(args: list[str], capsys: pytest.CaptureFixture, *, progress: bool 
 
 def tiny_controls(**overrides: Any) -> dict[str, Any]:
     """The Train tab's controls for a short run on 16 synthetic 32 px samples."""
-    controls: dict[str, Any] = dict(
-        backgrounds=2,
-        foregrounds=2,
-        positions=2,
-        mask_loss="bce",
-        depth_loss="bce",
-        optimizer="adamw",
-        lr=2e-3,
-        scheduler="onecycle",
-        batch_size=4,
-        size=32,
-        budget_kind="steps",
-        budget=2,
-        base_width=4,
-        in_channels=6,
-        resume=train_tab.NO_RESUME,
-        resume_lr="continue",
-        eval_every=1,
-        eval_samples=4,
-        sample_every=0,
-        run_name="tiny",
+    return tiny_train_controls(
+        **{"budget": 2, "eval_every": 1, "eval_samples": 4, "sample_every": 0, **overrides}
     )
-    controls.update(overrides)
-    return controls
 
 
 def train_stream(ctx: AppContext, owner: str = "me", **overrides: Any) -> Iterator[tuple[Any, ...]]:

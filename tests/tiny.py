@@ -65,3 +65,33 @@ def write_image(path: Path, width: int, height: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
     return path
+
+
+def tiny_train_controls(**overrides: object) -> dict:
+    """The app Train tab's controls for a run of a few steps on 16 synthetic 32 px samples."""
+    from maskdepth.ui import train_tab
+
+    controls: dict = dict(
+        backgrounds=2,
+        foregrounds=2,
+        positions=2,
+        mask_loss="bce",
+        depth_loss="bce",
+        optimizer="adamw",
+        lr=2e-3,
+        scheduler="onecycle",
+        batch_size=4,
+        size=32,
+        budget_kind="steps",
+        budget=3,
+        base_width=4,
+        in_channels=6,
+        resume=train_tab.NO_RESUME,
+        resume_lr="continue",
+        eval_every=0,
+        eval_samples=8,
+        sample_every=1,
+        run_name="tiny",
+    )
+    controls.update(overrides)
+    return controls
