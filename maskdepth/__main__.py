@@ -316,21 +316,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from maskdepth.compare import VARIANTS, run_comparison
     from maskdepth.metrics import format_table
-    from maskdepth.train import DoneEvent, StepEvent
+    from maskdepth.train import StepEvent
 
     base = config_from_args(args, out_dir=args.out)
     variants = args.variants or list(VARIANTS)
     bar = tqdm(
         total=len(variants) * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}"
     )
-    state = {"i": 0}
 
     def on_event(name: str, event) -> None:
         if isinstance(event, StepEvent):
-            bar.n = state["i"] * 1000 + int(event.progress * 1000)
+            bar.n = variants.index(name) * 1000 + int(event.progress * 1000)
             bar.set_postfix_str(f"{name}: step {event.step} loss {event.loss:.3f}", refresh=True)
-        elif isinstance(event, DoneEvent):
-            state["i"] += 1
 
     try:
         result = run_comparison(
