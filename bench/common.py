@@ -159,34 +159,13 @@ def shipped_config(out_dir: str | Path, **overrides: Any) -> Any:
     """
     from maskdepth.train import TrainConfig
 
-    base: dict[str, Any] = dict(
-        dataset="synthetic",
-        **SEED_DATA,
-        size=64,
-        mask_loss="bce+dice",
-        depth_loss="bce",
-        optimizer="adamw",
-        lr=2e-3,
-        scheduler="onecycle",
-        batch_size=32,
-        channels_last=True,
-        augment=True,
-        out_dir=str(out_dir),
-        seed=0,
-    )
-    base.update(overrides)
-    return TrainConfig(**base)
+    return TrainConfig(**{"dataset": "synthetic", **SEED_DATA, "out_dir": str(out_dir), **overrides})
 
 
 def seed_config(out_dir: str | Path, **overrides: Any) -> Any:
     """The seed's recipe through the same loop: Adam lr 0.01 (no weight decay, torch's default,
     as the seed), ReduceLROnPlateau, batch 128, BCE + BCE, no channels_last, no augmentation."""
-    from maskdepth.train import TrainConfig
-
-    base: dict[str, Any] = dict(
-        dataset="synthetic",
-        **SEED_DATA,
-        size=64,
+    seed_recipe = dict(
         mask_loss="bce",
         depth_loss="bce",
         optimizer="adam",
@@ -196,8 +175,5 @@ def seed_config(out_dir: str | Path, **overrides: Any) -> Any:
         batch_size=128,
         channels_last=False,
         augment=False,
-        out_dir=str(out_dir),
-        seed=0,
     )
-    base.update(overrides)
-    return TrainConfig(**base)
+    return shipped_config(out_dir, **{**seed_recipe, **overrides})

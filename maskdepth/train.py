@@ -57,7 +57,7 @@ class TrainConfig:
     in_channels: int = 6
     base_width: int = 32
     # Losses (names from maskdepth.losses).
-    mask_loss: str = "bce"
+    mask_loss: str = "bce+dice"  # the shipped recipe (checkpoints/, BENCHMARKS.md); the seed used "bce"
     depth_loss: str = "bce"
     bce_weight: float = 1.0
     ssim_weight: float = 2.0
