@@ -244,6 +244,16 @@ class FakeHub:
             return _error(404, "Repository not found", "RepoNotFound")
         return repo
 
+    def _readable_at(self, repo_id: str, user: str | None, rev: str) -> tuple[FakeRepo, Commit] | Reply:
+        """The repo and its commit at ``rev``, or the Hub's 404 for a missing repo or revision."""
+        repo = self._readable(repo_id, user)
+        if isinstance(repo, Reply):
+            return repo
+        commit = repo.resolve(rev)
+        if commit is None:
+            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        return repo, commit
+
     def _writable(self, repo_id: str, user: str | None) -> FakeRepo | Reply:
         repo = self._readable(repo_id, user)
         if isinstance(repo, Reply):
@@ -313,12 +323,10 @@ class FakeHub:
         return _json(200, {"errors": [], "warnings": []})
 
     def _repo_info(self, *, user: str | None, repo: str, rev: str = "main", **_: Any) -> Reply:
-        found = self._readable(repo, user)
-        if isinstance(found, Reply):
-            return found
-        commit = found.resolve(rev)
-        if commit is None:
-            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        at = self._readable_at(repo, user, rev)
+        if isinstance(at, Reply):
+            return at
+        found, commit = at
         return _json(
             200,
             {
@@ -343,12 +351,10 @@ class FakeHub:
     def _tree(
         self, *, user: str | None, repo: str, rev: str, query: dict[str, str], path: str = "", **_: Any
     ) -> Reply:
-        found = self._readable(repo, user)
-        if isinstance(found, Reply):
-            return found
-        commit = found.resolve(rev)
-        if commit is None:
-            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        at = self._readable_at(repo, user, rev)
+        if isinstance(at, Reply):
+            return at
+        _, commit = at
         prefix = f"{path.strip('/')}/" if path.strip("/") else ""
         recursive = query.get("recursive", "").lower() in ("1", "true")
         entries: dict[str, dict[str, Any]] = {}
@@ -431,12 +437,10 @@ class FakeHub:
         )
 
     def _resolve(self, *, user: str | None, repo: str, rev: str, path: str, method: str, **_: Any) -> Reply:
-        found = self._readable(repo, user)
-        if isinstance(found, Reply):
-            return found
-        commit = found.resolve(rev)
-        if commit is None:
-            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        at = self._readable_at(repo, user, rev)
+        if isinstance(at, Reply):
+            return at
+        found, commit = at
         data = commit.files.get(path)
         if data is None:
             return _error(404, "Entry not found", "EntryNotFound", **{"X-Repo-Commit": commit.oid})
