@@ -1,8 +1,9 @@
 """Predictor: images in, mask and depth out, at the input image's size.
 
-Pre-processing (decode, RGB, resize to the model's training resolution, normalise) and
-post-processing (sigmoid, resize back, PNG encodings, colour map) live here and nowhere
-else; the CLI and the app both call :class:`Predictor`.
+Pre-processing (decode, RGB, resize to a working size that keeps the aspect ratio, pad,
+normalise) and post-processing (sigmoid, crop, guided upsampling to the photo's size, PNG
+encodings, colour map) live here and in :mod:`maskdepth.refine`, nowhere else; the CLI and
+the app both call :class:`Predictor`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from maskdepth.data.transforms import model_input
 from maskdepth.errors import InputError
 from maskdepth.imageio import ImageSource, open_image, save_png_rgb, save_png_u8, save_png_u16
 from maskdepth.model import WNet
+from maskdepth.refine import pad_to_multiple, refine, working_size
 
 OUTPUT_FILES = {
     "mask.png": "mask probability, 8-bit grey (255 = object)",
@@ -37,6 +39,7 @@ class Prediction:
     depth: np.ndarray  # (H, W) float32 in [0, 1], near = 1, far = 0
     image: Image.Image  # the composite (fg_bg) as read, RGB
     notes: list[str] = field(default_factory=list)  # what was adjusted on the way (shown to users)
+    working_size: tuple[int, int] | None = None  # (w, h) the model ran at, before padding to a multiple of 32
 
 
 def colorize_depth(depth: np.ndarray) -> np.ndarray:
@@ -68,32 +71,81 @@ def mask_overlay(
     return (img * (1 - a) + np.array(colour, np.float32) * a).round().astype(np.uint8)
 
 
-class Predictor:
-    """Runs a W-Net on a (bg, fg_bg) pair or on fg_bg alone for a 3-channel model."""
+RESOLUTIONS = {"fast": 128, "balanced": 256, "detailed": 512}  # long side of the working size, pixels
+DEFAULT_RESOLUTION = "balanced"  # the measured quality/speed point: BENCHMARKS.md, "Prediction resolution"
+MAX_RESOLUTION = 2048
 
-    def __init__(self, model: WNet, device: str | torch.device = "cpu"):
-        self.model = model.to(device).eval()
+
+def resolution_pixels(resolution: int | str | None) -> int:
+    """A working resolution as the long side in pixels: a preset name (RESOLUTIONS), a number, or None."""
+    value = DEFAULT_RESOLUTION if resolution is None else resolution
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in RESOLUTIONS:
+            return RESOLUTIONS[key]
+        if not key.isdigit():
+            raise InputError(
+                f"unknown resolution {value!r}: use one of {', '.join(RESOLUTIONS)} or a number of pixels "
+                f"(the long side the model runs at, 32..{MAX_RESOLUTION})"
+            )
+        value = int(key)
+    if not 32 <= int(value) <= MAX_RESOLUTION:
+        raise InputError(f"resolution must be 32..{MAX_RESOLUTION} pixels (the long side), got {value}")
+    return int(value)
+
+
+def trained_sizes(model: WNet) -> tuple[int, int]:
+    """(smallest, largest) image side the model was trained at; a model that records none: its image_size."""
+    sizes = getattr(model, "train_sizes", None) or getattr(
+        getattr(model, "config", None), "train_sizes", None
+    )
+    if sizes:
+        return int(min(sizes)), int(max(sizes))
+    return int(model.image_size), int(model.image_size)
+
+
+Prepared = tuple[Image.Image, Image.Image | None, list[str]]
+
+
+class Predictor:
+    """Runs a W-Net on a (bg, fg_bg) pair or on fg_bg alone for a 3-channel model.
+
+    The photo is brought to a working size (aspect ratio kept, long side ``resolution``, see
+    :mod:`maskdepth.refine`), run through the model, and the outputs are refined back to the
+    photo's own size with a guided filter (``refine=False``: plain bilinear upsampling).
+    """
+
+    def __init__(
+        self,
+        model: WNet,
+        device: str | torch.device = "cpu",
+        resolution: int | str | None = None,
+        refine: bool = True,
+    ):
         self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.resolution = resolution_pixels(resolution)
+        self.refine = refine
 
     @classmethod
-    def from_source(cls, source: str | os.PathLike, device: str = "cpu", **kwargs) -> Predictor:
+    def from_source(
+        cls, source: str | os.PathLike, device: str = "cpu", resolution: int | str | None = None, **kwargs
+    ) -> Predictor:
         """Load any model source ``maskdepth.load_model`` accepts."""
         from maskdepth.hub import load_model
 
-        return cls(load_model(source, device=device, **kwargs), device=device)
+        return cls(load_model(source, device=device, **kwargs), device=device, resolution=resolution)
 
     @property
     def needs_background(self) -> bool:
         return self.model.in_channels == 6
 
-    def _to_tensor(self, img: Image.Image) -> torch.Tensor:
-        size = self.model.image_size
-        arr = np.asarray(img.resize((size, size), Image.BILINEAR, reducing_gap=3.0), np.float32) / 255.0
-        return torch.from_numpy(arr).permute(2, 0, 1)
+    def working_size(self, width: int, height: int, resolution: int | str | None = None) -> tuple[int, int]:
+        """(w, h) the model runs at for a photo of this size (before padding to a multiple of 32)."""
+        long_side = self.resolution if resolution is None else resolution_pixels(resolution)
+        return working_size(width, height, long_side, trained_sizes(self.model)[0])
 
-    def prepare(
-        self, image: ImageSource, bg: ImageSource | None = None
-    ) -> tuple[Image.Image, Image.Image | None, list[str]]:
+    def prepare(self, image: ImageSource, bg: ImageSource | None = None) -> Prepared:
         """Decode and check a pair; a background of another size is resized to the composite's, with a note."""
         notes: list[str] = []
         fg_bg = open_image(image, name="composite image (fg_bg)")
@@ -117,46 +169,76 @@ class Predictor:
         return fg_bg, background, notes
 
     @torch.inference_mode()
-    def predict(self, image: ImageSource, bg: ImageSource | None = None) -> Prediction:
+    def predict(
+        self, image: ImageSource, bg: ImageSource | None = None, resolution: int | str | None = None
+    ) -> Prediction:
         """Mask and depth for one composite ``image`` (and its background ``bg``), at the image's size."""
-        fg_bg, background, notes = self.prepare(image, bg)
-        return self._run([(fg_bg, background, notes)])[0]
+        return self._run([self.prepare(image, bg)], resolution)[0]
 
     @torch.inference_mode()
     def predict_many(
-        self, pairs: list[tuple[ImageSource, ImageSource | None]], batch_size: int = 16
+        self,
+        pairs: list[tuple[ImageSource, ImageSource | None]],
+        batch_size: int = 16,
+        resolution: int | str | None = None,
     ) -> list[Prediction]:
-        """Batched :meth:`predict` over (image, bg) pairs."""
+        """Batched :meth:`predict` over (image, bg) pairs: pairs with the same working size share a batch."""
         prepared = [self.prepare(image, bg) for image, bg in pairs]
-        out: list[Prediction] = []
-        for i in range(0, len(prepared), batch_size):
-            out.extend(self._run(prepared[i : i + batch_size]))
-        return out
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (fg_bg, _, _) in enumerate(prepared):
+            groups.setdefault(self.working_size(*fg_bg.size, resolution), []).append(i)
+        out: list[Prediction | None] = [None] * len(prepared)
+        for indices in groups.values():
+            for k in range(0, len(indices), batch_size):
+                chunk = indices[k : k + batch_size]
+                for i, pred in zip(chunk, self._run([prepared[i] for i in chunk], resolution), strict=True):
+                    out[i] = pred
+        return out  # type: ignore[return-value]
 
-    def _run(self, prepared: list[tuple[Image.Image, Image.Image | None, list[str]]]) -> list[Prediction]:
-        fg = torch.stack([self._to_tensor(p[0]) for p in prepared]).to(self.device)
+    def _to_tensor(self, img: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+        """(3, h, w) float32 in [0, 1] at ``size`` = (w, h); PIL's reducing_gap makes big downscales cheap."""
+        small = img if img.size == size else img.resize(size, Image.BILINEAR, reducing_gap=3.0)
+        return torch.from_numpy(np.asarray(small, np.float32) / 255.0).permute(2, 0, 1)
+
+    def _run(self, prepared: list[Prepared], resolution: int | str | None = None) -> list[Prediction]:
+        """One batch of pairs that share a working size -> predictions at each photo's own size."""
+        size = self.working_size(*prepared[0][0].size, resolution)
+        fg = torch.stack([self._to_tensor(p[0], size) for p in prepared]).to(self.device)
         bg = (
-            torch.stack([self._to_tensor(p[1]) for p in prepared]).to(self.device)
+            torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device)
             if self.needs_background
             else None
         )
-        out = self.model(model_input(bg, fg, self.model.in_channels))
-        mask, depth = torch.sigmoid(out.mask.float()), torch.sigmoid(out.depth.float())
+        x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))
+        out = self.model(x)
+        mask = torch.sigmoid(out.mask.float()[..., :h, :w])
+        depth = torch.sigmoid(out.depth.float()[..., :h, :w])
         results = []
-        for i, (fg_bg, _, notes) in enumerate(prepared):
-            w, h = fg_bg.size
-            # Back to the input's size: bilinear on probabilities keeps edges smooth.
-            m = F.interpolate(mask[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-            d = F.interpolate(depth[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        for i, (fg_bg, background, notes) in enumerate(prepared):
+            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], fg_bg, background)
             results.append(
                 Prediction(
-                    mask=m.clamp(0, 1).cpu().numpy(),
-                    depth=d.clamp(0, 1).cpu().numpy(),
+                    mask=m.cpu().numpy(),
+                    depth=d.cpu().numpy(),
                     image=fg_bg,
                     notes=notes,
+                    working_size=size,
                 )
             )
         return results
+
+    def _to_full_size(
+        self, mask: torch.Tensor, depth: torch.Tensor, fg_bg: Image.Image, bg: Image.Image | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 1, h, w) probabilities at the working size -> (H, W) at the photo's size."""
+        w, h = fg_bg.size
+        if (h, w) == tuple(mask.shape[-2:]):
+            return mask[0, 0].clamp(0, 1), depth[0, 0].clamp(0, 1)
+        if self.refine:
+            return refine(mask, depth, fg_bg, bg if self.needs_background else None, self.device)
+        # Plain bilinear upsampling of the probabilities (refine=False): smooth, but edges are blurred.
+        both = F.interpolate(torch.cat([mask, depth], 1), size=(h, w), mode="bilinear", align_corners=False)
+        return both[0, 0].clamp(0, 1), both[0, 1].clamp(0, 1)
 
 
 def save_prediction(pred: Prediction, out_dir: str | os.PathLike) -> dict[str, Path]:
