@@ -21,9 +21,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from maskdepth import hub
+from maskdepth import checkpoint
+from maskdepth.card import model_card
+from maskdepth.checkpoint import load_model, save_model
 from maskdepth.errors import CheckpointError, HubError, InputError
-from maskdepth.hub import load_model, model_card, pull, push_to_hub, save_model
+from maskdepth.hub import pull, push_to_hub
 from maskdepth.model import SEED_PARAMETERS, WNet, count_parameters
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -138,7 +140,7 @@ def test_failed_save_leaves_the_old_folder_intact(tmp_path: Path, monkeypatch: p
         Path(path).write_bytes(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hub, "save_file", crash)
+    monkeypatch.setattr(checkpoint, "save_file", crash)
     with pytest.raises(OSError, match="No space left"):
         save_model(tiny(seed=1), folder)
     assert_same_outputs(good, load_model(folder))
