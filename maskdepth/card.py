@@ -75,7 +75,7 @@ def model_card(info: Mapping[str, Any]) -> str:
 
 def _model_name(info: Mapping[str, Any]) -> str:
     repo_id = info.get("repo_id")
-    return str(repo_id).split("/")[-1] if repo_id else "maskdepth-wnet"
+    return str(repo_id) if repo_id else "maskdepth-wnet"
 
 
 def _eval_results(metrics: dict[str, Any], info: Mapping[str, Any]) -> list[EvalResult]:

@@ -33,17 +33,8 @@ MAX_IMAGE_SIZE = 1024  # predictions run at this resolution; the seed's images w
 MAX_OUT_CHANNELS = 64
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_size_range(value: object) -> bool:
-    return (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and all(_is_int(v) and MIN_SIZE <= v <= MAX_IMAGE_SIZE for v in value)
-        and value[0] <= value[1]
-    )
+def _is_int(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 @dataclass(frozen=True)
@@ -85,18 +76,19 @@ class WNetConfig:
 
     def validate(self) -> WNetConfig:
         """Return ``self`` if every field is usable, else raise ValueError naming the field and the fix."""
+        sizes, top = self.train_sizes, MAX_IMAGE_SIZE
         rules: list[tuple[str, bool, str]] = [
-            ("in_channels", self.in_channels in (3, 6) and _is_int(self.in_channels),
+            ("in_channels", _is_int(self.in_channels, 3, 6) and self.in_channels in (3, 6),
              "6 (bg + fg_bg) or 3 (fg_bg only)"),
-            ("out_channels", _is_int(self.out_channels) and 1 <= self.out_channels <= MAX_OUT_CHANNELS,
+            ("out_channels", _is_int(self.out_channels, 1, MAX_OUT_CHANNELS),
              f"an integer in [1, {MAX_OUT_CHANNELS}]"),
-            ("base_width",
-             _is_int(self.base_width) and 2 <= self.base_width <= MAX_BASE_WIDTH and self.base_width % 2 == 0,
+            ("base_width", _is_int(self.base_width, 2, MAX_BASE_WIDTH) and self.base_width % 2 == 0,
              f"an even integer in [2, {MAX_BASE_WIDTH}] (32 = the seed)"),
-            ("image_size", _is_int(self.image_size) and MIN_SIZE <= self.image_size <= MAX_IMAGE_SIZE,
-             f"an integer in [{MIN_SIZE}, {MAX_IMAGE_SIZE}] (the training resolution)"),
-            ("train_sizes", self.train_sizes is None or _is_size_range(self.train_sizes),
-             f"null or [min, max] with {MIN_SIZE} <= min <= max <= {MAX_IMAGE_SIZE}"),
+            ("image_size", _is_int(self.image_size, MIN_SIZE, top),
+             f"an integer in [{MIN_SIZE}, {top}] (the training resolution)"),
+            ("train_sizes", sizes is None or (isinstance(sizes, tuple) and len(sizes) == 2
+             and all(_is_int(v, MIN_SIZE, top) for v in sizes) and sizes[0] <= sizes[1]),
+             f"null or [min, max] with {MIN_SIZE} <= min <= max <= {top}"),
         ]  # fmt: skip
         for name, ok, expected in rules:
             if not ok:
