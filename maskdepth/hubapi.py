@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from maskdepth.card import redact
 from maskdepth.errors import HubError
@@ -93,7 +94,6 @@ def hub_errors(
 ) -> Iterator[None]:
     """Turn huggingface_hub / httpx errors into one-line HubErrors that name the fix."""
     import httpx2
-    from huggingface_hub import constants
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -122,23 +122,12 @@ def hub_errors(
             raise
         raise fail(
             f"The Hub rejected the README.md front matter ({' '.join(str(err).split()[4:])[:300]}): "
-            "fix its YAML header, or pass card=... to write a fresh model card."
+            "fix the YAML header of the README.md you upload."
         ) from err
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as err:
-        if offline or isinstance(err, OfflineModeIsEnabled):
-            raise fail(
-                f"Offline mode is on (HF_HUB_OFFLINE=1) and {repo_id} is not in the local cache "
-                f"({constants.HF_HUB_CACHE}){local}: unset HF_HUB_OFFLINE to download it, "
-                "or load a local folder.",
-            ) from err
-        if unreachable is not None:
-            raise fail(f"{unreachable} {repo_id} is not in the local cache{local}.") from err
-        cause = err.__cause__
-        status = getattr(getattr(cause, "response", None), "status_code", None)
-        answered = f" (it answered HTTP {status})" if status else ""
+        offline = offline or isinstance(err, OfflineModeIsEnabled)
         raise fail(
-            f"Cannot download {repo_id} from {endpoint}{answered} and it is not in the local cache: "
-            f"{_status_fix(status)}",
+            _cache_miss(err, endpoint, repo_id, local, offline=offline, unreachable=unreachable)
         ) from err
     except (httpx2.TransportError, httpx2.InvalidURL) as err:
         raise fail(
@@ -167,19 +156,43 @@ def hub_errors(
             f"Hub repo {repo_id} lacks a file maskdepth needs ({err.server_message}): push it again."
         ) from err
     except HfHubHTTPError as err:
-        status = err.response.status_code if err.response is not None else None
-        server = f" Server said: {err.server_message}" if err.server_message else ""
-        if status == 401:
-            raise fail(f"{rejected}{server}") from err
-        if status == 403:
-            raise fail(
-                f"The Hub refused access to {repo_id} (HTTP 403): use a write token of a user or "
-                f"organisation that owns '{repo_id.split('/')[0]}' (create one at {TOKENS_URL}) "
-                f"and set HF_TOKEN.{server}",
-            ) from err
-        raise fail(
-            f"The Hub at {endpoint} answered HTTP {status} for {repo_id}: {_status_fix(status)}{server}"
-        ) from err
+        raise fail(_http_error(err, endpoint, repo_id, rejected)) from err
+
+
+def _cache_miss(
+    err: Exception, endpoint: str, repo_id: str, local: str, *, offline: bool, unreachable: HubError | None
+) -> str:
+    """Why a download had to come from the cache, and that the cache did not have it."""
+    from huggingface_hub import constants
+
+    if offline:
+        return (
+            f"Offline mode is on (HF_HUB_OFFLINE=1) and {repo_id} is not in the local cache "
+            f"({constants.HF_HUB_CACHE}){local}: unset HF_HUB_OFFLINE to download it, or load a local folder."
+        )
+    if unreachable is not None:
+        return f"{unreachable} {repo_id} is not in the local cache{local}."
+    status = getattr(getattr(err.__cause__, "response", None), "status_code", None)
+    answered = f" (it answered HTTP {status})" if status else ""
+    return (
+        f"Cannot download {repo_id} from {endpoint}{answered} and it is not in the local cache: "
+        f"{_status_fix(status)}"
+    )
+
+
+def _http_error(err: Any, endpoint: str, repo_id: str, rejected: str) -> str:
+    """The message for an HTTP error without a more specific huggingface_hub type."""
+    status = err.response.status_code if err.response is not None else None
+    server = f" Server said: {err.server_message}" if err.server_message else ""
+    if status == 401:
+        return f"{rejected}{server}"
+    if status == 403:
+        return (
+            f"The Hub refused access to {repo_id} (HTTP 403): use a write token of a user or "
+            f"organisation that owns '{repo_id.split('/')[0]}' (create one at {TOKENS_URL}) "
+            f"and set HF_TOKEN.{server}"
+        )
+    return f"The Hub at {endpoint} answered HTTP {status} for {repo_id}: {_status_fix(status)}{server}"
 
 
 def _status_fix(status: int | None) -> str:
