@@ -1,6 +1,10 @@
 """maskdepth: mask + depth prediction from a background and a composite (the seed's W-Net)."""
 
-from maskdepth.errors import (
+__version__ = "0.1.0"
+
+from maskdepth.card import build_card, model_card  # noqa: E402
+from maskdepth.checkpoint import load_model, save_model  # noqa: E402
+from maskdepth.errors import (  # noqa: E402
     CheckpointError,
     DatasetError,
     HubError,
@@ -8,9 +12,8 @@ from maskdepth.errors import (
     MaskDepthError,
     TrainingError,
 )
-from maskdepth.model import WNet, WNetOutput
-
-__version__ = "0.1.0"
+from maskdepth.hub import publish_space, pull, push_to_hub  # noqa: E402
+from maskdepth.model import WNet, WNetConfig, WNetOutput  # noqa: E402
 
 __all__ = [
     "CheckpointError",
@@ -20,13 +23,13 @@ __all__ = [
     "MaskDepthError",
     "TrainingError",
     "WNet",
+    "WNetConfig",
     "WNetOutput",
+    "build_card",
     "load_model",
+    "model_card",
+    "publish_space",
+    "pull",
+    "push_to_hub",
+    "save_model",
 ]
-
-
-def load_model(source, **kwargs):
-    """Load a WNet from a folder, a Hub repo id or a seed checkpoint (see maskdepth.hub)."""
-    from maskdepth.hub import load_model as _load_model
-
-    return _load_model(source, **kwargs)

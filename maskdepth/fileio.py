@@ -1,7 +1,8 @@
 """Atomic file writes: a crash or a full disk never leaves a half-written file behind.
 
 Every writer goes to a temporary file in the destination's folder, flushes it, then
-``os.replace``s it over the destination (atomic on POSIX and Windows).
+``os.replace``s it over the destination (atomic on POSIX and Windows). Whole folders
+(a saved model) are written into a temporary folder and swapped in by :func:`replace_folder`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from maskdepth.errors import InputError
 
 
 @contextlib.contextmanager
@@ -64,3 +69,73 @@ def check_writable(folder: str | os.PathLike) -> Path:
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
         pass
     return folder
+
+
+def replace_folder(dest: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a fresh temp folder beside ``dest``, then swap it in atomically.
+
+    Files already in ``dest`` that ``write`` does not produce (a run's last.pt, metrics.json, ...)
+    are carried over by hard link. If anything fails, ``dest`` is left as it was.
+    Raises InputError if ``dest`` is a file.
+    """
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"{dest} exists and is not a folder: choose another destination folder.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        write(tmp)
+        if dest.is_dir():
+            for entry in dest.iterdir():
+                if not (tmp / entry.name).exists():
+                    _link_or_copy(entry, tmp / entry.name)
+        _fsync_tree(tmp)
+        if dest.is_dir():
+            old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(dest, old)
+            try:
+                os.rename(tmp, dest)
+            except OSError:
+                os.rename(old, dest)  # put the good folder back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, dest)
+        _fsync_dir(dest.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link (cheap for big files like last.pt), falling back to a copy."""
+    if src.is_dir() and not src.is_symlink():
+        shutil.copytree(src, dst, symlinks=True, copy_function=_link_file)
+    else:
+        _link_file(str(src), str(dst))
+
+
+def _link_file(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames durable (POSIX only; a no-op where folders cannot be opened)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

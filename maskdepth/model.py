@@ -3,18 +3,111 @@
 With the default config (6 input channels = bg + fg_bg, base width 32) it has
 8,678,274 parameters and the seed's state_dict key names, so a seed checkpoint loads
 with ``strict=True``. Both heads return logits; the caller applies the sigmoid.
+
+:class:`WNetConfig` is the one place a config is checked: ``WNet(...)``, ``config.json``
+files, the safetensors metadata and configs inferred from a seed checkpoint's shapes all go
+through :meth:`WNetConfig.validate`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
 SEED_PARAMETERS = 8_678_274  # parameter count of the seed's W-Net (6 in, width 32)
+MIN_SIZE = 32  # five 2x poolings: smaller inputs vanish in the depth branch
+# Upper bounds: a config.json (from a Hub repo, say) is built into a WNet before its weights are
+# checked, so an absurd width or size must be refused first, not allocated (width 4096 = 140G parameters).
+MAX_BASE_WIDTH = 128  # 4x the seed's 32: ~139M parameters, 0.55 GB in float32
+MAX_IMAGE_SIZE = 1024  # predictions run at this resolution; the seed's images were 224
+MAX_OUT_CHANNELS = 64
+
+
+def _is_int(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+@dataclass(frozen=True)
+class WNetConfig:
+    """What builds a :class:`WNet`; saved as ``config.json`` next to the weights.
+
+    Attributes:
+        in_channels: 6 for ``cat([bg, fg_bg])`` (the seed), 3 for ``fg_bg`` alone.
+        out_channels: channels of each head (1 in the seed).
+        base_width: width of the stem; every level scales from it (32 = the seed).
+        image_size: the square resolution the weights were trained (or, for a multi-scale run,
+            last evaluated) at; the predictor's default working resolution.
+        train_sizes: ``(min, max)`` square sizes the training crops were drawn from, for a
+            multi-scale run; ``None`` (the default, and every config.json written before the
+            field existed) means "trained at ``image_size`` only". The predictor may pick its
+            working resolution inside this range. Written to config.json only when set.
+    """
+
+    in_channels: int = 6
+    out_channels: int = 1
+    base_width: int = 32
+    image_size: int = 64
+    train_sizes: tuple[int, int] | None = None
+
+    @classmethod
+    def from_dict(cls, raw: object) -> WNetConfig:
+        """A validated config from a parsed ``config.json``: unknown keys are ignored, missing ones
+        take the defaults (old files lack ``train_sizes``). Raises ValueError naming the field."""
+        if not isinstance(raw, Mapping):
+            raise ValueError(
+                "must be a JSON object like "
+                '{"in_channels": 6, "out_channels": 1, "base_width": 32, "image_size": 64}, '
+                f"got a {type(raw).__name__}"
+            )
+        values = {f.name: raw[f.name] for f in fields(cls) if f.name in raw}
+        if isinstance(values.get("train_sizes"), list):  # JSON has no tuples
+            values["train_sizes"] = tuple(values["train_sizes"])
+        return cls(**values).validate()
+
+    def validate(self) -> WNetConfig:
+        """Return ``self`` if every field is usable, else raise ValueError naming the field and the fix."""
+        sizes, top = self.train_sizes, MAX_IMAGE_SIZE
+        rules: list[tuple[str, bool, str]] = [
+            ("in_channels", _is_int(self.in_channels, 3, 6) and self.in_channels in (3, 6),
+             "6 (bg + fg_bg) or 3 (fg_bg only)"),
+            ("out_channels", _is_int(self.out_channels, 1, MAX_OUT_CHANNELS),
+             f"an integer in [1, {MAX_OUT_CHANNELS}]"),
+            ("base_width", _is_int(self.base_width, 2, MAX_BASE_WIDTH) and self.base_width % 2 == 0,
+             f"an even integer in [2, {MAX_BASE_WIDTH}] (32 = the seed)"),
+            ("image_size", _is_int(self.image_size, MIN_SIZE, top),
+             f"an integer in [{MIN_SIZE}, {top}] (the training resolution)"),
+            ("train_sizes", sizes is None or (isinstance(sizes, tuple) and len(sizes) == 2
+             and all(_is_int(v, MIN_SIZE, top) for v in sizes) and sizes[0] <= sizes[1]),
+             f"null or [min, max] with {MIN_SIZE} <= min <= max <= {top}"),
+        ]  # fmt: skip
+        for name, ok, expected in rules:
+            if not ok:
+                raise ValueError(f"field '{name}' is {getattr(self, name)!r}, but must be {expected}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``train_sizes`` only when set, so single-size configs read as before."""
+        out = asdict(self)
+        if self.train_sizes is None:
+            del out["train_sizes"]
+        else:
+            out["train_sizes"] = list(self.train_sizes)
+        return out
+
+    @property
+    def size_range(self) -> tuple[int, int]:
+        """``(min, max)`` square sizes the weights saw in training (``image_size`` twice if single-size)."""
+        return self.train_sizes or (self.image_size, self.image_size)
 
 
 class WNetOutput(NamedTuple):
@@ -90,35 +183,37 @@ class WNet(
     tags=["depth-estimation", "image-segmentation", "maskdepth"],
     repo_url="https://github.com/maskdepth/maskdepth",
     license="mit",
+    pipeline_tag="depth-estimation",
 ):
     """Mask + depth from a background and the same background with an object pasted in.
 
-    Args:
-        in_channels: 6 for ``cat([bg, fg_bg])`` (the seed), 3 for ``fg_bg`` alone.
-        out_channels: channels of each head (1 in the seed).
-        base_width: width of the stem; every level scales from it (32 = the seed).
-        image_size: the square resolution the weights were trained at; the predictor
-            resizes inputs to it. Metadata only: forward accepts any H, W >= 32.
+    Args: the fields of :class:`WNetConfig` (``image_size`` and ``train_sizes`` are metadata:
+    forward accepts any H, W >= 32). Invalid values raise ValueError.
 
     Input (B, in_channels, H, W) with H, W >= 32; output :class:`WNetOutput` of logits.
+
+    The inherited Hub methods go through maskdepth's own code: ``from_pretrained`` is
+    :func:`maskdepth.load_model` (strict, config validated), ``save_pretrained`` writes what
+    :func:`maskdepth.save_model` writes, ``push_to_hub`` is :func:`maskdepth.push_to_hub`, and
+    the card is :func:`maskdepth.card.build_card`'s.
     """
 
     def __init__(
-        self, in_channels: int = 6, out_channels: int = 1, base_width: int = 32, image_size: int = 64
+        self,
+        in_channels: int = 6,
+        out_channels: int = 1,
+        base_width: int = 32,
+        image_size: int = 64,
+        train_sizes: tuple[int, int] | None = None,
     ):
         super().__init__()
-        if in_channels not in (3, 6):
-            raise ValueError(f"in_channels must be 6 (bg + fg_bg) or 3 (fg_bg only), got {in_channels}")
-        if base_width < 2 or base_width % 2:
-            raise ValueError(f"base_width must be an even number >= 2, got {base_width}")
-        if out_channels < 1:
-            raise ValueError(f"out_channels must be >= 1, got {out_channels}")
-        if image_size < 32:
-            raise ValueError(f"image_size must be >= 32, got {image_size}")
+        sizes = tuple(train_sizes) if isinstance(train_sizes, (list, tuple)) else train_sizes
+        self.cfg = WNetConfig(in_channels, out_channels, base_width, image_size, sizes).validate()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.base_width = base_width
         self.image_size = image_size
+        self.train_sizes = self.cfg.train_sizes
         w = base_width
 
         self.inc = DoubleConv(in_channels, w)  # shared stem -> x1
@@ -147,23 +242,125 @@ class WNet(
         self.up4_mask = Up(2 * w, w)
         self.outc_mask = OutConv(w, out_channels)
 
+    @classmethod
+    def from_config(cls, config: WNetConfig) -> WNet:
+        """An untrained W-Net of ``config`` (validated)."""
+        return cls(**config.validate().to_dict())
+
     @property
     def config(self) -> dict:
-        """The constructor arguments; saved as config.json next to the weights."""
-        return {
-            "in_channels": self.in_channels,
-            "out_channels": self.out_channels,
-            "base_width": self.base_width,
-            "image_size": self.image_size,
-        }
+        """The constructor arguments (``WNetConfig.to_dict``); saved as config.json next to the weights."""
+        return self.cfg.to_dict()
+
+    # ---- huggingface_hub's mixin hooks, routed through maskdepth's loader, writer and card ----
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> WNet:
+        """Load a folder, weights file or Hub repo id exactly like :func:`maskdepth.load_model`.
+
+        Replaces the mixin's version, which reads config.json unvalidated (and from the endpoint
+        fixed at import time) before handing over to :meth:`_from_pretrained`.
+        """
+        return cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            **model_kwargs,
+        )
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs: Any,
+    ) -> WNet:
+        """The mixin's loading hook: :func:`maskdepth.checkpoint.load_model` (strict, in eval mode)."""
+        from maskdepth.checkpoint import load_model
+
+        if not strict:
+            raise ValueError("maskdepth loads W-Net weights strictly: drop strict=False")
+        if model_kwargs:
+            raise TypeError(
+                f"unexpected arguments {sorted(model_kwargs)}: a W-Net's config comes from its config.json"
+            )
+        return load_model(
+            model_id,
+            device=map_location,
+            token=token,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+        )
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """The mixin's saving hook: the weights and config.json exactly as ``save_model`` writes them."""
+        from maskdepth.checkpoint import write_model_files
+
+        write_model_files(self, Path(save_directory))
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The card ``save_pretrained`` writes: :func:`maskdepth.card.build_card` of ``model_card_kwargs``."""
+        from maskdepth.card import build_card
+
+        return build_card({"model_config": self.config, **kwargs})
+
+    def push_to_hub(  # type: ignore[override]  # returns the repo URL, like maskdepth.push_to_hub
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str | None = None,
+        model_card_kwargs: dict[str, Any] | None = None,
+        config: dict | None = None,
+    ) -> str:
+        """Upload this model with :func:`maskdepth.push_to_hub` (checks, card, errors); returns the repo URL.
+
+        ``model_card_kwargs`` is the card info (e.g. ``metrics``, ``dataset``, ``space_url``).
+        """
+        from maskdepth.hub import push_to_hub
+
+        if config is not None and WNetConfig.from_dict(config) != self.cfg:
+            raise ValueError(f"config {config} does not describe this model ({self.config})")
+        return push_to_hub(
+            self,
+            repo_id,
+            token=token,
+            private=bool(private),
+            card=model_card_kwargs,
+            commit_message=commit_message,
+        )
 
     def forward(self, x: torch.Tensor) -> WNetOutput:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"WNet expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
-        if min(x.shape[-2:]) < 32:
-            raise ValueError(f"WNet needs H and W >= 32 (five 2x poolings), got {tuple(x.shape[-2:])}")
+        if min(x.shape[-2:]) < MIN_SIZE:
+            raise ValueError(
+                f"WNet needs H and W >= {MIN_SIZE} (five 2x poolings), got {tuple(x.shape[-2:])}"
+            )
         x1 = self.inc(x)
 
         d2 = self.down1_depth(x1)

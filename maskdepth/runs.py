@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +43,22 @@ def read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def best_metrics(record: object) -> dict[str, float]:
+    """The best evaluation's metrics in a parsed metrics.json (``{"best": {"metrics": {...}}}``, as
+    train.py writes it; a flat ``{"best": {...}}`` or a bare metrics dict are read too)."""
+    if not isinstance(record, dict):
+        return {}
+    best = record.get("best", record)
+    best = best.get("metrics", best) if isinstance(best, dict) else {}
+    return {k: v for k, v in best.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def run_info(path: Path, root: Path | None = None) -> RunInfo:
-    metrics = read_json(path / "metrics.json").get("best") or {}
     name = str(path.relative_to(root)) if root is not None else path.name
     return RunInfo(
         name=name,
         path=path,
-        metrics=metrics.get("metrics", {}) if isinstance(metrics, dict) else {},
+        metrics=best_metrics(read_json(path / "metrics.json")),
         train_config=read_json(path / "train_config.json"),
         modified=(path / "model.safetensors").stat().st_mtime,
     )
@@ -74,34 +84,42 @@ def list_runs(runs_dir: str | os.PathLike, max_depth: int = 2) -> list[RunInfo]:
 
 
 def card_info(run_dir: str | os.PathLike, command: str | None = None) -> dict:
-    """What a model card says about a run: metrics, losses, training config, dataset, command."""
+    """What a model card says about a run folder, read from its records (the one reader).
+
+    ``metrics.json`` (best test-split metrics, dataset), ``train_config.json``, ``config.json``,
+    ``card.json`` (hand-written ``description`` / ``command`` / ``base_model`` / ``space_url``) and
+    ``evaluation.json`` (written by ``evaluate --update-card``; its metrics win). Missing or
+    unreadable files are skipped. Used by :func:`write_run_card` and by ``maskdepth.push_to_hub``.
+    """
     run_dir = Path(run_dir)
-    metrics_file = read_json(run_dir / "metrics.json")
-    best = metrics_file.get("best") or {}
+    record = read_json(run_dir / "metrics.json")
     train_config = read_json(run_dir / "train_config.json")
-    info = {
-        "metrics": best.get("metrics", {}),
-        "train_config": train_config,
-        "dataset": metrics_file.get("dataset", train_config.get("dataset", "unknown")),
-        "model_config": read_json(run_dir / "config.json"),
-    }
-    card = read_json(run_dir / "card.json")  # hand-written extras: command, description
-    if card.get("description"):
-        info["description"] = card["description"]
-    if command is None:
-        command = card.get("command")
+    info: dict = {"model_config": read_json(run_dir / "config.json")}
+    metrics = best_metrics(record)
+    if metrics:
+        info.update(metrics=metrics, dataset_split="test")  # train.py evaluates the held-out split
+    if train_config:
+        info["train_config"] = train_config
+    dataset = record.get("dataset") or train_config.get("dataset")
+    if dataset:
+        info["dataset"] = dataset
+    card = read_json(run_dir / "card.json")
+    info.update({k: card[k] for k in ("description", "command", "base_model", "space_url") if card.get(k)})
     if command:
         info["command"] = command
-    evaluation = read_json(run_dir / "evaluation.json")  # written by `evaluate --update-card`
+    evaluation = read_json(run_dir / "evaluation.json")
     if evaluation.get("metrics"):
+        split = str(evaluation.get("split", ""))
         info["metrics"] = evaluation["metrics"]
-        info["eval_split"] = f"{evaluation['split']}, printed by `{evaluation['command']}`"
+        info["eval_split"] = f"{split}, printed by `{evaluation.get('command')}`"
+        named = re.search(r"of the (\w+) split", split)
+        info["dataset_split"] = named.group(1) if named else None
     return info
 
 
 def write_run_card(run_dir: str | os.PathLike, command: str | None = None) -> Path:
     """Write README.md (the model card) for a run; ``command`` is what reproduces it."""
-    from maskdepth.hub import model_card
+    from maskdepth.card import model_card
 
     run_dir = Path(run_dir)
     if command:

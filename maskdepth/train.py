@@ -253,7 +253,7 @@ def to_batch(
 
 def save_weights(model: WNet, folder: Path) -> None:
     """Write config.json + model.safetensors (the save_pretrained layout), each atomically."""
-    from maskdepth.hub import weights_state
+    from maskdepth.checkpoint import weights_state
 
     state = weights_state(model)
     fileio.atomic_write(folder / "model.safetensors", lambda p: save_file(state, str(p)))

@@ -1,8 +1,9 @@
 """A local stand-in for the Hugging Face Hub HTTP API, for tests and benchmarks.
 
 It serves, from memory, the routes that ``huggingface_hub`` 2.4's real client code uses for
-``HfApi.whoami`` / ``create_repo`` / ``upload_folder`` (preupload + NDJSON commit, every
-file in "regular" mode so no LFS/Xet storage is needed), ``repo_info``, ``list_repo_tree``,
+``HfApi.whoami`` / ``create_repo`` (model repos, and Spaces with ``repo_type="space"``) /
+``upload_folder`` (preupload + NDJSON commit, every file in "regular" mode so no LFS/Xet
+storage is needed), ``repo_info``, ``list_repo_tree``,
 ``hf_hub_download`` and ``snapshot_download`` (HEAD/GET ``/{repo}/resolve/{rev}/{path}``
 with the ETag / X-Repo-Commit / Content-Length headers the client requires).
 
@@ -60,10 +61,12 @@ class Commit:
 
 @dataclass
 class FakeRepo:
-    """A model repo held in memory: its commits and branches."""
+    """A model repo or a Space held in memory: its commits and branches."""
 
     repo_id: str
     private: bool
+    repo_type: str = "model"
+    sdk: str | None = None  # a Space's SDK ("gradio", ...)
     commits: list[Commit] = field(default_factory=list)
     branches: dict[str, str] = field(default_factory=dict)  # name -> commit oid
     created: str = field(default_factory=lambda: time.strftime(_ISO_TIME, time.gmtime()))
@@ -103,17 +106,19 @@ def _error(status: int, message: str, code: str | None = None, **headers: str) -
 
 
 _REPO = r"(?P<repo>[^/]+/[^/]+)"
+_API = r"^/api/(?P<kind>models|spaces)"  # the client's URL prefix per repo type
+_FILES = r"^/(?:(?P<kind>spaces)/)?"  # file URLs: /{repo}/resolve/... or /spaces/{repo}/resolve/...
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/api/whoami-v2$"), "whoami"),
     ("POST", re.compile(r"^/api/repos/create$"), "create_repo"),
     ("POST", re.compile(r"^/api/validate-yaml$"), "validate_yaml"),
-    ("GET", re.compile(rf"^/api/models/{_REPO}$"), "repo_info"),
-    ("GET", re.compile(rf"^/api/models/{_REPO}/revision/(?P<rev>[^/]+)$"), "repo_info"),
-    ("GET", re.compile(rf"^/api/models/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
-    ("POST", re.compile(rf"^/api/models/{_REPO}/preupload/(?P<rev>[^/]+)$"), "preupload"),
-    ("POST", re.compile(rf"^/api/models/{_REPO}/commit/(?P<rev>[^/]+)$"), "commit"),
-    ("HEAD", re.compile(rf"^/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
-    ("GET", re.compile(rf"^/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
+    ("GET", re.compile(rf"{_API}/{_REPO}$"), "repo_info"),
+    ("GET", re.compile(rf"{_API}/{_REPO}/revision/(?P<rev>[^/]+)$"), "repo_info"),
+    ("GET", re.compile(rf"{_API}/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
+    ("POST", re.compile(rf"{_API}/{_REPO}/preupload/(?P<rev>[^/]+)$"), "preupload"),
+    ("POST", re.compile(rf"{_API}/{_REPO}/commit/(?P<rev>[^/]+)$"), "commit"),
+    ("HEAD", re.compile(rf"{_FILES}{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
+    ("GET", re.compile(rf"{_FILES}{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"), "resolve"),
 ]
 
 
@@ -140,7 +145,8 @@ class FakeHub:
         self.user = user
         self.orgs = tuple(orgs)
         self.token_role = token_role
-        self.repos: dict[str, FakeRepo] = {}
+        self.repos: dict[str, FakeRepo] = {}  # model repos
+        self.spaces: dict[str, FakeRepo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
         self._lock = threading.Lock()
         self._counter = itertools.count()
@@ -196,7 +202,7 @@ class FakeHub:
     def all_bytes(self) -> Iterator[tuple[str, str, bytes]]:
         """Every stored file of every commit, as (repo_id, path, content)."""
         with self._lock:
-            for repo in self.repos.values():
+            for repo in [*self.repos.values(), *self.spaces.values()]:
                 for commit in repo.commits:
                     for path, data in commit.files.items():
                         yield repo.repo_id, path, data
@@ -220,14 +226,15 @@ class FakeHub:
                 match = pattern.match(parts.path)
                 if match and route_method == method:
                     groups = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                    groups["kind"] = "spaces" if groups.get("kind") == "spaces" else "models"
                     return getattr(self, f"_{name}")(
                         user=user, query=query, body=body, method=method, **groups
                     )
             return _error(404, f"Sorry, we can't find the page you are looking for ({method} {parts.path}).")
 
-    def _new_repo(self, repo_id: str, private: bool) -> FakeRepo:
-        repo = FakeRepo(repo_id=repo_id, private=private)
-        self.repos[repo_id] = repo
+    def _new_repo(self, repo_id: str, private: bool, sdk: str | None = None) -> FakeRepo:
+        repo = FakeRepo(repo_id=repo_id, private=private, repo_type="space" if sdk else "model", sdk=sdk)
+        (self.spaces if sdk else self.repos)[repo_id] = repo
         self._add_commit(repo, "main", {".gitattributes": GITATTRIBUTES}, "initial commit")
         return repo
 
@@ -238,15 +245,17 @@ class FakeHub:
         repo.branches[branch] = commit.oid
         return commit
 
-    def _readable(self, repo_id: str, user: str | None) -> FakeRepo | Reply:
-        repo = self.repos.get(repo_id)
+    def _readable(self, repo_id: str, user: str | None, kind: str = "models") -> FakeRepo | Reply:
+        repo = (self.spaces if kind == "spaces" else self.repos).get(repo_id)
         if repo is None or (repo.private and user is None):
             return _error(404, "Repository not found", "RepoNotFound")
         return repo
 
-    def _readable_at(self, repo_id: str, user: str | None, rev: str) -> tuple[FakeRepo, Commit] | Reply:
+    def _readable_at(
+        self, repo_id: str, user: str | None, rev: str, kind: str = "models"
+    ) -> tuple[FakeRepo, Commit] | Reply:
         """The repo and its commit at ``rev``, or the Hub's 404 for a missing repo or revision."""
-        repo = self._readable(repo_id, user)
+        repo = self._readable(repo_id, user, kind)
         if isinstance(repo, Reply):
             return repo
         commit = repo.resolve(rev)
@@ -254,8 +263,8 @@ class FakeHub:
             return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
         return repo, commit
 
-    def _writable(self, repo_id: str, user: str | None) -> FakeRepo | Reply:
-        repo = self._readable(repo_id, user)
+    def _writable(self, repo_id: str, user: str | None, kind: str = "models") -> FakeRepo | Reply:
+        repo = self._readable(repo_id, user, kind)
         if isinstance(repo, Reply):
             return repo
         if user is None:
@@ -285,19 +294,22 @@ class FakeHub:
         if user is None:
             return _error(401, "Invalid credentials in Authorization header")
         payload = json.loads(body or b"{}")
-        if payload.get("type") not in (None, "model"):
-            return _error(400, "The fake hub only holds model repos")
+        kind = payload.get("type") or "model"
+        if kind not in ("model", "space"):
+            return _error(400, "The fake hub only holds model repos and Spaces")
+        if kind == "space" and not payload.get("sdk"):
+            return _error(400, "A Space needs an sdk")
         namespace = payload.get("organization") or user
         repo_id = f"{namespace}/{payload['name']}"
-        url = f"{self.endpoint}/{repo_id}"
+        url = f"{self.endpoint}/{'spaces/' if kind == 'space' else ''}{repo_id}"
         if namespace not in (user, *self.orgs) or self.token_role != "write":
             return _error(
                 403, f"You don't have the rights to create a model under the namespace {namespace!r}"
             )
-        if repo_id in self.repos:
-            return _json(409, {"error": "You already created this model repo", "url": url})
+        if repo_id in (self.spaces if kind == "space" else self.repos):
+            return _json(409, {"error": f"You already created this {kind} repo", "url": url})
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
-        self._new_repo(repo_id, private)
+        self._new_repo(repo_id, private, payload.get("sdk") if kind == "space" else None)
         return _json(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _validate_yaml(self, *, body: bytes, **_: Any) -> Reply:
@@ -322,8 +334,8 @@ class FakeHub:
             return _json(400, {"errors": [{"message": e} for e in errors], "warnings": []})
         return _json(200, {"errors": [], "warnings": []})
 
-    def _repo_info(self, *, user: str | None, repo: str, rev: str = "main", **_: Any) -> Reply:
-        at = self._readable_at(repo, user, rev)
+    def _repo_info(self, *, user: str | None, repo: str, kind: str, rev: str = "main", **_: Any) -> Reply:
+        at = self._readable_at(repo, user, rev, kind)
         if isinstance(at, Reply):
             return at
         found, commit = at
@@ -343,15 +355,23 @@ class FakeHub:
                 "downloads": 0,
                 "likes": 0,
                 "tags": [],
-                "library_name": "maskdepth",
+                **({"sdk": found.sdk} if found.sdk else {"library_name": "maskdepth"}),
                 "siblings": [{"rfilename": path} for path in sorted(commit.files)],
             },
         )
 
     def _tree(
-        self, *, user: str | None, repo: str, rev: str, query: dict[str, str], path: str = "", **_: Any
+        self,
+        *,
+        user: str | None,
+        repo: str,
+        kind: str,
+        rev: str,
+        query: dict[str, str],
+        path: str = "",
+        **_: Any,
     ) -> Reply:
-        at = self._readable_at(repo, user, rev)
+        at = self._readable_at(repo, user, rev, kind)
         if isinstance(at, Reply):
             return at
         _, commit = at
@@ -374,8 +394,8 @@ class FakeHub:
             entries[name] = {"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": name}
         return _json(200, list(entries.values()))
 
-    def _preupload(self, *, user: str | None, repo: str, rev: str, body: bytes, **_: Any) -> Reply:
-        found = self._writable(repo, user)
+    def _preupload(self, *, user: str | None, repo: str, kind: str, rev: str, body: bytes, **_: Any) -> Reply:
+        found = self._writable(repo, user, kind)
         if isinstance(found, Reply):
             return found
         commit = found.resolve(rev)
@@ -395,9 +415,17 @@ class FakeHub:
         return _json(200, {"files": out, "commitOid": commit.oid if commit else None})
 
     def _commit(
-        self, *, user: str | None, repo: str, rev: str, body: bytes, query: dict[str, str], **_: Any
+        self,
+        *,
+        user: str | None,
+        repo: str,
+        kind: str,
+        rev: str,
+        body: bytes,
+        query: dict[str, str],
+        **_: Any,
     ) -> Reply:
-        found = self._writable(repo, user)
+        found = self._writable(repo, user, kind)
         if isinstance(found, Reply):
             return found
         if query.get("create_pr"):
@@ -432,12 +460,14 @@ class FakeHub:
             {
                 "success": True,
                 "commitOid": commit.oid,
-                "commitUrl": f"{self.endpoint}/{repo}/commit/{commit.oid}",
+                "commitUrl": f"{self.endpoint}/{'spaces/' if kind == 'spaces' else ''}{repo}/commit/{commit.oid}",
             },
         )
 
-    def _resolve(self, *, user: str | None, repo: str, rev: str, path: str, method: str, **_: Any) -> Reply:
-        at = self._readable_at(repo, user, rev)
+    def _resolve(
+        self, *, user: str | None, repo: str, kind: str, rev: str, path: str, method: str, **_: Any
+    ) -> Reply:
+        at = self._readable_at(repo, user, rev, kind)
         if isinstance(at, Reply):
             return at
         found, commit = at

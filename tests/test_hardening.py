@@ -43,11 +43,11 @@ import maskdepth.evaluate as evaluate_mod
 import maskdepth.train as train_mod
 from maskdepth import fileio
 from maskdepth.__main__ import main as cli
+from maskdepth.checkpoint import save_model
 from maskdepth.data.export import export_plain_layout, export_seed_layout
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.errors import InputError, TrainingError
-from maskdepth.hub import MAX_BASE_WIDTH, save_model
-from maskdepth.model import WNet
+from maskdepth.model import MAX_BASE_WIDTH, WNet
 from maskdepth.train import DoneEvent, EvalEvent
 from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
 from maskdepth.ui.common import DEFAULT_CHOICE, TRAINING, AppContext, OutputDirs

@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from maskdepth import hub
+from maskdepth import checkpoint, hub
+from maskdepth.card import model_card
+from maskdepth.checkpoint import load_model, save_model
 from maskdepth.errors import CheckpointError, HubError, InputError
-from maskdepth.hub import load_model, model_card, pull, push_to_hub, save_model
+from maskdepth.hub import pull, push_to_hub
 from maskdepth.model import SEED_PARAMETERS, WNet, count_parameters
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -138,7 +141,7 @@ def test_failed_save_leaves_the_old_folder_intact(tmp_path: Path, monkeypatch: p
         Path(path).write_bytes(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hub, "save_file", crash)
+    monkeypatch.setattr(checkpoint, "save_file", crash)
     with pytest.raises(OSError, match="No space left"):
         save_model(tiny(seed=1), folder)
     assert_same_outputs(good, load_model(folder))
@@ -533,3 +536,187 @@ def test_unreachable_hub_falls_back_to_the_cache(fake_hub: FakeHub, monkeypatch:
     assert time.monotonic() - start < 10
     with pytest.raises(HubError, match="Cannot reach.*not in the local cache"):
         load_model("alice/never-downloaded")
+
+
+# ----------------------------------------------------------------------------- the mixin's methods
+def _broken_folders(tmp_path: Path) -> dict[str, Path]:
+    """A saved folder with one tensor missing, and one with a tensor of another shape."""
+    folders = {}
+    for case in ("missing", "reshaped"):
+        folder = save_model(tiny(), tmp_path / case)
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+            meta = f.metadata()
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        if case == "missing":
+            del state["outc_depth.conv.bias"]
+        else:
+            state["outc_mask.conv.weight"] = torch.zeros(1, 8, 1, 1)
+        save_file(state, str(folder / "model.safetensors"), metadata=meta)
+        folders[case] = folder
+    return folders
+
+
+def test_from_pretrained_is_the_strict_loader(tmp_path: Path) -> None:
+    for case, folder in _broken_folders(tmp_path).items():
+        with pytest.raises(CheckpointError) as ours:
+            load_model(folder)
+        with pytest.raises(CheckpointError) as mixin:
+            WNet.from_pretrained(folder)
+        assert str(mixin.value) == str(ours.value)
+        expected = "outc_depth.conv.bias" if case == "missing" else "file (1, 8, 1, 1), expected (1, 4, 1, 1)"
+        assert expected in str(mixin.value)
+    with pytest.raises(ValueError, match="strictly"):
+        WNet.from_pretrained(tmp_path / "missing", strict=False)
+
+
+def test_save_pretrained_writes_what_save_model_writes(tmp_path: Path) -> None:
+    model = tiny(image_size=48)
+    model.save_pretrained(tmp_path / "mixin", model_card_kwargs={"dataset": "synthetic"})
+    save_model(model, tmp_path / "ours", card={"dataset": "synthetic"})
+    for name in ("config.json", "README.md"):
+        assert (tmp_path / "mixin" / name).read_text() == (tmp_path / "ours" / name).read_text()
+    alone = tmp_path / "alone.safetensors"  # the weights carry their config, as save_model's do
+    alone.write_bytes((tmp_path / "mixin" / "model.safetensors").read_bytes())
+    assert load_model(alone).image_size == 48
+    assert_same_outputs(model, WNet.from_pretrained(tmp_path / "mixin"))
+
+
+def _card(text: bytes, tmp_path: Path) -> ModelCard:
+    (tmp_path / "README.md").write_bytes(text)
+    return ModelCard.load(tmp_path / "README.md")
+
+
+def test_pushed_card_is_one_the_hub_reads(fake_hub: FakeHub, tmp_path: Path) -> None:
+    run = save_model(tiny(), tmp_path / "run")
+    best = {"step": 3, "metrics": {"mask_dice": 0.75, "mask_iou": 0.6, "depth_rmse": 0.1}}
+    (run / "metrics.json").write_text(json.dumps({"best": best, "dataset": "maskdepth synthetic scenes"}))
+    (run / "README.md").write_text(model_card({"dataset": "old card"}))  # placeholder repo id
+    push_to_hub(run, "alice/run", token=TOKEN, card={"space_url": "https://huggingface.co/spaces/alice/demo"})
+    card = _card(fake_hub.repos["alice/run"].files["README.md"], tmp_path)
+    assert (card.data.library_name, card.data.license, card.data.pipeline_tag) == (
+        "maskdepth",
+        "mit",
+        "depth-estimation",
+    )
+    assert "image-segmentation" in card.data.tags
+    results = {r.metric_type: r for r in card.data.eval_results}
+    assert {k: r.metric_value for k, r in results.items()} == {
+        "mask_dice": 0.75,
+        "mask_iou": 0.6,
+        "depth_rmse": 0.1,
+    }
+    assert results["mask_dice"].task_type == "image-segmentation"
+    assert results["depth_rmse"].task_type == "depth-estimation"
+    assert results["mask_dice"].dataset_name == "maskdepth synthetic scenes"
+    assert 'maskdepth.load_model("alice/run")' in card.text and "owner/name" not in card.text
+    assert "https://huggingface.co/spaces/alice/demo" in card.text
+
+
+def test_every_push_path_writes_the_same_card(fake_hub: FakeHub) -> None:
+    model = tiny()
+    info = {"dataset": "maskdepth synthetic scenes", "metrics": {"mask_iou": 0.5}, "base_model": "bob/wnet"}
+    push_to_hub(model, "alice/ours", token=TOKEN, card=info)
+    url = model.push_to_hub("alice/mixin", token=TOKEN, model_card_kwargs=info)
+    assert url == f"{fake_hub.endpoint}/alice/mixin"
+    ours = fake_hub.repos["alice/ours"].files
+    mixin = fake_hub.repos["alice/mixin"].files
+    assert set(ours) == set(mixin) == {".gitattributes", "config.json", "model.safetensors", "README.md"}
+    assert mixin["README.md"].decode() == ours["README.md"].decode().replace("alice/ours", "alice/mixin")
+    assert "base_model: bob/wnet" in mixin["README.md"].decode()
+    assert_same_outputs(model, load_model("alice/mixin"))
+    assert_same_outputs(model, WNet.from_pretrained("alice/mixin"))  # the mixin's loader, our endpoint
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def test_push_the_shipped_model(fake_hub: FakeHub, tmp_path: Path) -> None:
+    push_to_hub(SHIPPED, "alice/maskdepth", token=TOKEN)
+    files = fake_hub.repos["alice/maskdepth"].files
+    assert set(files) == {
+        ".gitattributes",
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "metrics.json",
+        "train_config.json",
+    }
+    assert files["model.safetensors"] == (SHIPPED / "model.safetensors").read_bytes()
+    card = _card(files["README.md"], tmp_path)
+    shipped = json.loads((SHIPPED / "evaluation.json").read_text())["metrics"]
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {
+        k: round(v, 4) for k, v in shipped.items()
+    }
+    assert 'maskdepth.load_model("alice/maskdepth")' in card.text
+    assert_same_outputs(load_model(SHIPPED), load_model("alice/maskdepth"), size=64)
+
+
+# ----------------------------------------------------------------------------- Spaces
+SPACE_README = "---\ntitle: demo\nsdk: gradio\napp_file: app.py\nlicense: mit\n---\n\n# demo\n"
+
+
+def _app_folder(root: Path) -> Path:
+    """An app folder with everything a project checkout holds, wanted or not."""
+    files = {
+        "app.py": "print('app')\n",
+        "requirements.txt": "torch\n",
+        "README.md": SPACE_README,
+        "maskdepth/__init__.py": "",
+        "maskdepth/data/synthetic.py": "",
+        "maskdepth/__pycache__/model.cpython-311.pyc": "bytecode",
+        "examples/a_bg.jpg": "jpeg",
+        "tests/test_app.py": "",
+        "bench/run.py": "",
+        "runs/r/config.json": "{}",
+        ".venv/lib/site.py": "",
+        ".env": f"HF_TOKEN={TOKEN}\n",
+        "maskdepth/.secrets": TOKEN,
+        "docs/architecture.md": "",
+        "pyproject.toml": "",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    save_model(tiny(), root / "checkpoints", card={})
+    (root / "checkpoints" / ".model.safetensors.123.tmp").write_bytes(b"half")
+    return root
+
+
+def test_publish_space_uploads_only_what_a_space_needs(fake_hub: FakeHub, tmp_path: Path) -> None:
+    app = _app_folder(tmp_path / "app")
+    expected = [
+        "README.md",
+        "app.py",
+        "checkpoints/README.md",
+        "checkpoints/config.json",
+        "checkpoints/model.safetensors",
+        "examples/a_bg.jpg",
+        "maskdepth/__init__.py",
+        "maskdepth/data/synthetic.py",
+        "requirements.txt",
+    ]
+    published = hub.publish_space("alice/demo", app, token=TOKEN)
+    assert published.url == f"{fake_hub.endpoint}/spaces/alice/demo"
+    assert published.files == expected
+    space = fake_hub.spaces["alice/demo"]
+    assert space.sdk == "gradio" and "alice/demo" not in fake_hub.repos
+    assert set(space.files) == {".gitattributes", *expected}
+    assert (
+        space.files["checkpoints/model.safetensors"]
+        == (app / "checkpoints" / "model.safetensors").read_bytes()
+    )
+    assert TOKEN.encode() not in stored_text(fake_hub)
+    (app / "app.py").write_text("print('v2')\n")  # publishing again updates the same Space
+    assert hub.publish_space("alice/demo", app, token=TOKEN).files == expected
+    assert fake_hub.spaces["alice/demo"].files["app.py"] == b"print('v2')\n"
+
+
+def test_publish_space_refuses_a_folder_that_is_no_space(fake_hub: FakeHub, tmp_path: Path) -> None:
+    app = _app_folder(tmp_path / "app")
+    (app / "README.md").write_text("# no front matter\n")
+    with pytest.raises(InputError, match="sdk: gradio"):
+        hub.publish_space("alice/demo", app, token=TOKEN)
+    (app / "app.py").unlink()
+    with pytest.raises(InputError, match="no app.py"):
+        hub.publish_space("alice/demo", app, token=TOKEN)
+    assert fake_hub.spaces == {}

@@ -299,3 +299,50 @@ def test_save_pretrained_round_trip_keeps_outputs_and_config(tmp_path: Path) -> 
     assert torch.equal(a.mask, b.mask) and torch.equal(a.depth, b.depth)
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+# ---- WNetConfig: the one validation of a config ---------------------------------------------
+
+
+def test_config_defaults_are_the_seed_and_old_files_still_load() -> None:
+    from maskdepth.model import WNetConfig
+
+    old = {"in_channels": 6, "out_channels": 1, "base_width": 32, "image_size": 64}  # no train_sizes
+    config = WNetConfig.from_dict(old)
+    assert config == WNetConfig() and config.train_sizes is None
+    assert config.size_range == (64, 64)
+    assert config.to_dict() == old == WNet().config  # a single-size config is written as before
+    assert WNetConfig.from_dict({"base_width": 8, "note": "ignored"}).base_width == 8
+
+
+def test_train_sizes_round_trip_through_config_json(tmp_path: Path) -> None:
+    from maskdepth.model import WNetConfig
+
+    model = WNet(base_width=4, image_size=64, train_sizes=(48, 96))
+    assert model.config["train_sizes"] == [48, 96]
+    assert WNetConfig.from_dict(json.loads(json.dumps(model.config))) == model.cfg
+    model.save_pretrained(tmp_path / "m")
+    loaded = maskdepth.load_model(tmp_path / "m")
+    assert loaded.train_sizes == (48, 96) and loaded.cfg.size_range == (48, 96)
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"train_sizes": (96, 48)}, "train_sizes"),
+        ({"train_sizes": (16, 64)}, "train_sizes"),
+        ({"train_sizes": (32, 4096)}, "train_sizes"),
+        ({"train_sizes": 64}, "train_sizes"),
+        ({"base_width": 4096}, r"'base_width' is 4096, but must be an even integer in \[2, 128\]"),
+        ({"image_size": 2048}, "image_size"),
+        ({"out_channels": 65}, "out_channels"),
+        ({"in_channels": True}, "in_channels"),
+    ],
+)
+def test_config_validation_names_the_field(fields: dict, needle: str) -> None:
+    from maskdepth.model import WNetConfig
+
+    with pytest.raises(ValueError, match=needle):
+        WNetConfig(**fields).validate()
+    with pytest.raises(ValueError, match=needle):
+        WNet(**fields)  # the constructor checks through the same rules

@@ -85,3 +85,33 @@ def test_write_run_card_writes_a_model_card(runs_dir: Path) -> None:
     assert card_info(run)["command"] == "python -m maskdepth train --steps 3"
     write_run_card(run)
     assert "python -m maskdepth train --steps 3" in (run / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_picker_and_the_card_read_the_same_metrics(tmp_path: Path, model: WNet) -> None:
+    run = make_run(model, tmp_path / "flat", 1_000_000)
+    # An older metrics.json layout (metrics directly under "best") is read the same by both.
+    (run / "metrics.json").write_text(json.dumps({"best": {"mask_iou": 0.4}, "dataset": "tiny"}))
+    assert list_runs(tmp_path)[0].metrics == {"mask_iou": 0.4} == card_info(run)["metrics"]
+    assert card_info(run)["dataset"] == "tiny" and card_info(run)["dataset_split"] == "test"
+    evaluation = {
+        "metrics": {"mask_iou": 0.6},
+        "split": "5 images of the train split of tiny",
+        "command": "c",
+    }
+    (run / "evaluation.json").write_text(json.dumps(evaluation))
+    info = card_info(run)
+    assert info["metrics"] == {"mask_iou": 0.6} and info["dataset_split"] == "train"
+    assert "printed by `c`" in info["eval_split"]
+    assert "value: 0.6" in write_run_card(run).read_text(encoding="utf-8")  # in the model-index
+
+
+def test_card_json_extras_reach_the_card(runs_dir: Path) -> None:
+    run = runs_dir / "new"
+    extras = {
+        "description": "hand-written",
+        "base_model": "bob/wnet",
+        "space_url": "https://hf.co/spaces/a/b",
+    }
+    (run / "card.json").write_text(json.dumps(extras))
+    card = write_run_card(run).read_text(encoding="utf-8")
+    assert "hand-written" in card and "base_model: bob/wnet" in card and "https://hf.co/spaces/a/b" in card
