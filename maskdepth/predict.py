@@ -95,13 +95,8 @@ def resolution_pixels(resolution: int | str | None) -> int:
 
 
 def trained_sizes(model: WNet) -> tuple[int, int]:
-    """(smallest, largest) image side the model was trained at; a model that records none: its image_size."""
-    sizes = getattr(model, "train_sizes", None) or getattr(
-        getattr(model, "config", None), "train_sizes", None
-    )
-    if sizes:
-        return int(min(sizes)), int(max(sizes))
-    return int(model.image_size), int(model.image_size)
+    """(smallest, largest) image side the model was trained at (its config's ``train_sizes``, else its image_size)."""
+    return model.cfg.size_range
 
 
 Prepared = tuple[Image.Image, Image.Image | None, list[str]]
