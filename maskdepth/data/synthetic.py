@@ -17,10 +17,14 @@ Depth convention: see :data:`DEPTH_CONVENTION`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from maskdepth.data.compose import compose, defocus
+from maskdepth.data.families import FAMILIES, family_of, resolve
 from maskdepth.data.families.room import render_background
 from maskdepth.data.geometry import (
     DEPTH_CONVENTION,
@@ -31,6 +35,7 @@ from maskdepth.data.geometry import (
     downsample,
 )
 from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, place, project
+from maskdepth.data.twoshot import TwoShot, two_shots
 
 __all__ = [
     "DEPTH_CONVENTION",
@@ -65,8 +70,17 @@ class SyntheticScenes(Dataset):
     Sample order follows the seed: all samples of one background are contiguous
     (``background_index(i)``), then foreground, position and flip.
 
-    Each item is the sample dict: ``bg``, ``fg_bg`` (3, size, size), ``mask``, ``depth``
-    (1, size, size), float32 in [0, 1].
+    Each item is the sample dict: ``bg``, ``fg_bg`` (3, H, W), ``mask``, ``depth`` (1, H, W),
+    float32 in [0, 1]; ``size`` is a side or (H, W).
+
+    The defaults reproduce the shipped generator exactly (one object pasted into a room). Options:
+
+    - ``families``: ``"train"`` (the training mix), ``"heldout"`` (the evaluation-only family) or
+      a list of names from :data:`maskdepth.data.families.FAMILIES`; scenes then also get several
+      objects at different depths that occlude one another, photo-textured objects, soft edges,
+      haze and depth of field (see :mod:`maskdepth.data.compose`).
+    - ``two_shot``: True or a :class:`~maskdepth.data.twoshot.TwoShot`: bg and fg_bg become two
+      photos (shadow, misalignment, exposure, noise, JPEG; see :mod:`maskdepth.data.twoshot`).
     """
 
     def __init__(
@@ -75,40 +89,57 @@ class SyntheticScenes(Dataset):
         foregrounds: int = 100,
         positions: int = 20,
         flips: bool = True,
-        size: int = 64,
+        size: int | tuple[int, int] = 64,
         seed: int = 0,
+        *,
+        families: str | Sequence[str] | None = None,
+        two_shot: bool | TwoShot = False,
     ):
         if min(backgrounds, foregrounds, positions) < 1:
             raise ValueError("backgrounds, foregrounds and positions must each be >= 1")
-        if size < 32:
+        shape = (size, size) if isinstance(size, int) else tuple(size)
+        if min(shape) < 32:
             raise ValueError(f"size must be >= 32 (the W-Net pools five times), got {size}")
         self.backgrounds, self.foregrounds, self.positions = backgrounds, foregrounds, positions
         self.flips = 2 if flips else 1
-        self.size, self.seed = size, seed
-        self._bg_cache: dict[int, Background] = {}
+        self.size, self.shape, self.seed = size, shape, seed
+        self.families = None if families is None else resolve(families)
+        self.two_shot = TwoShot() if two_shot is True else (two_shot or None)
+        self._bg_cache: dict[int, tuple[Background, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.backgrounds * self.foregrounds * self.positions * self.flips
 
     def describe(self) -> str:
         """One line for model cards and logs."""
+        h, w = self.shape
+        scenes = "rooms" if self.families is None else "scenes (" + ", ".join(self.families[0]) + ")"
         return (
-            f"maskdepth synthetic scenes (seed {self.seed}): {self.backgrounds} rooms x {self.foregrounds} "
-            f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at "
-            f"{self.size}x{self.size}"
+            f"maskdepth synthetic scenes (seed {self.seed}): {self.backgrounds} {scenes} x {self.foregrounds} "
+            f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
+            + (", two shots" if self.two_shot else "")
         )
 
     def background_index(self, i: int) -> int:
         """Which background sample ``i`` uses."""
         return i // (self.foregrounds * self.positions * self.flips)
 
-    def _background(self, b: int) -> Background:
-        bg = self._bg_cache.get(b)
-        if bg is None:
+    def family(self, b: int) -> str:
+        """The scene family of background ``b`` ("room" for the shipped generator)."""
+        return "room" if self.families is None else family_of(b, *self.families)
+
+    def _background(self, b: int) -> tuple[Background, np.ndarray]:
+        """Background ``b`` and its rgb at the output size (H, W, 3), cached."""
+        cached = self._bg_cache.get(b)
+        if cached is None:
             if len(self._bg_cache) >= 256:  # bound memory for large datasets
                 self._bg_cache.pop(next(iter(self._bg_cache)))
-            bg = self._bg_cache[b] = render_background(self.seed, b, self.size)
-        return bg
+            if self.families is None:
+                bg = render_background(self.seed, b, self.size)
+            else:
+                bg = FAMILIES[self.family(b)].render(self.seed, b, self.shape)
+            cached = self._bg_cache[b] = (bg, downsample(bg.rgb, SUPERSAMPLE))
+        return cached
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):
@@ -116,17 +147,33 @@ class SyntheticScenes(Dataset):
         rest, flip = divmod(i, self.flips)
         rest, pos = divmod(rest, self.positions)
         b, f = divmod(rest, self.foregrounds)
-        bg = self._background(b)
-        fg = make_foreground(self.seed, f)
+        bg, bg_rgb = self._background(b)
         rng = np.random.default_rng([self.seed, 3, b, f, pos])
-        comp = composite(bg, fg, rng, flip=bool(flip))
+        if self.families is None:
+            comp = composite(bg, make_foreground(self.seed, f), rng, flip=bool(flip))
+        else:
+            family = FAMILIES[self.family(b)]
+            extras = rng.integers(self.foregrounds, size=rng.integers(0, family.extra_objects + 1))
+            comp = compose(bg, self.seed, family, [f, *extras.tolist()], rng, flip=bool(flip))
         k = SUPERSAMPLE
         mask = (downsample(comp["mask"], k) >= 0.5).astype(np.float32)
         # Average inverse depth (the stored quantity), not z, so edges blend like the images.
         depth = downsample(depth_from_z(comp["z"]), k)
+        fg_bg = downsample(comp["fg_bg"], k)
+        if self.families is not None and rng.random() < family.defocus:
+            focus, strength = (
+                float(depth_from_z(np.float32(comp["focus_z"]))),
+                rng.uniform(2, 8) * min(self.shape) / 64,
+            )
+            bg_rgb = defocus(bg_rgb, downsample(depth_from_z(bg.z), k), focus, strength)
+            fg_bg = defocus(fg_bg, depth, focus, strength)
+        if self.two_shot is not None:
+            bg_rgb, fg_bg = two_shots(
+                bg_rgb, fg_bg, np.random.default_rng([self.seed, 6, i]), mask, self.two_shot
+            )
         return {
-            "bg": torch.from_numpy(downsample(bg.rgb, k)).permute(2, 0, 1).contiguous(),
-            "fg_bg": torch.from_numpy(downsample(comp["fg_bg"], k)).permute(2, 0, 1).contiguous(),
+            "bg": torch.from_numpy(bg_rgb).permute(2, 0, 1).contiguous(),
+            "fg_bg": torch.from_numpy(fg_bg).permute(2, 0, 1).contiguous(),
             "mask": torch.from_numpy(mask)[None],
             "depth": torch.from_numpy(depth)[None],
         }
