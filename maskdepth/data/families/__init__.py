@@ -35,7 +35,7 @@ FAMILIES: dict[str, Family] = {
     "room": Family(render_background, 0.30, "train"),
     "corridor": Family(render_corridor, 0.15, "train"),
     "outdoor": Family(render_outdoor, 0.30, "train", extra_objects=3),
-    "tabletop": Family(render_tabletop, 0.25, "train", object_scale=0.25, defocus=0.5),
+    "tabletop": Family(render_tabletop, 0.25, "train", object_scale=0.6, defocus=0.5),
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }
 HELDOUT_FAMILY = "street"

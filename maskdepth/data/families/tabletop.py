@@ -13,10 +13,10 @@ from maskdepth.data.geometry import Background
 
 
 def render_tabletop(seed: int, index: int, size: tuple[int, int]) -> Background:
-    """Table top at y = 0 (the standing surface), camera 0.55-0.9 m above it looking down 18-32 degrees."""
+    """Table top at y = 0 (the standing surface), camera 0.6-1 m above it looking down 15-28 degrees."""
     rng = np.random.default_rng([seed, 14, index])
-    c = Canvas(size, rng.uniform(45, 62), rng.uniform(0.55, 0.9), rng.uniform(18, 32))
-    table_h, edge = rng.uniform(0.7, 0.78), rng.uniform(1.6, 2.6)  # table height above the floor, far edge
+    c = Canvas(size, rng.uniform(45, 62), rng.uniform(0.6, 1.0), rng.uniform(15, 28))
+    table_h, edge = rng.uniform(0.7, 0.78), rng.uniform(2.2, 3.5)  # table height above the floor, far edge
     left, right, back = rng.uniform(1.5, 3), rng.uniform(1.5, 3), edge + rng.uniform(0.8, 3)
     # The room around the table: its floor is the Canvas ground lowered to -table_h, so cast it as a box.
     c.t[:] = np.inf
