@@ -9,6 +9,7 @@ from scipy import ndimage
 from tiny import torch_threads
 
 from maskdepth.data import DEPTH_CONVENTION, Z_REF
+from maskdepth.data.geometry import downsample
 from maskdepth.data.synthetic import SUPERSAMPLE, SyntheticScenes, depth_from_z, render_background
 from maskdepth.data.textures import TEXTURE_SIZE, texture_pool
 
@@ -196,3 +197,19 @@ def test_fifty_samples_generate() -> None:
     ds = SyntheticScenes(3, 3, 3, size=SIZE, seed=5)
     batch = [ds[i] for i in range(50)]
     assert all(torch.isfinite(s["fg_bg"]).all() and s["mask"].sum() > 0 for s in batch)
+
+
+def test_rooms_render_at_non_square_sizes() -> None:
+    ds = SyntheticScenes(2, 2, 1, size=(32, 48))
+    s = ds[3]
+    assert s["bg"].shape == (3, 32, 48) and s["mask"].shape == s["depth"].shape == (1, 32, 48)
+    assert 0 < s["mask"].sum() < 32 * 48 / 2 and s["depth"].min() > 0
+    assert ds.describe().endswith("at 32x48")
+
+
+def test_downsample_averages_blocks() -> None:
+    a = np.random.default_rng(0).random((8, 12, 3)).astype(np.float32)
+    for arr in (a, a[..., 0]):
+        for k in (2, 4):
+            expected = arr.reshape(8 // k, k, 12 // k, k, *arr.shape[2:]).mean(axis=(1, 3))
+            np.testing.assert_allclose(downsample(arr, k), expected, rtol=1e-6)

@@ -43,7 +43,7 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return (val * (1 - sat + sat * rgb)).astype(np.float32)
 
 
-def _fbm(rng: np.random.Generator, size: int, octaves: int = 4) -> np.ndarray:
+def fbm(rng: np.random.Generator, size: int, octaves: int = 4) -> np.ndarray:
     """Fractal value noise in [0, 1], shape (size, size); tiles seamlessly."""
     out = np.zeros((size, size), np.float32)
     amp, total = 1.0, 0.0
@@ -68,7 +68,7 @@ def _procedural(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
     """One procedural texture of the given kind, float32 (size, size, 3) in [0, 1]."""
     c1, c2 = _random_colour(rng), _random_colour(rng)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    noise = _fbm(rng, size)
+    noise = fbm(rng, size)
     if kind == "noise":
         t = noise
     elif kind == "stripes":
@@ -154,3 +154,9 @@ def texture_pool(seed: int = 0, count: int = 96, size: int = TEXTURE_SIZE) -> np
             tex = _procedural(PROCEDURAL_KINDS[rng.integers(len(PROCEDURAL_KINDS))], rng, size)
         textures.append(tex)
     return np.stack(textures)
+
+
+def photo_indices(seed: int = 0) -> np.ndarray:
+    """Indices of the photo crops in ``texture_pool(seed)`` (empty when scikit-image is not installed)."""
+    count = len(texture_pool(seed))
+    return np.arange(2, count, 3) if _photos() else np.arange(0)

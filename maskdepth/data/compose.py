@@ -1,0 +1,84 @@
+"""Realistic compositing for the scene families: several objects at different depths, soft edges, haze, defocus.
+
+Objects are z-tested against the scene and each other, so they occlude and are occluded; the
+mask is the visible part of the pasted objects only, and depth stays exact. Used by
+:class:`maskdepth.data.synthetic.SyntheticScenes` when ``families`` is set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy import ndimage
+
+from maskdepth.data.families import Family
+from maskdepth.data.geometry import Background, apply_haze
+from maskdepth.data.objects import Foreground, make_foreground, place, project
+from maskdepth.data.textures import photo_indices, texture_pool
+from maskdepth.data.twoshot import blur
+
+PHOTO_CUTOUT = 0.4  # probability that an object wears a photo (stretched over it once) instead of a pattern
+SOFT_EDGE = 0.5  # probability that an object's rim is feathered (cut-out anti-aliasing / matting)
+DEFOCUS_LEVELS = (0.0, 0.8, 1.6, 2.5)  # blur sigmas (output pixels) blended by circle of confusion
+
+
+def _variant(seed: int, index: int, family: Family, rng: np.random.Generator) -> Foreground:
+    """Foreground ``index`` scaled for the family, wearing a photo crop with probability PHOTO_CUTOUT."""
+    fg = make_foreground(seed, index)
+    changes = {"height": fg.height * family.object_scale}
+    photos = photo_indices(seed)
+    if len(photos) and rng.random() < PHOTO_CUTOUT:
+        size = changes["height"] * max(fg.aspect, 1.0)
+        changes.update(texture=texture_pool(seed)[photos[rng.integers(len(photos))]], tex_scale=1.0 / size)
+    return dataclasses.replace(fg, **changes)
+
+
+def compose(
+    bg: Background,
+    seed: int,
+    family: Family,
+    objects: list[int],
+    rng: np.random.Generator,
+    flip: bool,
+) -> dict[str, np.ndarray]:
+    """Paste foregrounds ``objects`` (the first is the main one, 30-85% of the image tall) into ``bg``.
+
+    Returns at bg's resolution: fg_bg (H, W, 3), mask (H, W) float {0, 1} (visible pasted pixels),
+    z (H, W) metres and focus_z, the main object's distance (where a camera would focus).
+    """
+    fgs = [_variant(seed, f, family, rng) for f in objects]
+    feet = [place(bg, fgs[0], rng)] + [place(bg, fg, rng, 0.12, 0.5) for fg in fgs[1:]]
+    fg_bg, z = bg.rgb.copy(), bg.z.copy()
+    mask = np.zeros(z.shape, np.float32)
+    for k in sorted(range(len(fgs)), key=lambda k: -feet[k][2]):  # far to near: near rims blend over far ones
+        obj = project(bg, fgs[k], feet[k], flip if k == 0 else bool(rng.integers(2)))
+        visible = obj.alpha & (obj.z < z[obj.region])
+        if not visible.any():
+            continue
+        alpha = visible.astype(np.float32)
+        if rng.random() < SOFT_EDGE:  # feather the rim: about 0.5 at the silhouette, 1 inside
+            alpha *= ndimage.gaussian_filter(alpha, rng.uniform(0.6, 1.8), mode="constant")
+        colour = apply_haze(obj.colour, obj.z, bg.haze, bg.haze_distance)
+        a = alpha[..., None]
+        fg_bg[obj.region] = fg_bg[obj.region] * (1 - a) + colour * a
+        mask[obj.region][visible] = 1.0
+        z[obj.region] = np.where(visible, obj.z, z[obj.region])
+    return {"fg_bg": fg_bg, "mask": mask, "z": z, "focus_z": feet[0][2]}
+
+
+def defocus(rgb: np.ndarray, depth: np.ndarray, focus: float, strength: float) -> np.ndarray:
+    """Depth-of-field blur: circle of confusion ``strength * |depth - focus|`` px (depth = inverse distance).
+
+    rgb (H, W, 3), depth (H, W) in the DEPTH_CONVENTION; blends a few Gaussian levels per pixel.
+    """
+    coc = np.clip(strength * np.abs(depth - focus), 0, DEFOCUS_LEVELS[-1])
+    out = np.zeros_like(rgb)
+    previous = rgb
+    for lo, hi in zip(DEFOCUS_LEVELS[:-1], DEFOCUS_LEVELS[1:], strict=True):
+        blurred = blur(rgb, hi)
+        w = np.clip((coc - lo) / (hi - lo), 0, 1)[..., None]
+        inside = ((coc >= lo) & ((coc < hi) | (hi == DEFOCUS_LEVELS[-1])))[..., None]
+        out = np.where(inside, previous * (1 - w) + blurred * w, out)
+        previous = blurred
+    return out.astype(np.float32)

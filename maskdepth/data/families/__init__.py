@@ -1,0 +1,72 @@
+"""Scene families: which kinds of scene the generator draws, their share of the mix, and the held-out one.
+
+:data:`FAMILIES` is the one place that states them. Each family renders a background with exact
+depth (see :data:`maskdepth.data.geometry.DEPTH_CONVENTION`) and a surface objects stand on.
+``split="heldout"`` marks a family used only by evaluation: it has no share of the training
+mix, so a model trained on ``families="train"`` never sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from maskdepth.data.families.outdoor import render_outdoor, render_street
+from maskdepth.data.families.room import render_background, render_corridor
+from maskdepth.data.families.tabletop import render_tabletop
+from maskdepth.data.geometry import Background
+
+GOLDEN = 0.6180339887498949  # low-discrepancy walk over the mix: every family shows up early
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of scene and how the generator uses it."""
+
+    render: Callable[[int, int, tuple[int, int]], Background]  # (seed, index, (H, W)) -> Background
+    weight: float  # share of backgrounds in the training mix (0 for the held-out family)
+    split: str  # "train" or "heldout"
+    object_scale: float = 1.0  # object heights (0.5-1.7 m) are multiplied by this
+    extra_objects: int = 2  # up to this many more pasted objects, at other depths (they may occlude)
+    defocus: float = 0.25  # probability of depth-of-field blur (focused on the main object)
+
+
+FAMILIES: dict[str, Family] = {
+    "room": Family(render_background, 0.30, "train"),
+    "corridor": Family(render_corridor, 0.15, "train"),
+    "outdoor": Family(render_outdoor, 0.30, "train", extra_objects=3),
+    "tabletop": Family(render_tabletop, 0.25, "train", object_scale=0.6, defocus=0.5),
+    "street": Family(render_street, 0.0, "heldout"),  # evaluation only
+}
+HELDOUT_FAMILY = "street"
+
+
+def resolve(families: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Family names and mix weights (summing to 1) for ``"train"``, ``"heldout"`` or a list of names.
+
+    A list of names keeps their FAMILIES weights (equal shares if all are 0, e.g. only the held-out one).
+    """
+    if families == "train":
+        names = tuple(n for n, f in FAMILIES.items() if f.split == "train")
+    elif families == "heldout":
+        names = tuple(n for n, f in FAMILIES.items() if f.split == "heldout")
+    else:
+        names = (families,) if isinstance(families, str) else tuple(families)
+        unknown = [n for n in names if n not in FAMILIES]
+        if unknown or not names:
+            valid = ", ".join(["train", "heldout", *FAMILIES])
+            raise ValueError(f"unknown scene families {unknown or names!r}; valid: {valid}")
+    weights = [FAMILIES[n].weight for n in names]
+    total = sum(weights)
+    return names, tuple(w / total for w in weights) if total > 0 else tuple(1 / len(names) for _ in names)
+
+
+def family_of(index: int, names: Sequence[str], weights: Sequence[float]) -> str:
+    """The family of background ``index``: a golden-ratio walk over the cumulative weights (deterministic)."""
+    u = (0.5 + index * GOLDEN) % 1.0
+    acc = 0.0
+    for name, w in zip(names, weights, strict=True):
+        acc += w
+        if u < acc:
+            return name
+    return names[-1]

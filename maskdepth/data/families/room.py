@@ -1,0 +1,129 @@
+"""Rooms (the shipped generator's scenes) and corridors: a closed box seen from inside.
+
+Floor, back wall, side walls and ceiling, a few boxes (furniture) standing on the floor, each
+surface textured in perspective and lit by a point light. A corridor is the same geometry,
+narrow and long, with a weaker light fall-off.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from maskdepth.data.geometry import SUPERSAMPLE, Background, camera_rays, hit_box, sample_texture
+from maskdepth.data.textures import texture_pool
+
+
+@dataclass(frozen=True)
+class RoomStyle:
+    """Ranges (lo, hi) of a room's random layout, in metres / degrees."""
+
+    fov: tuple[float, float] = (50, 65)
+    height: tuple[float, float] = (1.4, 1.8)
+    pitch: tuple[float, float] = (8, 20)
+    depth: tuple[float, float] = (4.5, 7.0)
+    half_width: tuple[float, float] = (2.0, 3.5)
+    ceiling: tuple[float, float] = (2.6, 3.2)
+    max_boxes: int = 3
+    falloff: float = 0.04  # light fall-off per square metre
+    stream: int = 1  # random-stream id: each style draws its own scenes
+
+
+ROOM = RoomStyle()
+CORRIDOR = RoomStyle(
+    fov=(55, 70),
+    pitch=(3, 12),
+    depth=(14, 35),
+    half_width=(0.9, 1.7),
+    ceiling=(2.4, 3.0),
+    falloff=0.004,
+    stream=11,
+)
+
+
+def render_background(
+    seed: int, index: int, size: int | tuple[int, int], style: RoomStyle = ROOM
+) -> Background:
+    """Render room ``index`` of generator ``seed`` at SUPERSAMPLE * size pixels (size: side or (H, W))."""
+    rng = np.random.default_rng([seed, style.stream, index])
+    pool = texture_pool(seed)
+    h, w = (size, size) if isinstance(size, int) else size
+    h, w = SUPERSAMPLE * h, SUPERSAMPLE * w
+    fov = math.radians(rng.uniform(*style.fov))
+    focal = (w / 2) / math.tan(fov / 2)
+    height = rng.uniform(*style.height)
+    pitch = math.radians(rng.uniform(*style.pitch))
+    depth_back = rng.uniform(*style.depth)
+    left, right = rng.uniform(*style.half_width), rng.uniform(*style.half_width)
+    ceiling = rng.uniform(*style.ceiling)
+
+    d = camera_rays(h, w, focal, pitch)
+    cam = np.array([0.0, height, 0.0], np.float32)
+    inf = np.float32(np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        candidates = [
+            np.where(d[..., 1] < 0, -height / d[..., 1], inf),  # 0 floor (y = 0)
+            np.where(d[..., 1] > 0, (ceiling - height) / d[..., 1], inf),  # 1 ceiling
+            np.where(d[..., 2] > 0, depth_back / d[..., 2], inf),  # 2 back wall (z = D)
+            np.where(d[..., 0] < 0, -left / d[..., 0], inf),  # 3 left wall (x = -L)
+            np.where(d[..., 0] > 0, right / d[..., 0], inf),  # 4 right wall (x = R)
+        ]
+    t_all = np.stack(candidates)
+    t_all[t_all <= 0] = inf
+    surface = np.argmin(t_all, axis=0)
+    t = np.take_along_axis(t_all, surface[None], 0)[0]
+    normals = np.array([[0, 1, 0], [0, -1, 0], [0, 0, -1], [1, 0, 0], [-1, 0, 0]], np.float32)
+    normal = normals[surface]
+
+    # Boxes (furniture) standing on the floor: slab intersection, keep the nearest hit.
+    for _ in range(rng.integers(0, style.max_boxes + 1)):
+        bw, bh, bd = rng.uniform(0.4, 1.4), rng.uniform(0.3, 1.3), rng.uniform(0.4, 1.2)
+        bx = rng.uniform(-left + bw / 2, right - bw / 2)
+        bz = rng.uniform(2.2, depth_back - bd / 2)
+        lo = np.array([bx - bw / 2, 0.0, bz - bd / 2], np.float32)
+        hi = np.array([bx + bw / 2, bh, bz + bd / 2], np.float32)
+        t, surface, normal = hit_box(d, cam, lo, hi, t, surface, normal, 5)  # 5, 6, 7: faces by axis
+
+    p = cam + t[..., None] * d
+    # Texture: one per surface group (floor, ceiling, walls, boxes), scaled in metres.
+    tex_ids = rng.integers(len(pool), size=4)
+    scales = rng.uniform(0.15, 0.8, size=4)
+    tints = 0.6 + 0.5 * rng.random((4, 3)).astype(np.float32)
+    rgb = np.empty_like(d)
+    groups = [
+        (surface == 0, 0, p[..., 0], p[..., 2]),
+        (surface == 1, 1, p[..., 0], p[..., 2]),
+        (surface == 2, 2, p[..., 0], p[..., 1]),
+        ((surface == 3) | (surface == 4), 2, p[..., 2], p[..., 1]),
+        (surface == 5, 3, p[..., 2], p[..., 1]),
+        (surface == 6, 3, p[..., 0], p[..., 2]),
+        (surface == 7, 3, p[..., 0], p[..., 1]),
+    ]
+    for sel, g, a, b in groups:
+        if sel.any():
+            rgb[sel] = sample_texture(pool[tex_ids[g]], a[sel], b[sel], scales[g]) * tints[g]
+
+    # Lambert shading from a ceiling light, with distance fall-off and ambient light.
+    light_pos = np.array([rng.uniform(-1, 1), ceiling - 0.2, rng.uniform(1.5, depth_back - 1)], np.float32)
+    to_light = light_pos - p
+    dist2 = (to_light**2).sum(-1)
+    lambert = np.clip((normal * to_light).sum(-1) / np.sqrt(dist2 + 1e-6), 0, 1)
+    level = rng.uniform(0.7, 1.2)
+    shade = level * (0.35 + 0.9 * lambert / (1 + style.falloff * dist2))
+    rgb = np.clip(rgb * shade[..., None], 0, 1).astype(np.float32)
+    return Background(
+        rgb=rgb,
+        z=t.astype(np.float32),
+        floor=surface == 0,
+        focal=focal,
+        height=height,
+        pitch=pitch,
+        light=level,
+    )
+
+
+def render_corridor(seed: int, index: int, size: int | tuple[int, int]) -> Background:
+    """A long narrow corridor (the room geometry with CORRIDOR's ranges)."""
+    return render_background(seed, index, size, CORRIDOR)

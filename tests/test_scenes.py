@@ -1,0 +1,142 @@
+"""Tests for the scene families (maskdepth.data.families), realistic compositing and SyntheticScenes' options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from tiny import torch_threads
+
+from maskdepth.data.compose import compose
+from maskdepth.data.families import FAMILIES, HELDOUT_FAMILY, family_of, resolve
+from maskdepth.data.geometry import SUPERSAMPLE, downsample
+from maskdepth.data.synthetic import SyntheticScenes
+from maskdepth.data.twoshot import TwoShot
+
+H, W = 64, 96  # non-square on purpose
+NO_CAMERA = TwoShot(
+    shift_px=0, rotate_deg=0, exposure=0, white_balance=0, blur=(0, 0), read_noise=(0, 0), shot_noise=(0, 0),
+    jpeg_p=0, shadow_p=1, reflection_p=0,
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+def test_the_mix_table_sums_to_one_and_holds_one_family_out() -> None:
+    train, weights = resolve("train")
+    assert HELDOUT_FAMILY not in train and len(train) >= 3  # rooms plus at least two more
+    assert abs(sum(weights) - 1) < 1e-9
+    assert FAMILIES[HELDOUT_FAMILY].split == "heldout" and FAMILIES[HELDOUT_FAMILY].weight == 0
+    assert resolve("heldout") == ((HELDOUT_FAMILY,), (1.0,))
+    drawn = [family_of(b, train, weights) for b in range(2000)]
+    assert HELDOUT_FAMILY not in drawn
+    for name, w in zip(train, weights, strict=True):
+        assert abs(drawn.count(name) / len(drawn) - w) < 0.02, name
+    assert set(drawn[: 2 * len(train)]) == set(train)  # every family shows up early
+    with pytest.raises(ValueError, match="valid"):
+        resolve(["room", "moon"])
+
+
+def test_train_datasets_never_render_the_held_out_family() -> None:
+    train = SyntheticScenes(60, 1, 1, size=32, families="train")
+    assert HELDOUT_FAMILY not in {train.family(b) for b in range(60)}
+    held = SyntheticScenes(5, 1, 1, size=32, families="heldout")
+    assert {held.family(b) for b in range(5)} == {HELDOUT_FAMILY}
+    assert SyntheticScenes(2, 1, 1, size=32).family(0) == "room"  # the shipped generator
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_each_family_renders_at_a_non_square_size(name: str) -> None:
+    for index in range(3):
+        bg = FAMILIES[name].render(0, index, (H, W))
+        assert bg.rgb.shape == (SUPERSAMPLE * H, SUPERSAMPLE * W, 3) and bg.rgb.dtype == np.float32
+        assert bg.z.shape == bg.floor.shape == bg.rgb.shape[:2]
+        assert 0 <= bg.rgb.min() and bg.rgb.max() <= 1 and bg.rgb.std() > 0.02
+        assert bg.floor.mean() > 0.05  # objects have somewhere to stand
+        assert np.all(bg.z > 0) and np.all(np.isfinite(bg.z[bg.floor]))
+    ds = SyntheticScenes(2, 3, 2, size=(H, W), families=[name], two_shot=True)
+    for i in range(0, len(ds), 5):
+        s = ds[i]
+        assert s["bg"].shape == s["fg_bg"].shape == (3, H, W) and s["mask"].shape == s["depth"].shape == (
+            1,
+            H,
+            W,
+        )
+        for key, value in s.items():
+            assert value.dtype == torch.float32 and value.min() >= 0 and value.max() <= 1, key
+        assert 0 < s["mask"].sum() < H * W / 2
+
+
+@pytest.mark.parametrize("name", ["outdoor", "street"])
+def test_the_sky_is_at_depth_zero(name: str) -> None:
+    bg = FAMILIES[name].render(0, 0, (H, W))
+    sky = np.isinf(bg.z)
+    assert sky.mean() > 0.02
+    ds = SyntheticScenes(1, 2, 1, size=(H, W), families=[name])
+    depth = ds[0]["depth"][0].numpy()
+    all_sky = downsample(sky.astype(np.float32), SUPERSAMPLE) == 1
+    mask = ds[0]["mask"][0].numpy() > 0
+    assert np.all(depth[all_sky & ~mask] == 0)
+    assert np.all(depth[~all_sky] > 0)  # everything else is a surface at a finite distance
+
+
+def test_samples_with_every_option_are_a_pure_function_of_seed_and_index() -> None:
+    kwargs = dict(backgrounds=4, foregrounds=2, positions=2, size=(48, 64), families="train", two_shot=True)
+    first = SyntheticScenes(**kwargs)
+    samples = [first[i] for i in range(len(first))]
+    again = SyntheticScenes(**kwargs)
+    for i in reversed(range(len(again))):
+        for key, value in again[i].items():
+            assert torch.equal(value, samples[i][key]), (i, key)
+    assert not torch.equal(SyntheticScenes(**kwargs, seed=1)[0]["fg_bg"], samples[0]["fg_bg"])
+    assert "two shots" in first.describe() and "tabletop" in first.describe()
+
+
+def test_objects_occlude_and_are_occluded_with_exact_mask_and_depth() -> None:
+    """compose() at render resolution: outside the mask nothing changes; inside, the depth is the objects'."""
+    ds = SyntheticScenes(8, 6, 2, size=(H, W), families="train")
+    several = 0
+    for b in range(8):
+        bg, _ = ds._background(b)
+        family = FAMILIES[ds.family(b)]
+        for f in range(3):
+            rng = np.random.default_rng([0, 3, b, f])
+            comp = compose(bg, 0, family, [f, (f + 1) % 6, (f + 2) % 6], rng, flip=False)
+            mask = comp["mask"] > 0
+            assert mask.any()
+            assert np.array_equal(comp["fg_bg"][~mask], bg.rgb[~mask])  # the mask holds every change
+            assert np.array_equal(comp["z"][~mask], bg.z[~mask])
+            assert np.all(comp["z"][mask] < bg.z[mask])  # pasted objects are in front of what they hide
+            several += ndimage.label(mask)[1] >= 2
+    assert several >= 4  # several objects, at different places and depths
+
+
+def test_the_shadow_changes_fg_bg_but_not_the_mask_or_depth() -> None:
+    kwargs = dict(backgrounds=2, foregrounds=2, positions=2, size=(H, W), families=["room", "outdoor"])
+    plain, shaded = SyntheticScenes(**kwargs), SyntheticScenes(**kwargs, two_shot=NO_CAMERA)
+    darkened = 0
+    for i in range(len(plain)):
+        a, b = plain[i], shaded[i]
+        assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["depth"], b["depth"])
+        mask = a["mask"][0].numpy() > 0
+        change = (a["fg_bg"] - b["fg_bg"]).amax(dim=0).numpy()
+        assert change[mask].max() <= 1 / 255  # the object itself is not shadowed (8-bit rounding only)
+        darkened += (change[~mask] > 0.02).sum() > 5
+    assert darkened >= len(plain) // 2
+
+
+def test_defaults_are_the_shipped_generator() -> None:
+    ds = SyntheticScenes(2, 2, 2, size=32)
+    assert ds.families is None and ds.two_shot is None
+    assert ds.describe().endswith("= 16 samples at 32x32")
+    s = ds[0]
+    mask = s["mask"][0].numpy() > 0
+    outside = ~ndimage.binary_dilation(mask, iterations=1)
+    assert torch.equal(
+        s["bg"][:, outside], s["fg_bg"][:, outside]
+    )  # one image with a paste: no two-shot effects
