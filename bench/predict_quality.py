@@ -76,13 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "checkpoints"))
     p.add_argument("--resolutions", default="64,128,192,256,384,512")
+    p.add_argument(
+        "--two-shot", action="store_true", help="the pairs as two separate shots (see checkset.py)"
+    )
     p.add_argument("--out", help="write the rows as JSON here")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
-        names = write(tmp)
+        names = write(tmp, two_shot=args.two_shot)
         rows = score(args.model, [int(r) for r in args.resolutions.split(",")], Path(tmp), names)
-    print(f"{'method':<24} {'mean IoU':>9} {'min IoU':>8} {'s/pair':>8}   ({len(names)} real-photo pastes)")
+    print(
+        f"{'method':<24} {'mean IoU':>9} {'min IoU':>8} {'s/pair':>8}   ({len(names)} real-photo pastes{', two shots' if args.two_shot else ''})"
+    )
     for name, row in rows.items():
         mn = f"{row['min_iou']:.3f}" if "min_iou" in row else ""
         t = f"{row['median_s']:.3f}" if "median_s" in row else ""

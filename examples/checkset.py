@@ -117,14 +117,24 @@ def make(p: Paste, backgrounds: dict[str, Image.Image], objects: dict[str, Image
     return bg, paste(bg, obj, (x, y)), alpha > 0.5
 
 
-def write(out_dir: str | Path) -> list[str]:
-    """Write the check set into ``out_dir`` (bg/, fg_bg/, mask/); returns the pair names."""
+def write(out_dir: str | Path, two_shot: bool = False) -> list[str]:
+    """Write the check set into ``out_dir`` (bg/, fg_bg/, mask/); returns the pair names.
+
+    ``two_shot``: make each pair look like two separate photographs (``maskdepth.data.twoshot``:
+    own noise, exposure, white balance, blur and JPEG per image, up to 2 px misalignment, a shadow
+    cast by the object), seeded per pair. The mask stays the cut-out's alpha.
+    """
     out = Path(out_dir)
     for sub in ("bg", "fg_bg", "mask"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     backgrounds, objects = _backgrounds(), _objects()
-    for p in PASTES:
+    for k, p in enumerate(PASTES):
         bg, fg_bg, mask = make(p, backgrounds, objects)
+        if two_shot:
+            from maskdepth.data.twoshot import two_shots
+
+            pair = two_shots(bg, fg_bg, rng=1000 + k, mask=mask)
+            bg, fg_bg = (Image.fromarray((np.clip(a, 0, 1) * 255).round().astype(np.uint8)) for a in pair)
         bg.save(out / "bg" / f"{p.name}.png")
         fg_bg.save(out / "fg_bg" / f"{p.name}.png")
         Image.fromarray(mask.astype(np.uint8) * 255).save(out / "mask" / f"{p.name}.png")
@@ -132,7 +142,8 @@ def write(out_dir: str | Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python examples/checkset.py OUT_DIR")
-    names = write(sys.argv[1])
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--two-shot"]):
+        sys.exit("usage: python examples/checkset.py OUT_DIR [--two-shot]")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's maskdepth
+    names = write(sys.argv[1], two_shot=sys.argv[2:] == ["--two-shot"])
     print(f"wrote {len(names)} pairs to {sys.argv[1]}")
