@@ -20,6 +20,7 @@ from tiny import tiny_config, torch_threads
 from torch.utils.data import Subset
 
 import maskdepth
+import maskdepth.run_writer as run_writer_mod
 import maskdepth.train as train_mod
 from maskdepth import fileio
 from maskdepth.data.transforms import split_dataset
@@ -331,7 +332,7 @@ def test_disk_full_while_saving_is_a_training_error(tmp_path: Path, monkeypatch:
     def disk_full(model, folder) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(train_mod, "save_weights", disk_full)
+    monkeypatch.setattr(run_writer_mod, "save_weights", disk_full)
     events = Recorder()
     with pytest.raises(TrainingError, match="disk space"):
         train(tiny_config(tmp_path / "run"), events)
