@@ -56,20 +56,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.close()
 
     stop = threading.Event()
-    try:
-        result = train(cfg, on_event, stop)
+    try:  # the run's model card names this command
+        result = train(cfg, on_event, stop, command="python -m maskdepth " + " ".join(args.argv))
     except KeyboardInterrupt:
         stop.set()
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         bar.close()  # an error message then starts on its own line
-    if not main:
-        return 3 if result.reason == "nan" else 0
-    print(f"{result.message}\nrun folder: {result.run_dir}")
-    from maskdepth.runs import write_run_card
-
-    write_run_card(result.run_dir, command="python -m maskdepth " + " ".join(args.argv))
+    if main:
+        print(f"{result.message}\nrun folder: {result.run_dir}")
     return 3 if result.reason == "nan" else 0
 
 

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from maskdepth import fileio
-from maskdepth.errors import MaskDepthError, TrainingError
+from maskdepth.errors import CheckpointError, MaskDepthError, TrainingError
 from maskdepth.model import WNet
 
 
@@ -146,3 +147,32 @@ class RunWriter:
             from maskdepth.runs import write_run_card
 
             write_run_card(self.run_dir, command=command)
+
+
+def load_resume(source: str) -> tuple[WNet, dict | None]:
+    """The model (and the last.pt state, if any) to resume from: a run folder, its last.pt or a model."""
+    path = Path(source)
+    last = path if path.is_file() else path / "last.pt"
+    state = None
+    if last.is_file():
+        try:
+            state = torch.load(last, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            if last != path:  # a run folder's own last.pt is broken
+                raise CheckpointError(
+                    f"cannot read {last} to resume (truncated or not a checkpoint: {type(e).__name__}); delete "
+                    "it to resume from the run's best weights, or resume from another run"
+                ) from e
+            # A file that is no resume state: load_model reads it (seed checkpoints) or says what is wrong.
+    if isinstance(state, dict) and isinstance(state.get("model_config"), dict) and "model" in state:
+        try:
+            model = WNet(**state["model_config"])
+            model.load_state_dict(state["model"])
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(
+                f"{last} does not hold a usable resume state ({e}); resume from another run"
+            ) from e
+        return model, state
+    from maskdepth.hub import load_model
+
+    return load_model(source), None

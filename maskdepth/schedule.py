@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedules for the training loop (:mod:`maskdepth.train`)."""
+"""The budget, the optimiser and the learning-rate schedules of the training loop (:mod:`maskdepth.train`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+from torch.utils.data import Subset
 
 from maskdepth.config import TrainConfig
 
@@ -79,3 +80,36 @@ def optimisation(
         schedule.load_state_dict(resume_state.get("scheduler", {}))
         schedule.peak_lr = float(resume_state.get("lr", cfg.lr))
     return optimizer, schedule
+
+
+class Budget:
+    """Steps per epoch, total steps and progress (0..1): the run ends at the first limit reached.
+
+    Under torchrun an epoch is one pass over this process's shard.
+    """
+
+    def __init__(self, cfg: TrainConfig, parts: list[Subset], world_size: int):
+        def loader_steps(n: int) -> int:  # batches per epoch: the loader drops a last partial batch
+            return n // cfg.batch_size if n > cfg.batch_size else 1
+
+        self.parts = cfg.parts
+        self.steps_per_epoch = [loader_steps(math.ceil(len(p) / world_size)) for p in parts]
+        self.total_steps: int | None = None
+        if cfg.steps is not None or cfg.epochs is not None:
+            candidates = [cfg.steps] if cfg.steps is not None else []
+            if cfg.epochs is not None:
+                candidates.append(math.ceil(cfg.epochs * sum(self.steps_per_epoch)))
+            self.total_steps = max(1, min(candidates))
+        self.seconds = cfg.minutes * 60 if cfg.minutes is not None else None
+
+    def progress(self, step: int, elapsed: float) -> float:
+        fractions = []
+        if self.total_steps:
+            fractions.append(step / self.total_steps)
+        if self.seconds:
+            fractions.append(elapsed / self.seconds)
+        return min(1.0, max(fractions))
+
+    def part(self, progress: float) -> int:
+        """The part (seed variant ii) trained at ``progress``."""
+        return min(int(progress * self.parts), self.parts - 1)

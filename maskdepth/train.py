@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pickle
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -31,88 +29,12 @@ from maskdepth.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (
 from maskdepth.data import build_dataset, describe_dataset, split_parts  # noqa: F401 (ditto)
 from maskdepth.data.fetch import one_thread_batches
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
-from maskdepth.errors import CheckpointError, TrainingError
+from maskdepth.errors import TrainingError
+from maskdepth.events import DoneEvent, EvalEvent, Event, SamplesEvent, StepEvent, TrainResult
 from maskdepth.losses import LossConfig, score_batch
 from maskdepth.model import WNet
-from maskdepth.run_writer import RunWriter, save_weights, write_failure  # noqa: F401 (ditto)
-from maskdepth.schedule import Schedule, current_lr, make_optimizer, optimisation
-
-# ---- events ---------------------------------------------------------------------------
-
-
-@dataclass
-class StepEvent:
-    """After every optimiser step."""
-
-    step: int  # steps done in this run
-    total_steps: int | None  # None when the budget is time only
-    epoch: int
-    part: int
-    progress: float  # 0..1 of the budget
-    loss: float
-    mask_loss: float
-    depth_loss: float
-    lr: float
-    images_per_s: float
-    elapsed_s: float
-    eta_s: float | None
-
-
-@dataclass
-class EvalEvent:
-    """After each evaluation on the test split."""
-
-    step: int
-    epoch: int
-    part: int
-    progress: float
-    train_loss: float  # mean over the steps since the previous evaluation
-    train_mask_loss: float
-    train_depth_loss: float
-    test_loss: float
-    test_mask_loss: float
-    test_depth_loss: float
-    metrics: dict[str, float]
-    lr: float
-    is_best: bool
-    elapsed_s: float
-
-
-@dataclass
-class SamplesEvent:
-    """Predictions on a few fixed test samples; arrays are HxW(x3) float in [0, 1]."""
-
-    step: int
-    samples: list[dict[str, np.ndarray]]  # keys: fg_bg, mask, mask_pred, depth, depth_pred
-
-
-@dataclass
-class DoneEvent:
-    """The run ended."""
-
-    run_dir: str
-    reason: Literal["budget", "stopped", "nan", "error"]
-    steps: int
-    elapsed_s: float
-    best: EvalEvent | None
-    message: str
-    precision: str = "fp32"  # of the training forward: "bf16" or "fp32"
-
-
-Event = StepEvent | EvalEvent | SamplesEvent | DoneEvent
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    reason: str
-    steps: int
-    elapsed_s: float
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    best_test_loss: float | None = None
-    message: str = ""
-    precision: str = "fp32"
-
+from maskdepth.run_writer import RunWriter, load_resume, save_weights, write_failure  # noqa: F401 (ditto)
+from maskdepth.schedule import Budget, Schedule, current_lr, make_optimizer, optimisation
 
 # ---- set-up ---------------------------------------------------------------------------
 
@@ -159,71 +81,9 @@ class RunData:
         )
 
 
-class Budget:
-    """Steps per epoch, total steps and progress (0..1): the run ends at the first limit reached.
-
-    Under torchrun an epoch is one pass over this process's shard.
-    """
-
-    def __init__(self, cfg: TrainConfig, parts: list[Subset], world_size: int):
-        def loader_steps(n: int) -> int:  # batches per epoch: the loader drops a last partial batch
-            return n // cfg.batch_size if n > cfg.batch_size else 1
-
-        self.parts = cfg.parts
-        self.steps_per_epoch = [loader_steps(math.ceil(len(p) / world_size)) for p in parts]
-        self.total_steps: int | None = None
-        if cfg.steps is not None or cfg.epochs is not None:
-            candidates = [cfg.steps] if cfg.steps is not None else []
-            if cfg.epochs is not None:
-                candidates.append(math.ceil(cfg.epochs * sum(self.steps_per_epoch)))
-            self.total_steps = max(1, min(candidates))
-        self.seconds = cfg.minutes * 60 if cfg.minutes is not None else None
-
-    def progress(self, step: int, elapsed: float) -> float:
-        fractions = []
-        if self.total_steps:
-            fractions.append(step / self.total_steps)
-        if self.seconds:
-            fractions.append(elapsed / self.seconds)
-        return min(1.0, max(fractions))
-
-    def part(self, progress: float) -> int:
-        """The part (seed variant ii) trained at ``progress``."""
-        return min(int(progress * self.parts), self.parts - 1)
-
-
-def _load_resume(cfg: TrainConfig) -> tuple[WNet, dict | None]:
-    """Model (and last.pt state, if any) to resume from."""
-    path = Path(cfg.resume)
-    last = path if path.is_file() else path / "last.pt"
-    state = None
-    if last.is_file():
-        try:
-            state = torch.load(last, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
-            if last != path:  # a run folder's own last.pt is broken
-                raise CheckpointError(
-                    f"cannot read {last} to resume (truncated or not a checkpoint: {type(e).__name__}); delete "
-                    "it to resume from the run's best weights, or resume from another run"
-                ) from e
-            # A file that is no resume state: load_model reads it (seed checkpoints) or says what is wrong.
-    if isinstance(state, dict) and isinstance(state.get("model_config"), dict) and "model" in state:
-        try:
-            model = WNet(**state["model_config"])
-            model.load_state_dict(state["model"])
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise CheckpointError(
-                f"{last} does not hold a usable resume state ({e}); resume from another run"
-            ) from e
-        return model, state
-    from maskdepth.hub import load_model
-
-    return load_model(cfg.resume), None
-
-
 def build_model(cfg: TrainConfig, device: torch.device) -> tuple[WNet, dict | None]:
     """The W-Net to train (resumed, or new from the config) in training mode, and any resume state."""
-    model, state = _load_resume(cfg) if cfg.resume else (None, None)
+    model, state = load_resume(cfg.resume) if cfg.resume else (None, None)
     if model is None:
         model = WNet(in_channels=cfg.in_channels, base_width=cfg.base_width, image_size=cfg.size)
     model.image_size = cfg.size
@@ -331,22 +191,6 @@ def train(
         distributed.cleanup(ddp)
 
 
-class _Window:
-    """Mean train losses since the previous evaluation."""
-
-    def __init__(self) -> None:
-        self.sums, self.n = [0.0, 0.0, 0.0], 0
-
-    def add(self, losses: list[float]) -> None:
-        self.sums = [s + v for s, v in zip(self.sums, losses, strict=True)]
-        self.n += 1
-
-    def take(self) -> list[float]:
-        means = [s / max(self.n, 1) for s in self.sums]
-        self.__init__()
-        return means
-
-
 def _train(
     cfg: TrainConfig,
     emit: Callable[[Event], None],
@@ -366,51 +210,15 @@ def _train(
     with writer.discard_if_unused():  # a run that never started leaves no empty folder behind
         data = RunData.of(cfg)
         model, resume_state = build_model(cfg, ddp.device)
-    net = ddp.wrap(model, cfg.sync_bn)  # steps call net (DDP under torchrun); the rest uses model
-    optimizer, schedule = optimisation(cfg, model, resume_state)
-    loss_cfg, budget = cfg.loss_config(), Budget(cfg, data.parts, ddp.world_size)
-    dtype = precision.resolve(cfg.precision, ddp.device)
+    run = _Run(cfg, ddp, emit, writer, data, model, resume_state, start)
     writer.write_config(cfg)
 
-    best: EvalEvent | None = None
-    history: list[dict] = []
-    window = _Window()
-    step = epoch = part = images = 0
-    rate_start, reason, message = time.perf_counter(), None, ""
-
-    def clock() -> float:  # every rank agrees on the clock (time budgets, schedules)
-        return ddp.agree(False, time.perf_counter() - start)[1]
-
-    def run_eval() -> None:
-        nonlocal best
-        result, (train_loss, train_mask, train_depth) = evaluate_run(model, data, cfg, ddp), window.take()
-        # A diverged evaluation (NaN/inf loss) is never "best": its weights must not be saved.
-        is_best = math.isfinite(result.loss) and (best is None or result.loss < best.test_loss)
-        elapsed = time.perf_counter() - start
-        event = EvalEvent(
-            step, epoch, part, budget.progress(step, elapsed), train_loss, train_mask, train_depth,
-            result.loss, result.mask_loss, result.depth_loss, result.metrics, current_lr(optimizer), is_best,
-            time.perf_counter() - start,
-        )  # fmt: skip
-        schedule.on_eval(result.loss)
-        history.append(dataclasses.asdict(event))
-        if is_best:
-            writer.write_best(model)
-            best = event  # only once its weights are on disk (a failed write keeps the previous best)
-        writer.write_metrics(best, history, data.description, dtype)
-        emit(event)
-
+    reason, message = None, ""
     try:
         while reason is None:  # parts one after another, epochs within a part
-            if (target := budget.part(budget.progress(step, clock()))) != part:
-                # Next part (seed variant ii): go on from the best weights so far; "restart" resets the lr.
-                part = target
-                writer.load_best(model)
-                ddp.broadcast_state(model)  # the other ranks may not see rank 0's run folder
-                if cfg.resume_lr == "restart":
-                    optimizer = make_optimizer(cfg, model)
-                    schedule = Schedule(cfg.scheduler, optimizer, cfg.lr)
-            loader = data.loader(cfg, part, epoch, ddp)
+            if (part := run.budget.part(run.progress(run.clock()))) != run.part:
+                run.next_part(part)
+            loader = data.loader(cfg, run.part, run.epoch, ddp)
             for batch in one_thread_batches(loader) if cfg.num_workers == 0 else loader:
                 # Every rank must leave the loop at the same step: agree on stop and on the clock.
                 stopping, elapsed = ddp.agree(stop.is_set(), time.perf_counter() - start)
@@ -418,78 +226,166 @@ def _train(
                     reason = "stopped"
                     break
                 batch = to_batch(batch, cfg.channels_last, ddp.device)
-                schedule.on_step(budget.progress(step, elapsed))
-                seen = train_step(net, batch, model.in_channels, loss_cfg, optimizer, ddp, dtype)
-                if not torch.isfinite(seen[0]):
-                    reason, message = "nan", _nan_message(seen[0].item(), step, best)
-                    break
-                step += 1
-                images += batch["fg_bg"].shape[0] * ddp.world_size
-                window.add(losses := seen.tolist())
-                progress = budget.progress(step, elapsed := clock())
-                emit(
-                    StepEvent(
-                        step,
-                        budget.total_steps,
-                        epoch,
-                        part,
-                        progress,
-                        *losses,
-                        current_lr(optimizer),
-                        images / max(time.perf_counter() - rate_start, 1e-9),
-                        elapsed,
-                        elapsed * (1 - progress) / progress if progress > 0 else None,
-                    )  # fmt: skip
+                run.schedule.on_step(run.progress(elapsed))
+                seen = train_step(
+                    run.net, batch, model.in_channels, run.loss_cfg, run.optimizer, ddp, run.dtype
                 )
-                if cfg.sample_every and step % cfg.sample_every == 0 and ddp.is_main:
-                    emit(SamplesEvent(step=step, samples=_sample_predictions(model, data.preview)))
-                if cfg.eval_every and step % cfg.eval_every == 0:
-                    run_eval()
+                if not torch.isfinite(seen[0]):
+                    reason, message = "nan", run.nan_message(seen[0].item())
+                    break
+                progress = run.stepped(batch["fg_bg"].shape[0], seen.tolist())
+                if cfg.eval_every and run.step % cfg.eval_every == 0:
+                    run.evaluate()
                 if progress >= 1.0:
                     reason = "budget"
                     break
-                if budget.part(progress) != part:
+                if run.budget.part(progress) != run.part:
                     break  # move on to the next part
             else:
-                epoch += 1
-                schedule.on_epoch_end()
+                run.epoch += 1
+                run.schedule.on_epoch_end()
                 if not cfg.eval_every:
-                    run_eval()
-        # Final evaluation (unless one just ran), sample previews and the resume state.
-        if reason != "nan" and (not history or history[-1]["step"] != step) and step > 0:
-            run_eval()
+                    run.evaluate()
+        # Final evaluation (unless one just ran), the resume state, previews and the card.
+        if reason != "nan" and (not run.history or run.history[-1]["step"] != run.step) and run.step > 0:
+            run.evaluate()
         if reason != "nan":
-            writer.write_last(model, optimizer, schedule, step, epoch, cfg)
-            if ddp.is_main:
-                emit(SamplesEvent(step=step, samples=_sample_predictions(model, data.preview)))
+            writer.write_last(model, run.optimizer, run.schedule, run.step, run.epoch, cfg)
+            run.emit_samples()
         writer.write_card(command)
     except OSError as e:
         message = writer.failure(e)
-        emit(DoneEvent(str(writer.run_dir), "error", step, time.perf_counter() - start, best, message, dtype))
+        run.done("error", message)
         raise TrainingError(message) from e
-
-    elapsed = time.perf_counter() - start
-    if not message:
-        message = f"{'stopped' if reason == 'stopped' else 'finished'} after {step} steps in {elapsed:.0f} s"
-        if best is not None:
-            message += f"; best test loss {best.test_loss:.4f} at step {best.step}"
-    emit(DoneEvent(str(writer.run_dir), reason, step, elapsed, best, message, dtype))
-    return TrainResult(
-        run_dir=writer.run_dir,
-        reason=reason,
-        steps=step,
-        elapsed_s=elapsed,
-        best_metrics=dict(best.metrics) if best else {},
-        best_test_loss=best.test_loss if best else None,
-        message=message,
-        precision=dtype,
-    )
+    return run.done(reason, message)
 
 
-def _nan_message(loss: float, step: int, best: EvalEvent | None) -> str:
-    kept = (
-        f"the best weights so far (step {best.step}) were kept"
-        if best is not None
-        else "no weights were saved (no evaluation had a finite loss yet)"
-    )
-    return f"the loss became {loss} at step {step + 1}: training stopped and {kept}; lower the learning rate"
+class _Run:
+    """A run between steps: model, optimiser and schedule, counters, evaluations, the events."""
+
+    def __init__(self, cfg, ddp, emit, writer, data, model, resume_state, start) -> None:
+        self.cfg, self.ddp, self.emit, self.writer, self.data, self.model = (
+            cfg,
+            ddp,
+            emit,
+            writer,
+            data,
+            model,
+        )
+        self.net = ddp.wrap(model, cfg.sync_bn)  # steps call net (DDP under torchrun); the rest uses model
+        self.optimizer, self.schedule = optimisation(cfg, model, resume_state)
+        self.loss_cfg, self.budget = cfg.loss_config(), Budget(cfg, data.parts, ddp.world_size)
+        self.dtype = precision.resolve(cfg.precision, ddp.device)
+        self.step = self.epoch = self.part = self.images = 0
+        self.best: EvalEvent | None = None
+        self.history: list[dict] = []
+        self.window = [0.0, 0.0, 0.0, 0]  # sums of the train losses since the last evaluation, steps
+        self.start, self.rate_start = start, time.perf_counter()
+
+    def clock(self) -> float:
+        """Seconds since the start, as every rank agrees (time budgets and schedules read it)."""
+        return self.ddp.agree(False, time.perf_counter() - self.start)[1]
+
+    def progress(self, elapsed: float) -> float:
+        return self.budget.progress(self.step, elapsed)
+
+    def next_part(self, part: int) -> None:
+        """Next part (seed variant ii): go on from the best weights so far; "restart" resets the lr."""
+        self.part = part
+        self.writer.load_best(self.model)
+        self.ddp.broadcast_state(self.model)  # the other ranks may not see rank 0's run folder
+        if self.cfg.resume_lr == "restart":
+            self.optimizer = make_optimizer(self.cfg, self.model)
+            self.schedule = Schedule(self.cfg.scheduler, self.optimizer, self.cfg.lr)
+
+    def stepped(self, batch_size: int, losses: list[float]) -> float:
+        """Count a step of ``losses`` [total, mask, depth]; emit its events; returns the progress."""
+        self.step += 1
+        self.images += batch_size * self.ddp.world_size
+        self.window = [*(s + v for s, v in zip(self.window[:3], losses, strict=True)), self.window[3] + 1]
+        elapsed = self.clock()
+        progress = self.progress(elapsed)
+        self.emit(
+            StepEvent(
+                step=self.step,
+                total_steps=self.budget.total_steps,
+                epoch=self.epoch,
+                part=self.part,
+                progress=progress,
+                loss=losses[0],
+                mask_loss=losses[1],
+                depth_loss=losses[2],
+                lr=current_lr(self.optimizer),
+                images_per_s=self.images / max(time.perf_counter() - self.rate_start, 1e-9),
+                elapsed_s=elapsed,
+                eta_s=elapsed * (1 - progress) / progress if progress > 0 else None,
+            )
+        )
+        if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+            self.emit_samples()
+        return progress
+
+    def emit_samples(self) -> None:
+        if self.ddp.is_main:
+            self.emit(
+                SamplesEvent(step=self.step, samples=_sample_predictions(self.model, self.data.preview))
+            )
+
+    def evaluate(self) -> None:
+        """Score the test subset; save the weights if best; write metrics.json; emit the event."""
+        result = evaluate_run(self.model, self.data, self.cfg, self.ddp)
+        n = max(self.window[3], 1)
+        # A diverged evaluation (NaN/inf loss) is never "best": its weights must not be saved.
+        is_best = math.isfinite(result.loss) and (self.best is None or result.loss < self.best.test_loss)
+        event = EvalEvent(
+            step=self.step,
+            epoch=self.epoch,
+            part=self.part,
+            progress=self.progress(time.perf_counter() - self.start),
+            train_loss=self.window[0] / n,
+            train_mask_loss=self.window[1] / n,
+            train_depth_loss=self.window[2] / n,
+            test_loss=result.loss,
+            test_mask_loss=result.mask_loss,
+            test_depth_loss=result.depth_loss,
+            metrics=result.metrics,
+            lr=current_lr(self.optimizer),
+            is_best=is_best,
+            elapsed_s=time.perf_counter() - self.start,
+        )
+        self.window = [0.0, 0.0, 0.0, 0]
+        self.schedule.on_eval(result.loss)
+        self.history.append(dataclasses.asdict(event))
+        if is_best:
+            self.writer.write_best(self.model)
+            self.best = event  # only once its weights are on disk (a failed write keeps the previous best)
+        self.writer.write_metrics(self.best, self.history, self.data.description, self.dtype)
+        self.emit(event)
+
+    def nan_message(self, loss: float) -> str:
+        kept = (
+            f"the best weights so far (step {self.best.step}) were kept"
+            if self.best is not None
+            else "no weights were saved (no evaluation had a finite loss yet)"
+        )
+        return f"the loss became {loss} at step {self.step + 1}: training stopped and {kept}; lower the learning rate"
+
+    def done(self, reason: str, message: str) -> TrainResult:
+        """Emit the DoneEvent (the message says how it ended unless given) and return the result."""
+        elapsed, best = time.perf_counter() - self.start, self.best
+        if not message:
+            message = f"{'stopped' if reason == 'stopped' else 'finished'} after {self.step} steps in {elapsed:.0f} s"
+            if best is not None:
+                message += f"; best test loss {best.test_loss:.4f} at step {best.step}"
+        run_dir = self.writer.run_dir
+        self.emit(DoneEvent(str(run_dir), reason, self.step, elapsed, best, message, self.dtype))
+        return TrainResult(
+            run_dir=run_dir,
+            reason=reason,
+            steps=self.step,
+            elapsed_s=elapsed,
+            best_metrics=dict(best.metrics) if best else {},
+            best_test_loss=best.test_loss if best else None,
+            message=message,
+            precision=self.dtype,
+        )
