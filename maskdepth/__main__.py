@@ -78,11 +78,11 @@ def _advance(bar, done: int, total: int) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from maskdepth.data import build_dataset, describe_dataset
     from maskdepth.data.transforms import split_dataset
     from maskdepth.evaluate import evaluate
     from maskdepth.hub import load_model
     from maskdepth.metrics import format_table
-    from maskdepth.train import build_dataset, describe_dataset
 
     model = load_model(args.model)
     cfg = config_from_args(args, size=args.size or model.image_size)
