@@ -79,7 +79,8 @@ def test_new_comparison_streams_and_lands_in_the_pickers(ctx: AppContext) -> Non
     assert any("seed 2/2" in u[0] for u in updates[:-1])
     assert picker["value"].startswith("compare-") and picker["value"] in compare_tab.comparison_choices(ctx)
     assert any(value.endswith("/bce-rmse") for _, value in ctx.model_choices())
-    assert "--seeds 2" in shown[0]
+    assert "--seeds 2" in shown[0] and len(shown) == 10
+    assert all(len(u) == len(updates[-1]) for u in updates)  # every yield fills every output
     with pytest.raises(InputError, match="no comparison named"):
         compare_tab.comparison_folder(ctx, "../elsewhere")
     with pytest.raises(InputError, match="unknown variant"):

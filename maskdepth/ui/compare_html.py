@@ -199,3 +199,13 @@ def differences_html(result: ComparisonResult) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def colour_key(colours: Mapping[str, str], names: Sequence[str]) -> str:
+    """The curves' colour per variant as text (the plot's own legend may be cut off below it)."""
+    items = "".join(
+        f'<span style="margin-right:14px;white-space:nowrap"><span style="display:inline-block;width:22px;'
+        f'height:4px;vertical-align:middle;background:{colours.get(n, "#000")}"></span> {html.escape(n)}</span>'
+        for n in names
+    )
+    return f'<p class="md-note" style="font-size:14px">{items}</p>'

@@ -28,7 +28,7 @@ from maskdepth.errors import InputError
 from maskdepth.metrics import METRIC_NAMES
 from maskdepth.train import StepEvent, TrainConfig
 from maskdepth.ui.common import TRAIN_CONCURRENCY, TRAINING, AppContext, ThreadJob, gradio_errors, session_of
-from maskdepth.ui.compare_html import CSS, differences_html, gallery_html, metrics_html
+from maskdepth.ui.compare_html import CSS, colour_key, differences_html, gallery_html, metrics_html
 
 # The live-run helpers shared with the Train tab: imported here only, so a move needs one edit.
 from maskdepth.ui.train_tab import RENDER_EVERY_S, LiveRun, cli_command, loss_plot
@@ -38,6 +38,10 @@ DEFAULT_VARIANTS = ["bce|bce", "bce|ssim"]
 TRAINING_LOSS = "training loss (each variant's own loss)"
 CURVES = [*METRIC_NAMES.values(), TRAINING_LOSS]
 DEFAULT_CURVE = METRIC_NAMES["mask_iou"]
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777"]
+VARIANT_COLORS = {
+    name: PALETTE[i % len(PALETTE)] for i, name in enumerate(VARIANTS)
+}  # one colour per variant
 
 
 # ---- showing a comparison ---------------------------------------------------------------------------
@@ -149,7 +153,7 @@ def ab_html(ctx: AppContext, choice: str | None, a: str | None, b: str | None) -
 
 
 def show(ctx: AppContext, choice: str | None, quantity: str = DEFAULT_CURVE) -> tuple[Any, ...]:
-    """Outputs of the picker: about, verdict, gallery, A, B, A/B view, metrics, differences, curves."""
+    """Outputs of the picker: about, verdict, gallery, A, B, A/B view, metrics, differences, curves, key."""
     view = load_view(comparison_folder(ctx, choice))
     a = view.variants[0] if view.variants else None
     b = view.variants[1] if len(view.variants) > 1 else a
@@ -165,6 +169,7 @@ def show(ctx: AppContext, choice: str | None, quantity: str = DEFAULT_CURVE) -> 
         view.metrics,
         view.differences,
         gr.update(value=curves, y_title=quantity),
+        colour_key(VARIANT_COLORS, view.variants),
     )
 
 
@@ -268,7 +273,7 @@ def compare_stream(
             view.progress_html(f"run {index + 1}/{total} · ", overall),
             status,
             view.loss_frame(),
-            *[skip] * 9,
+            *[skip] * 10,
             skip,
         )
     job.join()
@@ -326,16 +331,18 @@ def build(ctx: AppContext) -> CompareTab:
     differences = gr.HTML(first[7], css_template=CSS)
     gr.Markdown("### Training curves (held-out evaluations during training; mean over seeds)")
     quantity = gr.Radio(CURVES, value=DEFAULT_CURVE, label="Curve")
+    key = gr.HTML(first[9], css_template=CSS)
     curves = gr.LinePlot(
         first[8]["value"],
         x="step",
         y="value",
         color="variant",
+        color_map=VARIANT_COLORS,
         y_title=DEFAULT_CURVE,
-        height=320,
+        height=460,
         label="Curves",
     )
-    outputs = [about, verdict, gallery, a, b, ab, table, differences, curves]
+    outputs = [about, verdict, gallery, a, b, ab, table, differences, curves, key]
 
     with gr.Accordion("Run a new comparison", open=False):
         variants = gr.CheckboxGroup(
