@@ -14,6 +14,9 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from maskdepth.compare import ComparisonResult
 from maskdepth.compare_stats import excludes_zero
 from maskdepth.metrics import HIGHER_IS_BETTER, METRIC_NAMES
@@ -209,3 +212,62 @@ def colour_key(colours: Mapping[str, str], names: Sequence[str]) -> str:
         for n in names
     )
     return f'<p class="md-note" style="font-size:14px">{items}</p>'
+
+
+def about_md(result: ComparisonResult) -> str:
+    """How it was made: the exact command and the budget actually spent."""
+    b = result.budget or {}
+    limit = (
+        ", ".join(f"{b[k]} {k}" for k in ("steps", "minutes", "epochs") if b.get(k) is not None)
+        or "unknown budget"
+    )
+    lines = [f"**Command:** `{result.command or 'not recorded'}`"]
+    if b:
+        lines.append(
+            f"**Budget:** {limit} per run, batch {b.get('batch_size')}, width {b.get('base_width')}, "
+            f"{b.get('size')} px; {b.get('seeds')} seed(s) ({', '.join(map(str, result.seeds))}), "
+            f"{b.get('runs')} runs in {b.get('wall_s', 0) / 60:.1f} min "
+            f"({b.get('cpu_s', 0) / 60:.1f} CPU-min, {b.get('torch_threads')} torch threads)."
+        )
+    return "  \n".join(lines)
+
+
+def curve_frame(result: ComparisonResult, quantity: str) -> pd.DataFrame:
+    """(step, value, variant) rows: each variant's curve, the mean over its seeds at each point."""
+    key = next((k for k, label in METRIC_NAMES.items() if label == quantity), None)
+    rows = []
+    for name, entry in result.variants.items():
+        points: dict[float, list[float]] = {}
+        for seed in entry.get("seeds", []):
+            if key is None:  # training loss: bins of equal index line up across seeds
+                curve = seed.get("curve", {})
+                pairs = zip(range(len(curve.get("step", []))), curve.get("loss", []), strict=False)
+                steps = curve.get("step", [])
+                for i, value in pairs:
+                    points.setdefault(steps[i], []).append(value)
+            else:
+                for ev in seed.get("evals", []):
+                    value = ev.get("metrics", {}).get(key)
+                    if value is not None and np.isfinite(value):
+                        points.setdefault(float(ev["step"]), []).append(value)
+        rows += [(step, float(np.mean(vals)), name) for step, vals in sorted(points.items())]
+    frame = pd.DataFrame(rows, columns=["step", "value", "variant"])
+    return frame.astype({"step": "float64", "value": "float64", "variant": "str"})
+
+
+def curve_frame_empty() -> pd.DataFrame:
+    return pd.DataFrame({"step": [], "value": [], "variant": []}).astype(
+        {"step": "float64", "value": "float64", "variant": "str"}
+    )
+
+
+def seed_table(done: dict[tuple[int, str], float], variants: list[str], seeds: int) -> str:
+    """Markdown: one row per seed, one column per variant; ✓ with the run's time once it finished."""
+    head = "| seed | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants)
+    rows = [
+        f"| {k + 1} | "
+        + " | ".join(f"✓ {done[k, n]:.0f} s" if (k, n) in done else "·" for n in variants)
+        + " |"
+        for k in range(seeds)
+    ]
+    return "\n".join([head, *rows])

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import pandas as pd
 
 from maskdepth.compare import (
     DEFAULT_SEEDS,
@@ -28,7 +26,17 @@ from maskdepth.errors import InputError
 from maskdepth.metrics import METRIC_NAMES
 from maskdepth.train import StepEvent, TrainConfig
 from maskdepth.ui.common import TRAIN_CONCURRENCY, TRAINING, AppContext, ThreadJob, gradio_errors, session_of
-from maskdepth.ui.compare_html import CSS, colour_key, differences_html, gallery_html, metrics_html
+from maskdepth.ui.compare_html import (
+    CSS,
+    about_md,
+    colour_key,
+    curve_frame,
+    curve_frame_empty,
+    differences_html,
+    gallery_html,
+    metrics_html,
+    seed_table,
+)
 
 # The live-run helpers shared with the Train tab: imported here only, so a move needs one edit.
 from maskdepth.ui.train_tab import RENDER_EVERY_S, LiveRun, cli_command, loss_plot
@@ -67,47 +75,6 @@ def comparison_folder(ctx: AppContext, choice: str | None) -> Path:
     if choice not in comparison_choices(ctx):
         raise InputError(f"no comparison named {choice!r}: pick one from the list")
     return ctx.runs_dir / choice
-
-
-def about_md(result: ComparisonResult) -> str:
-    """How it was made: the exact command and the budget actually spent."""
-    b = result.budget or {}
-    limit = (
-        ", ".join(f"{b[k]} {k}" for k in ("steps", "minutes", "epochs") if b.get(k) is not None)
-        or "unknown budget"
-    )
-    lines = [f"**Command:** `{result.command or 'not recorded'}`"]
-    if b:
-        lines.append(
-            f"**Budget:** {limit} per run, batch {b.get('batch_size')}, width {b.get('base_width')}, "
-            f"{b.get('size')} px; {b.get('seeds')} seed(s) ({', '.join(map(str, result.seeds))}), "
-            f"{b.get('runs')} runs in {b.get('wall_s', 0) / 60:.1f} min "
-            f"({b.get('cpu_s', 0) / 60:.1f} CPU-min, {b.get('torch_threads')} torch threads)."
-        )
-    return "  \n".join(lines)
-
-
-def curve_frame(result: ComparisonResult, quantity: str) -> pd.DataFrame:
-    """(step, value, variant) rows: each variant's curve, the mean over its seeds at each point."""
-    key = next((k for k, label in METRIC_NAMES.items() if label == quantity), None)
-    rows = []
-    for name, entry in result.variants.items():
-        points: dict[float, list[float]] = {}
-        for seed in entry.get("seeds", []):
-            if key is None:  # training loss: bins of equal index line up across seeds
-                curve = seed.get("curve", {})
-                pairs = zip(range(len(curve.get("step", []))), curve.get("loss", []), strict=False)
-                steps = curve.get("step", [])
-                for i, value in pairs:
-                    points.setdefault(steps[i], []).append(value)
-            else:
-                for ev in seed.get("evals", []):
-                    value = ev.get("metrics", {}).get(key)
-                    if value is not None and np.isfinite(value):
-                        points.setdefault(float(ev["step"]), []).append(value)
-        rows += [(step, float(np.mean(vals)), name) for step, vals in sorted(points.items())]
-    frame = pd.DataFrame(rows, columns=["step", "value", "variant"])
-    return frame.astype({"step": "float64", "value": "float64", "variant": "str"})
 
 
 @dataclass
@@ -173,12 +140,6 @@ def show(ctx: AppContext, choice: str | None, quantity: str = DEFAULT_CURVE) -> 
     )
 
 
-def curve_frame_empty() -> pd.DataFrame:
-    return pd.DataFrame({"step": [], "value": [], "variant": []}).astype(
-        {"step": "float64", "value": "float64", "variant": "str"}
-    )
-
-
 # ---- running a new comparison --------------------------------------------------------------------------
 
 
@@ -198,18 +159,6 @@ def base_config(
         eval_samples=128,
         sample_every=0,
     )
-
-
-def seed_table(done: dict[tuple[int, str], float], variants: list[str], seeds: int) -> str:
-    """Markdown: one row per seed, one column per variant; ✓ with the run's time once it finished."""
-    head = "| seed | " + " | ".join(variants) + " |\n|---|" + "---|" * len(variants)
-    rows = [
-        f"| {k + 1} | "
-        + " | ".join(f"✓ {done[k, n]:.0f} s" if (k, n) in done else "·" for n in variants)
-        + " |"
-        for k in range(seeds)
-    ]
-    return "\n".join([head, *rows])
 
 
 def compare_stream(
@@ -344,6 +293,34 @@ def build(ctx: AppContext) -> CompareTab:
     )
     outputs = [about, verdict, gallery, a, b, ab, table, differences, curves, key]
 
+    @gradio_errors
+    def on_show(choice: str | None, quantity: str) -> tuple[Any, ...]:
+        return show(ctx, choice, quantity)
+
+    @gradio_errors
+    def on_ab(choice: str | None, a: str | None, b: str | None) -> str:
+        return ab_html(ctx, choice, a, b)
+
+    @gradio_errors
+    def on_curve(choice: str | None, quantity: str) -> Any:
+        result = load_comparison(comparison_folder(ctx, choice))
+        frame = curve_frame(result, quantity) if result else curve_frame_empty()
+        return gr.update(value=frame, y_title=quantity)
+
+    def on_refresh() -> Any:
+        return gr.update(choices=comparison_choices(ctx))
+
+    picker.change(on_show, [picker, quantity], outputs, api_name="show_comparison")
+    for control in (a, b):
+        control.change(on_ab, [picker, a, b], ab, api_visibility="private")
+    quantity.change(on_curve, [picker, quantity], curves, api_visibility="private")
+    refresh.click(on_refresh, None, picker, api_visibility="private", queue=False)
+    _build_runner(ctx, [*outputs, picker])
+    return CompareTab(picker=picker, gallery=gallery, table=table, verdict=verdict)
+
+
+def _build_runner(ctx: AppContext, outputs: list[Any]) -> None:  # outputs: the views, then the picker
+    """The "Run a new comparison" section: variants, seeds, budget; per-seed progress while it runs."""
     with gr.Accordion("Run a new comparison", open=False):
         variants = gr.CheckboxGroup(
             [(f"{k}: {v.description}", k) for k, v in VARIANTS.items()],
@@ -367,20 +344,6 @@ def build(ctx: AppContext) -> CompareTab:
         losses = loss_plot("Loss curves of the run in training", height=300)
 
     @gradio_errors
-    def on_show(choice: str | None, quantity: str) -> tuple[Any, ...]:
-        return show(ctx, choice, quantity)
-
-    @gradio_errors
-    def on_ab(choice: str | None, a: str | None, b: str | None) -> str:
-        return ab_html(ctx, choice, a, b)
-
-    @gradio_errors
-    def on_curve(choice: str | None, quantity: str) -> Any:
-        result = load_comparison(comparison_folder(ctx, choice))
-        frame = curve_frame(result, quantity) if result else curve_frame_empty()
-        return gr.update(value=frame, y_title=quantity)
-
-    @gradio_errors
     def on_run(
         variants, seeds, minutes, base_width, size, backgrounds, foregrounds, positions, request: gr.Request
     ):
@@ -391,18 +354,10 @@ def build(ctx: AppContext) -> CompareTab:
     def on_stop(request: gr.Request) -> None:
         gr.Info(TRAINING.request_stop(session_of(request)))
 
-    def on_refresh() -> Any:
-        return gr.update(choices=comparison_choices(ctx))
-
-    picker.change(on_show, [picker, quantity], outputs, api_name="show_comparison")
-    for control in (a, b):
-        control.change(on_ab, [picker, a, b], ab, api_visibility="private")
-    quantity.change(on_curve, [picker, quantity], curves, api_visibility="private")
-    refresh.click(on_refresh, None, picker, api_visibility="private", queue=False)
     event = start.click(
         on_run,
         [variants, seeds, minutes, base_width, size, backgrounds, foregrounds, positions],
-        [progress, status, losses, *outputs, picker],
+        [progress, status, losses, *outputs],
         api_name="compare",
         concurrency_id="train",
         concurrency_limit=TRAIN_CONCURRENCY,
@@ -410,7 +365,6 @@ def build(ctx: AppContext) -> CompareTab:
     )
     ctx.model_events.append(event)
     stop.click(on_stop, None, None, api_visibility="private", concurrency_id="stop", concurrency_limit=None)
-    return CompareTab(picker=picker, gallery=gallery, table=table, verdict=verdict)
 
 
 def _choices(update: dict) -> dict:
