@@ -214,18 +214,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     base = config_from_args(args, out_dir=args.out)
     variants = args.variants or list(VARIANTS)
-    bar = tqdm(
-        total=len(variants) * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}"
-    )
+    runs = len(variants) * args.seeds
+    bar = tqdm(total=runs * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
 
-    def on_event(name: str, event) -> None:
+    def on_event(key, event) -> None:  # key: maskdepth.compare.RunKey
         if isinstance(event, StepEvent):
-            bar.n = variants.index(name) * 1000 + int(event.progress * 1000)
-            bar.set_postfix_str(f"{name}: step {event.step} loss {event.loss:.3f}", refresh=True)
+            bar.n = key.index * 1000 + int(event.progress * 1000)
+            where = f"run {key.index + 1}/{runs} seed {key.seed_index + 1}/{args.seeds} {key.variant}"
+            bar.set_postfix_str(f"{where}: step {event.step} loss {event.loss:.3f}", refresh=True)
 
     try:
         result = run_comparison(
-            base, variants, args.out, on_event=on_event, command="python -m maskdepth " + " ".join(args.argv)
+            base,
+            variants,
+            args.out,
+            on_event=on_event,
+            command="python -m maskdepth " + " ".join(args.argv),
+            seeds=args.seeds,
         )
     finally:
         bar.close()  # an error message then starts on its own line
@@ -310,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_train_args(p)
     p.add_argument("--variants", nargs="+", help="variant names (default: all)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (3+ for intervals)")
     p.add_argument("--out", default="runs/compare", help="comparison folder")
     p.set_defaults(func=cmd_compare)
 

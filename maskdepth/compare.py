@@ -1,15 +1,23 @@
-"""The loss-variant gallery: train variants on the same data, seed and budget, then compare.
+"""The loss-variant comparison: train every variant with the same seeds, data and budget; compare.
 
 The seed compared (i) BCE mask + BCE depth, (ii) the same trained part by part over the
-dataset's sets, and (iii) BCE mask + SSIM depth, by eye. Here every variant is scored on
-the same held-out samples with working metrics, and a gallery shows the same test
-samples side by side. "continue lr" vs "restart lr" answers the seed's open question:
-both resume from the same half-trained run for the second half of the budget.
+dataset's sets, and (iii) BCE mask + SSIM depth, by eye, and asked whether a resumed run
+should continue its learning rate or restart it. Here each variant is trained once per seed
+(seed ``k`` gives every variant the same model init, data order and held-out samples), its
+final weights are scored on held-out samples spread over the test split, and the verdict
+(:mod:`maskdepth.compare_stats`) names a difference only where its paired interval over the
+seeds excludes zero. "continue lr" vs "restart lr": both resume from the same half-trained
+run (one per seed) for the second half of the budget.
+
+Layout of a comparison folder: ``results.json``; ``<variant>/`` (seed index 0) and
+``<variant>-seed<k>/`` run folders; ``_half[-seed<k>]/`` the resume pair's shared first half;
+``gallery/`` PNG tiles (:mod:`maskdepth.compare_gallery`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Callable
@@ -18,75 +26,45 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 
-from maskdepth import fileio
-from maskdepth.data.transforms import model_input, split_dataset
+from maskdepth import compare_stats, fileio
+from maskdepth.compare_gallery import gallery_samples, spread, write_gallery
+from maskdepth.compare_variants import BASELINE, LR_PAIR, VARIANTS, Variant
+from maskdepth.data.transforms import split_dataset
 from maskdepth.errors import TrainingError
-from maskdepth.metrics import HIGHER_IS_BETTER, METRIC_NAMES
-from maskdepth.predict import colorize_depth
-from maskdepth.train import TrainConfig, build_dataset, train
+from maskdepth.evaluate import evaluate
+from maskdepth.metrics import METRIC_NAMES
+from maskdepth.model import WNet
+from maskdepth.train import EvalEvent, StepEvent, TrainConfig, build_dataset, train
+
+__all__ = [
+    "BASELINE",
+    "DEFAULT_SEEDS",
+    "LR_PAIR",
+    "VARIANTS",
+    "ComparisonResult",
+    "RunKey",
+    "Variant",
+    "load_comparison",
+    "run_comparison",
+    "shipped_command",
+]
+
+DEFAULT_SEEDS = 3
+SCORE_SAMPLES = 512  # held-out samples (spread over each seed's test split) scoring the final weights
+CURVE_EVALS = 6  # evaluations during a run with a step budget: the held-out curves
+CURVE_POINTS = 60  # training-loss points kept per run (means of consecutive steps)
+# The shipped comparison (comparisons/default): width 16, so 8 variants x 3 seeds x 300 steps of batch 32
+# take ~28 minutes on 2 CPU cores in bf16 (~130 images/s; ~40 minutes at fp32's ~89 images/s).
+SHIPPED_ARGS = ("--base-width", "16", "--steps", "300", "--batch-size", "32", "--eval-samples", "128")
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One entry of the comparison: what changes from the base config, and why it is there."""
-
-    description: str
-    overrides: dict = field(default_factory=dict)
-    resume_from: str | None = None  # name of a helper run whose last.pt this variant resumes
-    why: str = ""  # the mechanism: what this loss or schedule rewards, shown with the verdict
-
-
-VARIANTS: dict[str, Variant] = {
-    "bce|bce": Variant(
-        "(i) seed: BCE mask + BCE depth",
-        {"mask_loss": "bce", "depth_loss": "bce"},
-        why="BCE scores every pixel on its own: smooth, stable gradients, but nothing rewards sharp depth edges.",
-    ),
-    "bce|bce parts": Variant(
-        "(ii) seed: BCE + BCE trained part by part over 3 dataset parts, best weights carried over",
-        {"mask_loss": "bce", "depth_loss": "bce", "parts": 3},
-        why="each part is seen alone, so later parts pull the weights away from earlier ones; with a short "
-        "budget every part gets only a third of the steps.",
-    ),
-    "bce|ssim": Variant(
-        "(iii) seed: BCE mask + SSIM depth",
-        {"mask_loss": "bce", "depth_loss": "ssim"},
-        why="SSIM compares local means, contrasts and correlations in 11x11 windows, so it rewards the "
-        "depth map's structure (edges, slopes of floors and walls) rather than each pixel's value alone.",
-    ),
-    "bce|ssim+bce": Variant(
-        "BCE mask + (1 x BCE + 2 x SSIM) depth",
-        {"mask_loss": "bce", "depth_loss": "ssim+bce"},
-        why="SSIM for structure plus BCE to anchor absolute values: the seed's combination.",
-    ),
-    "bce|rmse": Variant(
-        "BCE mask + RMSE depth",
-        {"mask_loss": "bce", "depth_loss": "rmse"},
-        why="RMSE squares each pixel's error, so gross depth errors are fixed first; it gives little push to "
-        "fine edges, which is why the seed saw it as blurry.",
-    ),
-    "dice|bce": Variant(
-        "Dice mask + BCE depth",
-        {"mask_loss": "dice", "depth_loss": "bce"},
-        why="Dice optimises overlap directly but its gradient is weak and noisy while the mask is still poor, "
-        "so it starts slower than BCE.",
-    ),
-    "resume continue-lr": Variant(
-        "BCE + BCE: half the budget, then resumed with the lr continuing where it stopped",
-        {"mask_loss": "bce", "depth_loss": "bce", "resume_lr": "continue"},
-        resume_from="half",
-        why="with OneCycle the first half ends with the lr annealed to almost zero; continuing it there "
-        "leaves the second half barely learning.",
-    ),
-    "resume restart-lr": Variant(
-        "BCE + BCE: half the budget, then resumed with the lr restarted from its initial value",
-        {"mask_loss": "bce", "depth_loss": "bce", "resume_lr": "restart"},
-        resume_from="half",
-        why="restarting warms the lr up again, so the second half trains at full speed from good weights.",
-    ),
-}
-GALLERY_SAMPLES = 4
+def shipped_command(out: str | os.PathLike = "comparisons/default") -> str:
+    """The command that writes the shipped comparison (every variant, :data:`DEFAULT_SEEDS` seeds)."""
+    return " ".join(
+        ["python -m maskdepth compare", *SHIPPED_ARGS, "--seeds", str(DEFAULT_SEEDS), "--out", str(out)]
+    )
 
 
 def _slug(name: str) -> str:
@@ -104,142 +82,252 @@ def _scaled(cfg: TrainConfig, fraction: float) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class RunKey:
+    """Which run an event belongs to: variant, seed, and the run's place among all runs."""
+
+    variant: str
+    seed: int  # the TrainConfig seed
+    seed_index: int  # 0 .. seeds - 1
+    index: int  # 0 .. total - 1, in training order (seed by seed, variants in the order given)
+    total: int
+
+
 @dataclass
 class ComparisonResult:
     folder: Path
-    variants: dict[str, dict]  # name -> {description, metrics, time_s, run_dir, losses}
+    variants: dict[str, dict]  # name -> {description, about, losses, seeds, summary, metrics, time_s, ...}
     verdict: str
-    gallery: list[dict]  # [{"caption": str, "path": str}], sample by sample
+    gallery: dict  # {"seed", "samples": [...], "rows": {variant: [...]}} (compare_gallery.write_gallery)
+    baseline: str | None = None
+    seeds: list[int] = field(default_factory=list)
+    command: str | None = None
+    budget: dict = field(default_factory=dict)
 
     def table(self) -> dict[str, dict[str, float]]:
+        """name -> mean of each metric over the seeds, and the mean training time per seed."""
         return {name: {**v["metrics"], "time_s": v["time_s"]} for name, v in self.variants.items()}
 
 
-def verdict(variants: dict[str, dict]) -> str:
-    """Which variant won, on what, measured: the variant with the best mean rank over all metrics."""
-    names = list(variants)
-    if not names:
-        return "no variants were trained"
-    ranks = {n: [] for n in names}
-    lines = []
-    for key, label in METRIC_NAMES.items():
-        values = {
-            n: variants[n]["metrics"].get(key) for n in names if variants[n]["metrics"].get(key) is not None
+class _Recorder:
+    """Forwards a run's events and keeps its curves (steps offset by ``offset`` for a resumed half)."""
+
+    def __init__(self, emit: Callable[[object], None], offset: int = 0, base: _Recorder | None = None):
+        self.emit, self.offset = emit, offset
+        self.steps: list[tuple[int, float]] = list(base.steps) if base else []
+        self.evals: list[dict] = list(base.evals) if base else []
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, StepEvent):
+            self.steps.append((event.step + self.offset, event.loss))
+        elif isinstance(event, EvalEvent):
+            self.evals.append({"step": event.step + self.offset, "metrics": dict(event.metrics)})
+        self.emit(event)
+
+    def curve(self) -> dict[str, list[float]]:
+        if not self.steps:
+            return {"step": [], "loss": []}
+        chunks = np.array_split(np.asarray(self.steps, np.float64), min(CURVE_POINTS, len(self.steps)))
+        return {
+            "step": [round(float(c[:, 0].mean()), 1) for c in chunks],
+            "loss": [float(c[:, 1].mean()) for c in chunks],
         }
-        if not values:
+
+
+def final_model(run_dir: Path) -> WNet | None:
+    """The run's weights after its last step (last.pt), else its best weights, else None."""
+    last = run_dir / "last.pt"
+    if last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        model = WNet(**state["model_config"])
+        model.load_state_dict(state["model"])
+        return model.eval()
+    if (run_dir / "model.safetensors").is_file():
+        from maskdepth.hub import load_model
+
+        return load_model(run_dir)
+    return None
+
+
+def _train_seed(
+    base: TrainConfig, variants: list[str], seed_index: int, folder: Path, emit, stop, first: int, total: int
+) -> dict[str, dict]:
+    """Train every variant with seed ``base.seed + seed_index``; name -> its per-seed entry."""
+    seed = base.seed + seed_index
+    suffix = f"-seed{seed_index}" if seed_index else ""
+    cfg0 = dataclasses.replace(base, seed=seed)
+    if cfg0.eval_every is None and cfg0.steps is not None:  # a few held-out points per run: the curves
+        cfg0 = dataclasses.replace(cfg0, eval_every=max(1, math.ceil(cfg0.steps / CURVE_EVALS)))
+    dataset = build_dataset(cfg0)
+    _, test_split = split_dataset(dataset, cfg0.test_fraction, seed=seed)  # the split train() makes
+    scored = Subset(dataset, spread(list(test_split.indices), SCORE_SAMPLES))
+    halves: dict[str, tuple[Path, _Recorder, float, int]] = {}
+    entries: dict[str, dict] = {}
+    for j, name in enumerate(variants):
+        if stop is not None and stop.is_set():
+            break
+        key = RunKey(name, seed, seed_index, first + j, total)
+        forward = lambda e, k=key: emit(k, e)  # noqa: E731
+        variant = VARIANTS[name]
+        run_dir = folder / f"{_slug(name)}{suffix}"
+        t0 = time.perf_counter()
+        recorder = _Recorder(forward)
+        if variant.resume_from:
+            if variant.resume_from not in halves:  # train the shared first half once per seed
+                half_dir = folder / f"_{variant.resume_from}{suffix}"
+                cfg = dataclasses.replace(
+                    cfg0, **variant.overrides, **_scaled(cfg0, 0.5), out_dir=str(half_dir)
+                )
+                half_rec = _Recorder(forward)
+                half = train(cfg, half_rec, stop)
+                halves[variant.resume_from] = (half_dir, half_rec, time.perf_counter() - t0, half.steps)
+            half_dir, half_rec, half_s, half_steps = halves[variant.resume_from]
+            t0 = time.perf_counter() - half_s  # each resume variant's time counts the shared half once
+            recorder = _Recorder(forward, offset=half_steps, base=half_rec)
+            cfg = dataclasses.replace(
+                cfg0, **variant.overrides, **_scaled(cfg0, 0.5), out_dir=str(run_dir), resume=str(half_dir)
+            )
+        else:
+            cfg = dataclasses.replace(cfg0, **variant.overrides, out_dir=str(run_dir))
+        result = train(cfg, recorder, stop)
+        if result.reason == "stopped":
+            break  # an unfinished run is not comparable with the others
+        model = final_model(run_dir)
+        metrics = dict.fromkeys(METRIC_NAMES)
+        if model is not None:
+            metrics = evaluate(model, scored, loss_cfg=cfg.loss_config(), batch_size=64).metrics
+        entries[name] = {
+            "seed": seed,
+            "metrics": metrics,
+            "time_s": round(time.perf_counter() - t0, 1),
+            "steps": recorder.steps[-1][0] if recorder.steps else 0,
+            "reason": result.reason,
+            "n_scored": len(scored),
+            "run_dir": str(run_dir.relative_to(folder)),
+            "curve": recorder.curve(),
+            "evals": recorder.evals,
+        }
+    return entries
+
+
+def _assemble(per_seed: list[dict[str, dict]], variants: list[str]) -> tuple[dict, str | None, dict]:
+    """(variant entries with seeds, summary, paired differences; the baseline; the lr question)."""
+    out: dict[str, dict] = {}
+    for name in variants:
+        seeds = [entries[name] for entries in per_seed if name in entries]
+        if not seeds:
             continue
-        ordered = sorted(values, key=lambda n: values[n], reverse=HIGHER_IS_BETTER[key])
-        for rank, n in enumerate(ordered):
-            ranks[n].append(rank)
-        lines.append(f"{label}: {ordered[0]} ({values[ordered[0]]:.4f})")
-    mean_rank = {n: float(np.mean(r)) if r else float("inf") for n, r in ranks.items()}
-    winner = min(mean_rank, key=mean_rank.get)
-    text = (
-        f"Winner overall: {winner} — {variants[winner]['description']} (mean rank {mean_rank[winner]:.1f} of "
-        f"{len(names)} over {len(METRIC_NAMES)} metrics). Best per metric: " + "; ".join(lines) + "."
-    )
-    why = [
-        f"- **{n}**: {VARIANTS[n].why}"
-        for n in sorted(names, key=mean_rank.get)
-        if VARIANTS.get(n, Variant("")).why
-    ]
-    return text + ("\n\nWhy, best first:\n" + "\n".join(why) if why else "")
-
-
-@torch.inference_mode()
-def _gallery(runs: dict[str, Path], base: TrainConfig, folder: Path) -> list[dict]:
-    """One row image per test sample: input | targets | each variant's mask and depth."""
-    from maskdepth.hub import load_model
-
-    dataset = build_dataset(base)
-    _, test_split = split_dataset(dataset, base.test_fraction, seed=base.seed)
-    samples = [dataset[i] for i in list(test_split.indices)[:GALLERY_SAMPLES]]
-    batch = {k: torch.stack([s[k] for s in samples]) for k in ("bg", "fg_bg", "mask", "depth")}
-    preds = {}
-    for name, run_dir in runs.items():
-        model = load_model(run_dir)
-        out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
-        preds[name] = (torch.sigmoid(out.mask)[:, 0].numpy(), torch.sigmoid(out.depth)[:, 0].numpy())
-
-    def grey(a: np.ndarray) -> np.ndarray:
-        return (np.repeat(np.clip(a, 0, 1)[..., None], 3, -1) * 255).round().astype(np.uint8)
-
-    from maskdepth.imageio import save_png_rgb
-
-    items = []
-    for i in range(len(samples)):
-        rgb = (batch["fg_bg"][i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        tiles = [
-            ("input", rgb),
-            ("target mask", grey(batch["mask"][i, 0].numpy())),
-            ("target depth", colorize_depth(batch["depth"][i, 0].numpy())),
-        ]
-        for name, (m, d) in preds.items():
-            tiles += [(f"{name} mask", grey(m[i])), (f"{name} depth", colorize_depth(d[i]))]
-        for j, (caption, tile) in enumerate(tiles):
-            path = folder / "gallery" / f"sample{i}-{j:02d}-{_slug(caption)}.png"
-            save_png_rgb(tile, path)
-            items.append({"caption": f"sample {i}: {caption}", "path": str(path.relative_to(folder))})
-    return items
+        summary = compare_stats.summarize(seeds)
+        out[name] = {
+            "description": VARIANTS[name].description,
+            "about": VARIANTS[name].about,
+            "losses": {
+                "mask": VARIANTS[name].overrides.get("mask_loss"),
+                "depth": VARIANTS[name].overrides.get("depth_loss"),
+            },
+            "seeds": seeds,
+            "summary": summary,
+            "metrics": {k: summary[k]["mean"] for k in METRIC_NAMES},
+            "time_s": round(summary["time_s"]["mean"], 1),
+        }
+    baseline = BASELINE if BASELINE in out else next(iter(out), None)
+    for name, entry in out.items():
+        if name != baseline:
+            entry["vs_baseline"] = compare_stats.paired(entry["seeds"], out[baseline]["seeds"])
+    lr = {}
+    if all(n in out for n in LR_PAIR):
+        lr = {
+            "continue": LR_PAIR[0],
+            "restart": LR_PAIR[1],
+            "restart_minus_continue": compare_stats.paired(
+                out[LR_PAIR[1]]["seeds"], out[LR_PAIR[0]]["seeds"]
+            ),
+        }
+    return out, baseline, lr
 
 
 def run_comparison(
     base: TrainConfig,
     variants: list[str],
     out_dir: str | os.PathLike,
-    on_event: Callable[[str, object], None] | None = None,
+    on_event: Callable[[RunKey, object], None] | None = None,
     stop=None,
     command: str | None = None,
+    seeds: int = DEFAULT_SEEDS,
 ) -> ComparisonResult:
-    """Train each named variant from ``base`` (same data, seed, budget) and write results.json + gallery."""
+    """Train each named variant from ``base`` with ``seeds`` seeds; write results.json and the gallery.
+
+    Seeds are ``base.seed, base.seed + 1, ...``; all variants train with seed k before any trains
+    with seed k + 1, so a stopped comparison keeps complete pairs. ``on_event(key, event)`` gets
+    every training event with the :class:`RunKey` of its run.
+    """
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise TrainingError(f"unknown variant(s) {', '.join(unknown)}; choose from: {', '.join(VARIANTS)}")
+    if seeds < 1:
+        raise TrainingError(f"seeds must be >= 1, got {seeds}")
     folder = Path(out_dir)
     fileio.check_writable(folder)
-    emit = on_event or (lambda name, event: None)
-    results: dict[str, dict] = {}
-    runs: dict[str, Path] = {}
-    helpers: dict[str, Path] = {}
-    half_seconds: dict[str, float] = {}
-    for name in variants:
+    emit = on_event or (lambda key, event: None)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    per_seed = []
+    for k in range(seeds):
         if stop is not None and stop.is_set():
             break
-        variant = VARIANTS[name]
-        run_dir = folder / _slug(name)
-        t0 = time.perf_counter()
-        if variant.resume_from:
-            half = helpers.get(variant.resume_from)
-            if half is None:  # train the shared first half once
-                half = folder / f"_{variant.resume_from}"
-                cfg = dataclasses.replace(base, **variant.overrides, **_scaled(base, 0.5), out_dir=str(half))
-                train(cfg, lambda e, n=name: emit(n, e), stop)
-                helpers[variant.resume_from] = half
-                half_seconds[variant.resume_from] = time.perf_counter() - t0
-            else:  # each resume variant's time counts the shared first half once, like the first
-                t0 -= half_seconds[variant.resume_from]
-            cfg = dataclasses.replace(
-                base, **variant.overrides, **_scaled(base, 0.5), out_dir=str(run_dir), resume=str(half)
-            )
-        else:
-            cfg = dataclasses.replace(base, **variant.overrides, out_dir=str(run_dir))
-        result = train(cfg, lambda e, n=name: emit(n, e), stop)
-        runs[name] = run_dir
-        results[name] = {
-            "description": variant.description,
-            "metrics": result.best_metrics,
-            "time_s": round(time.perf_counter() - t0, 1),
-            "run_dir": str(run_dir.relative_to(folder)),
-            "losses": {"mask": cfg.mask_loss, "depth": cfg.depth_loss},
-        }
-    gallery = _gallery(runs, base, folder) if runs else []
-    outcome = ComparisonResult(folder=folder, variants=results, verdict=verdict(results), gallery=gallery)
+        per_seed.append(
+            _train_seed(base, variants, k, folder, emit, stop, k * len(variants), seeds * len(variants))
+        )
+    results, baseline, lr = _assemble(per_seed, variants)
+    gallery: dict = {}
+    if per_seed and per_seed[0]:
+        dataset = build_dataset(base)
+        _, test_split = split_dataset(dataset, base.test_fraction, seed=base.seed)
+        models = {n: final_model(folder / e["run_dir"]) for n, e in per_seed[0].items()}
+        models = {n: m for n, m in models.items() if m is not None}
+        gallery = write_gallery(
+            models, dataset, gallery_samples(dataset, test_split.indices), folder, base.seed
+        )
+    about = {n: VARIANTS[n].about for n in results}
+    lr_pair = LR_PAIR if lr else None
+    n_scored = min((e["n_scored"] for entries in per_seed for e in entries.values()), default=0)
+    text = compare_stats.verdict(results, baseline, lr_pair, about, n_scored)
+    budget = {
+        "steps": base.steps,
+        "minutes": base.minutes,
+        "epochs": base.epochs,
+        "batch_size": base.batch_size,
+        "base_width": base.base_width,
+        "size": base.size,
+        "seeds": len(per_seed),
+        "runs": sum(len(e) for e in per_seed),
+        "wall_s": round(time.perf_counter() - wall0, 1),
+        "cpu_s": round(time.process_time() - cpu0, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    outcome = ComparisonResult(
+        folder,
+        results,
+        text,
+        gallery,
+        baseline,
+        [base.seed + k for k in range(len(per_seed))],
+        command,
+        budget,
+    )
     fileio.write_json(
         folder / "results.json",
         {
             "variants": results,
-            "verdict": outcome.verdict,
+            "variant_order": list(results),
+            "baseline": baseline,
+            "seeds": outcome.seeds,
+            "interval": compare_stats.INTERVAL,
+            "scored_on": f"final weights of each run on {SCORE_SAMPLES} held-out samples spread over the "
+            "seed's test split (fewer if the split is smaller)",
+            "lr_question": lr,
+            "verdict": text,
             "gallery": gallery,
+            "budget": budget,
             "base_config": base.to_dict(),
             "command": command,
         },
@@ -255,9 +343,17 @@ def load_comparison(folder: str | os.PathLike) -> ComparisonResult | None:
     data = read_json(folder / "results.json")
     if not data:
         return None
+    variants = data.get("variants", {})
+    order = [n for n in data.get("variant_order", []) if n in variants]
+    variants = {n: variants[n] for n in order + [n for n in variants if n not in order]}
+    gallery = data.get("gallery", {})
     return ComparisonResult(
         folder=folder,
-        variants=data.get("variants", {}),
+        variants=variants,
         verdict=data.get("verdict", ""),
-        gallery=data.get("gallery", []),
+        gallery=gallery if isinstance(gallery, dict) else {},
+        baseline=data.get("baseline"),
+        seeds=data.get("seeds", []),
+        command=data.get("command"),
+        budget=data.get("budget", {}),
     )

@@ -69,6 +69,20 @@ def _default_input_fn(model: nn.Module) -> InputFn:
     return build
 
 
+def _check_batch(batch: object) -> None:
+    """Raise DatasetError unless ``batch`` is a dict with every key evaluation needs."""
+    if not isinstance(batch, Mapping):
+        raise DatasetError(
+            f"evaluation samples must be dicts with keys {list(REQUIRED_KEYS)}, "
+            f"got batches of type {type(batch).__name__}"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in batch]
+    if missing:
+        raise DatasetError(
+            f"evaluation samples lack {missing} (have {sorted(batch)}); each sample needs {list(REQUIRED_KEYS)}"
+        )
+
+
 def evaluate(
     model: nn.Module,
     dataset_or_loader: Iterable,
@@ -103,7 +117,8 @@ def evaluate(
             own shard (possibly empty) and every one gets the result for the union.
 
     Returns:
-        :class:`EvalResult`. The model's train/eval mode is restored afterwards.
+        :class:`EvalResult` (every metric of :data:`~maskdepth.metrics.METRIC_NAMES`, including
+        the depth edge F1 and rank correlation). The model's train/eval mode is restored afterwards.
 
     Raises:
         InputError: ``batch_size`` or ``max_batches`` below 1.
@@ -132,17 +147,7 @@ def evaluate(
     try:
         with torch.inference_mode():
             for done, batch in enumerate(loader, start=1):
-                if not isinstance(batch, Mapping):
-                    raise DatasetError(
-                        f"evaluation samples must be dicts with keys {list(REQUIRED_KEYS)}, "
-                        f"got batches of type {type(batch).__name__}"
-                    )
-                missing = [key for key in REQUIRED_KEYS if key not in batch]
-                if missing:
-                    raise DatasetError(
-                        f"evaluation samples lack {missing} (have {sorted(batch)}); each sample needs "
-                        f"{list(REQUIRED_KEYS)}"
-                    )
+                _check_batch(batch)
                 batch = {key: value.to(device) for key, value in batch.items() if isinstance(value, Tensor)}
                 output = model(build_input(batch))
                 losses = score_batch(output, batch, loss_cfg)

@@ -12,6 +12,16 @@ pixels; abs-rel ``mean(|p - t| / t)`` and delta<1.25 ``mean(max(p/t, t/p) < 1.25
 valid pixels ``t > DEPTH_EPS`` (t = 0 means "infinitely far", where ratios are
 meaningless); SSIM with the same window as the SSIM loss. An image with no valid pixel
 gets NaN for abs-rel and delta and is left out of those two means.
+
+Two depth metrics test the seed's own claims ("BCE smooth but blurry, SSIM keeps edges"):
+- edge F1: depth discontinuities are pixels next to a neighbour whose depth differs by
+  more than EDGE_RATIO (10 %); predicted and true edges match within one pixel, and
+  F1 = 2PR / (P + R). A blurred jump spreads over several pixels, none of which crosses
+  the ratio, so blur shows up as lost recall. No true and no predicted edge scores 1.0.
+- rank agreement: Spearman correlation between predicted and true depth over an image's
+  pixels (ties get their average rank): is the nearer of two pixels predicted nearer,
+  whatever the scale. NaN (left out of the mean) for a target of one constant depth; 0.0
+  for a constant prediction of a varying target.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from maskdepth.losses import ssim_per_image
@@ -27,6 +38,8 @@ from maskdepth.model import WNetOutput
 
 DEPTH_EPS = 1e-3  # depth targets at or below this are "no depth" for abs-rel and delta
 DELTA_THRESHOLD = 1.25
+EDGE_RATIO = 1.1  # neighbouring depths differing by more than 10 % straddle a depth discontinuity
+EDGE_TOLERANCE = 1  # pixels: a predicted edge this close to a true one counts as found
 
 # Metric key -> display label, in display order.
 METRIC_NAMES: dict[str, str] = {
@@ -36,6 +49,8 @@ METRIC_NAMES: dict[str, str] = {
     "depth_absrel": "Depth abs-rel",
     "depth_delta1": "Depth δ<1.25",
     "depth_ssim": "Depth SSIM",
+    "depth_edge_f1": "Depth edge F1",
+    "depth_spearman": "Depth rank corr.",
 }
 
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -45,6 +60,8 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "depth_absrel": False,
     "depth_delta1": True,
     "depth_ssim": True,
+    "depth_edge_f1": True,
+    "depth_spearman": True,
 }
 
 
@@ -67,16 +84,76 @@ def mask_metrics(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
     return {"mask_dice": dice, "mask_iou": iou}
 
 
+def depth_edges(depth: Tensor) -> Tensor:
+    """Depth discontinuities: (B, 1, H, W) depth in [0, 1] -> (B, 1, H, W) bool.
+
+    A pixel is an edge pixel if its right or lower neighbour's depth differs by a factor of
+    more than EDGE_RATIO; both pixels of such a pair are marked. Depths are clamped to
+    DEPTH_EPS first, so "infinitely far" (0) compares as very far rather than dividing by 0.
+    """
+    log = depth.clamp_min(DEPTH_EPS).log()
+    jump = math.log(EDGE_RATIO)
+    dx = (log[..., :, 1:] - log[..., :, :-1]).abs() > jump  # (B, 1, H, W-1)
+    dy = (log[..., 1:, :] - log[..., :-1, :]).abs() > jump  # (B, 1, H-1, W)
+    edges = torch.zeros_like(depth, dtype=torch.bool)
+    edges[..., :, 1:] |= dx
+    edges[..., :, :-1] |= dx
+    edges[..., 1:, :] |= dy
+    edges[..., :-1, :] |= dy
+    return edges
+
+
+def edge_f1(pred: Tensor, target: Tensor) -> Tensor:
+    """F1 of predicted against true depth discontinuities, per image: (B, 1, H, W) each -> (B,)."""
+    true, found = depth_edges(target).float(), depth_edges(pred).float()
+    k = 2 * EDGE_TOLERANCE + 1
+
+    def near(edges: Tensor) -> Tensor:  # within EDGE_TOLERANCE pixels of an edge
+        return F.max_pool2d(edges, k, stride=1, padding=EDGE_TOLERANCE)
+
+    n_true, n_found = _sum_per_image(true), _sum_per_image(found)
+    precision = _sum_per_image(found * near(true)) / n_found.clamp_min(1)
+    recall = _sum_per_image(true * near(found)) / n_true.clamp_min(1)
+    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+    # Nothing to find: perfect if nothing was found, else every found edge is a false one.
+    return torch.where(n_true == 0, (n_found == 0).to(f1.dtype), f1)
+
+
+def _average_ranks(x: Tensor) -> Tensor:
+    """Ranks 0..N-1 along dim 1 of (B, N), tied values sharing their mean rank."""
+    values, order = x.sort(dim=1)
+    new_group = torch.ones_like(values, dtype=torch.long)
+    new_group[:, 1:] = (values[:, 1:] != values[:, :-1]).long()
+    group = new_group.cumsum(dim=1) - 1  # (B, N): group id of each sorted position
+    position = torch.arange(x.shape[1], dtype=x.dtype, device=x.device).expand_as(values)
+    sums = torch.zeros_like(values).scatter_add_(1, group, position)
+    counts = torch.zeros_like(values).scatter_add_(1, group, torch.ones_like(values))
+    mean_rank = (sums / counts.clamp_min(1)).gather(1, group)
+    return torch.empty_like(mean_rank).scatter_(1, order, mean_rank)
+
+
+def spearman(pred: Tensor, target: Tensor) -> Tensor:
+    """Spearman rank correlation of each image's pixels: (B, 1, H, W) each -> (B,)."""
+    a = _average_ranks(pred.flatten(1).double())
+    b = _average_ranks(target.flatten(1).double())
+    a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
+    norm_a, norm_b = a.norm(dim=1), b.norm(dim=1)
+    rho = (a * b).sum(dim=1) / (norm_a * norm_b).clamp_min(1e-12)
+    rho = torch.where(norm_b == 0, torch.full_like(rho, math.nan), rho)  # constant target: undefined
+    return rho.to(pred.dtype)  # a constant prediction (norm_a == 0) gives 0: no agreement
+
+
 def depth_metrics(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
-    """RMSE, abs-rel, delta<1.25 and SSIM per image.
+    """RMSE, abs-rel, delta<1.25, SSIM, edge F1 and rank correlation per image.
 
     Args:
         logits: depth logits (B, 1, H, W).
         target: depth target (B, 1, H, W) in [0, 1], near = 1.
 
     Returns:
-        ``{"depth_rmse", "depth_absrel", "depth_delta1", "depth_ssim"}``, each (B,);
-        abs-rel and delta are NaN for an image without valid (t > DEPTH_EPS) pixels.
+        ``{"depth_rmse", "depth_absrel", "depth_delta1", "depth_ssim", "depth_edge_f1",
+        "depth_spearman"}``, each (B,); abs-rel and delta are NaN for an image without valid
+        (t > DEPTH_EPS) pixels, the rank correlation for a constant target.
     """
     pred = torch.sigmoid(logits)
     target = target.to(pred.dtype)
@@ -99,6 +176,8 @@ def depth_metrics(logits: Tensor, target: Tensor) -> dict[str, Tensor]:
         "depth_absrel": absrel,
         "depth_delta1": delta1,
         "depth_ssim": ssim_per_image(pred, target),
+        "depth_edge_f1": edge_f1(pred, target),
+        "depth_spearman": spearman(pred, target),
     }
 
 

@@ -22,12 +22,11 @@ import tiny
 import torch
 from PIL import Image
 
-from maskdepth.compare import run_comparison
 from maskdepth.errors import CheckpointError, HubError, InputError
 from maskdepth.model import WNet
 from maskdepth.predict import OUTPUT_FILES
 from maskdepth.train import TrainConfig
-from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
+from maskdepth.ui import common, models_tab, predict_tab, train_tab
 from maskdepth.ui.common import DEFAULT_CHOICE, TRAINING, AppContext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,43 +314,7 @@ def test_zip_dataset_is_extracted_per_upload_and_folders_are_local_only(
         train_tab.dataset_source(ctx, "folder path", None, str(data))
 
 
-# ---- Compare tab --------------------------------------------------------------------------------
-
-
-TINY_COMPARE = dict(
-    backgrounds=2,
-    foregrounds=2,
-    positions=2,
-    steps=3,
-    batch_size=4,
-    base_width=4,
-    size=32,
-    eval_samples=8,
-    sample_every=0,
-)
-
-
-def test_compare_tab_shows_a_comparison_or_says_how_to_make_one(ctx: AppContext) -> None:
-    items, table, verdict, _ = compare_tab.load_view(ctx.comparison_dir)
-    assert items == [] and table.empty and "python -m maskdepth compare" in verdict
-    run_comparison(TrainConfig(**TINY_COMPARE), ["bce|bce", "bce|ssim"], ctx.comparison_dir)
-    items, table, verdict, columns = compare_tab.load_view(ctx.comparison_dir)
-    assert list(table["variant"]) == ["bce|bce", "bce|ssim"] and "Mask IoU" in table.columns
-    assert columns == 7 and len(items) == 4 * 7 and "sample 0: input" in items[0][1]
-    assert "Winner overall" in verdict
-
-
-def test_new_comparison_streams_and_lands_in_the_pickers(ctx: AppContext) -> None:
-    updates = list(compare_tab.compare_stream(ctx, "me", TrainConfig(**TINY_COMPARE), ["bce|rmse"]))
-    assert not TRAINING.busy
-    html, status, _, gallery, table, verdict, picker = updates[-1]
-    assert "100%" in html and list(table["variant"]) == ["bce|rmse"]
-    assert picker["value"].startswith("compare-") and picker["value"] in compare_tab.comparison_choices(ctx)
-    assert any(value.endswith("/bce-rmse") for _, value in ctx.model_choices())
-    with pytest.raises(InputError, match="no comparison named"):
-        compare_tab.comparison_folder(ctx, "../elsewhere")
-    with pytest.raises(InputError, match="unknown variant"):
-        next(compare_tab.compare_stream(ctx, "me", TrainConfig(**TINY_COMPARE), ["nope"]))
+# The Compare tab's tests live in tests/test_compare_tab.py.
 
 
 # ---- Models tab --------------------------------------------------------------------------------

@@ -235,7 +235,7 @@ def test_compare_prints_the_table_and_the_verdict(tmp_path: Path, capsys) -> Non
     out = tmp_path / "cmp"
     assert main(["compare", "--variants", "bce|bce", "--steps", "1", *TINY_TRAIN, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "bce|bce" in printed and "Winner overall: bce|bce" in printed
+    assert "bce|bce" in printed and "**bce|bce**" in printed and "Baseline" in printed
     assert json.loads((out / "results.json").read_text())["command"].startswith("python -m maskdepth compare")
 
 

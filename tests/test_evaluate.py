@@ -155,3 +155,9 @@ def test_bad_inputs_raise_errors_that_name_the_fix() -> None:
         evaluate(model, tiny_dataset(2), batch_size=0)
     with pytest.raises(InputError, match="max_batches"):
         evaluate(model, tiny_dataset(2), max_batches=0)
+
+
+def test_evaluate_reports_the_depth_edge_and_rank_metrics() -> None:
+    result = evaluate(tiny_model(), tiny_dataset(), batch_size=2)
+    assert 0.0 <= result.metrics["depth_edge_f1"] <= 1.0
+    assert -1.0 <= result.metrics["depth_spearman"] <= 1.0

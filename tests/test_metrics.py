@@ -6,16 +6,20 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from maskdepth.losses import DEPTH_LOSSES, LossConfig, ssim_per_image
 from maskdepth.metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
     MetricAccumulator,
+    depth_edges,
     depth_metrics,
+    edge_f1,
     format_table,
     image_metrics,
     mask_metrics,
+    spearman,
 )
 from maskdepth.model import WNetOutput
 
@@ -115,6 +119,8 @@ def test_perfect_depth() -> None:
     assert torch.allclose(m["depth_absrel"], torch.zeros(2), atol=1e-5)
     assert torch.equal(m["depth_delta1"], torch.ones(2))
     assert torch.allclose(m["depth_ssim"], torch.ones(2), atol=1e-4)
+    assert torch.equal(m["depth_edge_f1"], torch.ones(2))
+    assert torch.allclose(m["depth_spearman"], torch.ones(2), atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -154,6 +160,45 @@ def test_image_without_valid_depth_is_left_out_of_abs_rel_mean() -> None:
     assert acc.n_images == 2
     assert result["depth_absrel"] == pytest.approx(0.0) and result["depth_delta1"] == 1.0
     assert result["depth_rmse"] == pytest.approx(0.25)  # (0 + 0.5) / 2 over both images
+
+
+def step_depth(n: int = 1) -> torch.Tensor:
+    """(n, 1, 32, 32): a near square (0.8) in front of a far wall (0.2): one closed depth edge."""
+    return torch.full((n, 1, H, W), 0.2) + 0.6 * square(8, 8, 16, n)
+
+
+def test_depth_edges_mark_jumps_not_slopes() -> None:
+    edges = depth_edges(step_depth())
+    assert edges[0, 0, 8:24, 7:9].all() and edges[0, 0, 7:9, 8:24].all()  # both sides of the jump
+    assert not edges[0, 0, 12:20, 12:20].any() and not edges[0, 0, 28:, :].any()
+    gentle = torch.linspace(0.5, 0.9, W).expand(1, 1, H, W)  # < 3 % from pixel to pixel, like a floor
+    assert not depth_edges(gentle).any()
+
+
+def test_edge_f1_rewards_sharp_edges_and_punishes_blur() -> None:
+    target = step_depth()
+    assert edge_f1(target, target).item() == 1.0
+    shifted = torch.roll(target, shifts=1, dims=-1)  # one pixel off: within the tolerance
+    assert edge_f1(shifted, target).item() == pytest.approx(1.0)
+    f1 = [
+        edge_f1(F.avg_pool2d(target, k, stride=1, padding=k // 2, count_include_pad=False), target).item()
+        for k in (3, 7, 11)  # 3: the jump spreads over 3 pixels, still within the tolerance
+    ]
+    assert f1[0] == pytest.approx(1.0) and f1[0] > f1[1] > f1[2] and f1[1] < 0.75  # wider blur, lower F1
+    flat = torch.full_like(target, 0.5)
+    assert edge_f1(flat, target).item() == 0.0
+    assert edge_f1(flat, flat).item() == 1.0 and edge_f1(target, flat).item() == 0.0  # nothing to find
+
+
+def test_spearman_is_rank_agreement_with_ties() -> None:
+    target = depth_ramp(1)  # columns tied: 32 pixels share each value
+    assert spearman(target, target).item() == pytest.approx(1.0)
+    assert spearman(target**3, target).item() == pytest.approx(1.0)  # any increasing map: same ranks
+    assert spearman(1 - target, target).item() == pytest.approx(-1.0)
+    assert spearman(torch.full_like(target, 0.5), target).item() == 0.0
+    assert math.isnan(spearman(target, torch.full_like(target, 0.5)).item())
+    noise = torch.rand(1, 1, H, W, generator=torch.Generator().manual_seed(0))
+    assert abs(spearman(noise, target).item()) < 0.2
 
 
 def test_depth_ssim_shares_the_loss_helper() -> None:
