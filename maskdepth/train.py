@@ -39,6 +39,13 @@ from maskdepth.schedule import Budget, Schedule, current_lr, make_optimizer, opt
 # ---- set-up ---------------------------------------------------------------------------
 
 
+def _spread(indices: list[int], n: int) -> list[int]:
+    """``n`` of ``indices`` evenly spaced over the whole list (all of them if n >= len)."""
+    if n >= len(indices):
+        return list(indices)
+    return [indices[i * len(indices) // n] for i in range(n)]
+
+
 @dataclass
 class RunData:
     """What a run trains and evaluates on: seeded split, parts, a fixed evaluation subset."""
@@ -52,13 +59,13 @@ class RunData:
     def of(cls, cfg: TrainConfig) -> RunData:
         dataset = build_dataset(cfg)
         train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
-        test = list(test_split.indices)
+        test = list(test_split.indices)  # sorted, so neighbours share a background: take a spread
         eval_n = len(test) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test))
-        items = [dataset[i] for i in test[:4]]
+        items = [dataset[i] for i in _spread(test, 4)]
         preview = {k: torch.stack([it[k] for it in items]) for k in ("bg", "fg_bg", "mask", "depth")}
         return cls(
             split_parts(train_split, cfg.parts),
-            Subset(dataset, test[:eval_n]),
+            Subset(dataset, _spread(test, eval_n)),
             preview,
             describe_dataset(dataset),
         )
