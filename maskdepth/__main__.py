@@ -1,4 +1,4 @@
-"""The command line: ``python -m maskdepth {train,evaluate,predict,export-data,compare,push,pull}``.
+"""The command line: ``python -m maskdepth {train,evaluate,predict,export-data,compare,push,publish-space,pull}``.
 
 Every command is a thin layer over the library; errors a user can cause print one line
 that names the fix and exit with status 2.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from maskdepth.config import config_from_args
 from maskdepth.errors import MaskDepthError
+from maskdepth.predict import DEFAULT_RESOLUTION, RESOLUTIONS
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -173,7 +174,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from maskdepth.predict import Predictor, save_prediction
 
-    predictor = Predictor.from_source(args.model)
+    predictor = Predictor.from_source(args.model, resolution=args.resolution)
     jobs = _pairs(args)
     for image, bg, out in tqdm(jobs, unit="img", desc="predict", disable=len(jobs) < 2):
         pred = predictor.predict(image, bg)
@@ -181,6 +182,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"note ({image.name}): {note}", file=sys.stderr)
         written = save_prediction(pred, out)
         if len(jobs) == 1:
+            w, h = pred.image.size
+            print(
+                f"model ran at {pred.working_size[0]}x{pred.working_size[1]}; outputs at {w}x{h}",
+                file=sys.stderr,
+            )
             for path in written.values():
                 print(path)
     if len(jobs) > 1:
@@ -247,6 +253,16 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish_space(args: argparse.Namespace) -> int:
+    from maskdepth.hub import publish_space, push_to_hub
+
+    if args.model_repo:
+        print(f"pushed {args.model} to {push_to_hub(args.model, args.model_repo, private=args.private)}")
+    published = publish_space(args.space_id, args.app_folder, private=args.private)
+    print(f"uploaded {len(published.files)} files to {published.url}")
+    return 0
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
     from maskdepth.hub import pull
 
@@ -296,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--image", required=True, help="composite image (fg_bg), or a folder of them")
     p.add_argument("--out", required=True, help="output folder (one subfolder per image in batch mode)")
+    p.add_argument(
+        "--resolution",
+        default=DEFAULT_RESOLUTION,
+        help=f"working resolution, the long side the model runs at: {', '.join(f'{k} ({v} px)' for k, v in RESOLUTIONS.items())} "
+        f"or a number of pixels (default: {DEFAULT_RESOLUTION}); outputs are always at the input's size",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export-data", help="write N synthetic samples in the seed's (or plain) folder layout")
@@ -326,6 +348,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("repo_id", help="owner/name")
     p.add_argument("--private", action="store_true")
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser(
+        "publish-space",
+        help="upload the app to a Gradio Space (ZeroGPU-ready) and, with --model-repo, the weights to a model repo",
+    )
+    p.add_argument("space_id", help="owner/name of the Space (created if missing)")
+    p.add_argument("--model-repo", help="also push --model to this model repo (owner/name) first")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="the model folder to push with --model-repo")
+    p.add_argument("--app-folder", default=str(Path(DEFAULT_MODEL).parent), help="the folder holding app.py")
+    p.add_argument("--private", action="store_true")
+    p.set_defaults(func=cmd_publish_space)
 
     p = sub.add_parser("pull", help="download a model from a Hub repo into a folder")
     p.add_argument("repo_id")

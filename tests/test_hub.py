@@ -720,3 +720,22 @@ def test_publish_space_refuses_a_folder_that_is_no_space(fake_hub: FakeHub, tmp_
     with pytest.raises(InputError, match="no app.py"):
         hub.publish_space("alice/demo", app, token=TOKEN)
     assert fake_hub.spaces == {}
+
+
+def test_cli_publish_space_with_the_model_repo(
+    fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`python -m maskdepth publish-space OWNER/NAME --model-repo OWNER/WEIGHTS`: both repos get their files."""
+    from maskdepth.__main__ import main
+
+    app = _app_folder(tmp_path / "app")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    args = ["publish-space", "alice/demo", "--app-folder", str(app), "--model", str(app / "checkpoints")]
+    assert main([*args, "--model-repo", "alice/weights"]) == 0
+    out = capsys.readouterr().out
+    assert f"{fake_hub.endpoint}/spaces/alice/demo" in out and "uploaded 9 files" in out
+    assert set(fake_hub.repos["alice/weights"].files) >= {"config.json", "model.safetensors", "README.md"}
+    card = ModelCard(fake_hub.repos["alice/weights"].files["README.md"].decode())
+    assert card.data.library_name == "maskdepth" and 'load_model("alice/weights")' in card.text
+    assert "checkpoints/model.safetensors" in fake_hub.spaces["alice/demo"].files
+    assert TOKEN.encode() not in stored_text(fake_hub) and TOKEN not in out
