@@ -27,8 +27,11 @@ from maskdepth.errors import CheckpointError, HubError, InputError
 from maskdepth.model import WNet
 from maskdepth.predict import OUTPUT_FILES
 from maskdepth.train import TrainConfig
-from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
-from maskdepth.ui.common import DEFAULT_CHOICE, TRAINING, AppContext
+from maskdepth.ui import compare_tab, context, models_tab, predict_tab, train_tab
+from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAINING, cli_command
+from maskdepth.ui.live import SAMPLE_TILE
 
 ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)  # the tests share two cores with other work
@@ -79,7 +82,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def ctx(folders: dict[str, Path]) -> AppContext:
-    return common.make_context(
+    return context.make_context(
         folders["checkpoints"],
         folders["runs"],
         data_dir=folders["data"],
@@ -131,7 +134,7 @@ def test_non_image_upload_is_a_clear_error(ctx: AppContext, pair: tuple[Path, Pa
         predict_tab.predict(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
     # Through the app's wrapper the user gets the same one-line message as a gr.Error, no traceback.
     with pytest.raises(gr.Error) as shown:
-        common.gradio_errors(predict_tab.predict)(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
+        gradio_errors(predict_tab.predict)(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
     assert shown.value.message == str(info.value) and "Traceback" not in shown.value.message
 
 
@@ -140,7 +143,7 @@ def test_unexpected_errors_hide_their_details() -> None:
         raise KeyError("/secret/internal/path")
 
     with pytest.raises(gr.Error) as shown:
-        common.gradio_errors(broken)()
+        gradio_errors(broken)()
     assert "/secret" not in shown.value.message and "server log" in shown.value.message
 
 
@@ -190,11 +193,11 @@ def test_sources_resolve_and_are_allow_listed_on_a_space(ctx: AppContext, tmp_pa
         with pytest.raises(InputError, match="on this Space|contains '..'"):
             ctx.resolve_source(bad)
     assert ctx.resolve_source(str(ctx.checkpoints_dir)) == str(ctx.checkpoints_dir.resolve())
-    missing = common.make_context(tmp_path / "nothing", tmp_path / "runs")
+    missing = context.make_context(tmp_path / "nothing", tmp_path / "runs")
     with pytest.raises(CheckpointError, match="not installed yet"):
         missing.resolve_source(DEFAULT_CHOICE)
     assert "missing" in missing.model_choices()[0][0]
-    assert "no shipped model" in common.warm_up(missing)
+    assert "no shipped model" in context.warm_up(missing)
 
 
 # ---- Train tab, handlers -----------------------------------------------------------------------------------
@@ -214,7 +217,7 @@ def test_cli_command_reproduces_the_config() -> None:
         out_dir="runs/x y",
         resume_lr="restart",
     )
-    command = train_tab.cli_command(cfg)
+    command = cli_command(cfg)
     import shlex
 
     args = build_parser().parse_args(shlex.split(command)[3:])
@@ -250,7 +253,7 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     assert "100%" in html and "finished after 3 steps" in status
     assert set(losses["series"]) == {"train mask", "train depth", "test mask", "test depth"}
     assert len(lrs) == 3 and losses["step"].dtype == "float64"
-    tile = train_tab.SAMPLE_TILE  # 4 test samples, 5 tiles each, 2-pixel gaps
+    tile = SAMPLE_TILE  # 4 test samples, 5 tiles each, 2-pixel gaps
     assert samples.shape == (4 * tile + 3 * 2, 5 * tile + 4 * 2, 3) and samples.dtype == np.uint8
     run = next(r for r in ctx.runs() if r.name.endswith("-tiny"))
     card = (run.path / "README.md").read_text()
@@ -271,7 +274,7 @@ def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext
     archive = tmp_path / "holiday.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("photos/beach.txt", "no dataset here")
-    stream = common.gradio_errors(train_tab.train_stream)(
+    stream = gradio_errors(train_tab.train_stream)(
         ctx, "me", dataset_kind="zip upload", zip_file=str(archive), folder=None, **tiny_train_controls()
     )
     with pytest.raises(gr.Error) as shown:
@@ -283,7 +286,7 @@ def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext
     ctx.on_space = True
     with pytest.raises(gr.Error):
         list(
-            common.gradio_errors(train_tab.train_stream)(
+            gradio_errors(train_tab.train_stream)(
                 ctx,
                 "me",
                 dataset_kind="zip upload",
@@ -400,7 +403,7 @@ def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch:
         lambda: models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False),
     ):
         with pytest.raises(gr.Error) as shown:
-            common.gradio_errors(call)()
+            gradio_errors(call)()
         assert "Cannot reach the Hugging Face Hub" in shown.value.message
         assert "NeverShowThisToken" not in shown.value.message
     assert time.monotonic() - start < 20

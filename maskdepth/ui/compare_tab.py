@@ -20,8 +20,10 @@ from maskdepth.compare import VARIANTS, ComparisonResult, load_comparison, run_c
 from maskdepth.errors import InputError
 from maskdepth.metrics import METRIC_NAMES
 from maskdepth.train import StepEvent, TrainConfig
-from maskdepth.ui.common import TRAIN_CONCURRENCY, TRAINING, AppContext, ThreadJob, gradio_errors, session_of
-from maskdepth.ui.train_tab import RENDER_EVERY_S, LiveRun, cli_command, loss_plot
+from maskdepth.ui.context import AppContext
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
+from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot
 
 SHIPPED = "shipped comparison"
 TABLE_COLUMNS = ["variant", "description", *METRIC_NAMES.values(), "time (s)"]

@@ -6,26 +6,20 @@ every few events the tab re-renders. One training at a time per process (``TRAIN
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import pandas as pd
-from PIL import Image
 
 from maskdepth.data.folder import open_folder_dataset
 from maskdepth.errors import DatasetError, InputError, MaskDepthError
 from maskdepth.losses import loss_names
-from maskdepth.predict import colorize_depth
+from maskdepth.naming import slug
 from maskdepth.runs import write_run_card
 from maskdepth.train import (
     OPTIMIZERS,
@@ -33,257 +27,30 @@ from maskdepth.train import (
     DoneEvent,
     EvalEvent,
     SamplesEvent,
-    StepEvent,
     TrainConfig,
     TrainResult,
     train,
 )
-from maskdepth.ui.common import (
-    TRAIN_CONCURRENCY,
-    TRAINING,
-    AppContext,
-    ThreadJob,
-    gradio_errors,
-    register_picker,
-    session_of,
-)
+from maskdepth.ui.context import AppContext, register_picker
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
+from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot, lr_frame
 
 DATASET_KINDS = ("synthetic", "zip upload", "folder path")
 BUDGET_KINDS = ("minutes", "epochs", "steps")
 NO_RESUME = "(start from scratch)"
-RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events
-MAX_PLOT_POINTS = 300  # per series; longer curves are averaged into bins
-SAMPLE_TILE = 96  # pixels per tile in the sample-predictions grid
-LOSS_COLORS = {
-    "train mask": "#2563eb",
-    "train depth": "#16a34a",
-    "test mask": "#f97316",
-    "test depth": "#dc2626",
-}
-# The CLI flags (python -m maskdepth train) of TrainConfig fields whose flag is not --field-name.
-_FLAG = {"num_workers": "--workers", "out_dir": "--out"}
-_NEGATED = {"flips": "--no-flips", "augment": "--no-augment", "channels_last": "--no-channels-last"}
-_NOT_IN_CLI = {"sample_every"}  # display-only settings
-
-
-# ---- the live view of a run (also used by the Compare tab) ----------------------------------------------
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    return (
-        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
-
-
-def _binned(points: list[tuple[float, float]], limit: int = MAX_PLOT_POINTS) -> list[tuple[float, float]]:
-    """At most ``limit`` points: consecutive points averaged in equal bins (keeps the curve's shape)."""
-    if len(points) <= limit:
-        return points
-    arr = np.asarray(points, np.float64)
-    return [tuple(chunk.mean(axis=0)) for chunk in np.array_split(arr, limit)]
-
-
-def samples_grid(samples: list[dict[str, np.ndarray]], tile: int = SAMPLE_TILE) -> np.ndarray:
-    """One image, a row per sample: input | mask target | mask predicted | depth target | depth predicted.
-
-    Tiles are scaled to ``tile`` pixels (nearest neighbour: training maps are small and
-    blurring them would hide what the model really outputs); 2-pixel white gaps between tiles.
-    """
-
-    def grey(a: np.ndarray) -> np.ndarray:
-        return (np.repeat(np.clip(a, 0, 1)[..., None], 3, -1) * 255).round().astype(np.uint8)
-
-    def scaled(a: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(a).resize((tile, tile), Image.NEAREST))
-
-    gap = 2
-    rows = []
-    for s in samples:
-        rgb = (np.clip(s["fg_bg"], 0, 1) * 255).round().astype(np.uint8)
-        tiles = [
-            rgb,
-            grey(s["mask"]),
-            grey(s["mask_pred"]),
-            colorize_depth(s["depth"]),
-            colorize_depth(s["depth_pred"]),
-        ]
-        row = np.full((tile, len(tiles) * (tile + gap) - gap, 3), 255, np.uint8)
-        for j, t in enumerate(tiles):
-            row[:, j * (tile + gap) : j * (tile + gap) + tile] = scaled(t)
-        rows.append(row)
-    if not rows:
-        return np.full((tile, tile, 3), 255, np.uint8)
-    grid = np.full((len(rows) * (tile + gap) - gap, rows[0].shape[1], 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        grid[i * (tile + gap) : i * (tile + gap) + tile] = row
-    return grid
-
-
-def loss_frame(points: Iterable[tuple[float, float, str]] = ()) -> pd.DataFrame:
-    """(step, loss, series) rows, numeric dtypes even when empty (the plot reads its axis types from them)."""
-    frame = pd.DataFrame(list(points), columns=["step", "loss", "series"])
-    return frame.astype({"step": "float64", "loss": "float64", "series": "str"})
-
-
-def initial_loss_frame() -> pd.DataFrame:
-    """The loss plot's first value: one point per series at (0, 0), which draws no line.
-
-    Gradio 6's plot fixes its legend from the first data it renders; starting empty (or with
-    only the train series) would leave the test series out of the legend for the whole run.
-    """
-    return loss_frame((0.0, 0.0, name) for name in LOSS_COLORS)
-
-
-def loss_plot(label: str, height: int) -> gr.LinePlot:
-    return gr.LinePlot(
-        initial_loss_frame(),
-        x="step",
-        y="loss",
-        color="series",
-        color_map=LOSS_COLORS,
-        label=label,
-        height=height,
-    )
-
-
-def lr_frame(points: Iterable[tuple[float, float]] = ()) -> pd.DataFrame:
-    return pd.DataFrame(list(points), columns=["step", "lr"]).astype("float64")
-
-
-class LiveRun:
-    """Accumulates a run's events into what the tab shows: a progress bar, a status line, curves, samples."""
-
-    def __init__(self, title: str = "training") -> None:
-        self.title = title
-        self.train_points: dict[str, list[tuple[float, float]]] = {"train mask": [], "train depth": []}
-        self.test_points: dict[str, list[tuple[float, float]]] = {"test mask": [], "test depth": []}
-        self.lr_points: list[tuple[float, float]] = []
-        self.step: StepEvent | None = None
-        self.best: EvalEvent | None = None
-        self.last_eval: EvalEvent | None = None
-        self.samples: np.ndarray | None = None  # the samples grid, once the first SamplesEvent came
-        self.done: DoneEvent | None = None
-        self.message = "starting..."
-
-    @property
-    def progress(self) -> float:
-        if self.done is not None and self.done.reason == "budget":
-            return 1.0
-        return self.step.progress if self.step else 0.0
-
-    def update(self, event: Any) -> None:
-        if isinstance(event, StepEvent):
-            self.step = event
-            self.train_points["train mask"].append((event.step, event.mask_loss))
-            self.train_points["train depth"].append((event.step, event.depth_loss))
-            self.lr_points.append((event.step, event.lr))
-            self.message = "training"
-        elif isinstance(event, EvalEvent):
-            self.last_eval = event
-            self.test_points["test mask"].append((event.step, event.test_mask_loss))
-            self.test_points["test depth"].append((event.step, event.test_depth_loss))
-            if event.is_best:
-                self.best = event
-        elif isinstance(event, SamplesEvent):
-            self.samples = samples_grid(event.samples)
-        elif isinstance(event, DoneEvent):
-            self.done = event
-            self.message = event.message
-
-    def progress_html(self, prefix: str = "", progress: float | None = None, idle: bool = False) -> str:
-        p = self.progress if progress is None else progress
-        s = self.step
-        detail = ""
-        if s is not None:
-            total = f"/{s.total_steps}" if s.total_steps else ""
-            eta = "done" if self.done else f"ETA {_fmt_time(s.eta_s)}"
-            detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {_fmt_time(s.elapsed_s)} elapsed · {eta}"
-        reason = self.done.reason if self.done else ("running" if s else "idle" if idle else "starting")
-        state = {
-            "budget": "finished",
-            "nan": "stopped: the loss became NaN",
-            "error": "failed",
-            "idle": "not started (set it up on the left, then Start training)",
-        }.get(reason, reason)
-        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(
-            reason, "#3b82f6"
-        )
-        return (
-            '<div class="md-progress">'
-            '<div style="display:flex;justify-content:space-between;font-size:0.9em">'
-            f"<span>{prefix}{self.title}: {state}</span><span>{p:.0%}</span></div>"
-            f'<div style="height:12px;background:#e5e7eb;border-radius:6px;overflow:hidden">'
-            f'<div style="height:100%;width:{p * 100:.1f}%;background:{colour};transition:width 0.3s">'
-            "</div></div>"
-            f'<div style="font-size:0.85em;opacity:0.8">{detail}</div></div>'
-        )
-
-    def status_md(self) -> str:
-        lines = []
-        if self.step is not None:
-            s = self.step
-            lines.append(
-                f"**loss** {s.loss:.4f} (mask {s.mask_loss:.4f}, depth {s.depth_loss:.4f}) · "
-                f"**lr** {s.lr:.2e} · "
-                f"**{s.images_per_s:.1f} images/s**"
-            )
-        if self.best is not None:
-            m = self.best.metrics
-            lines.append(
-                f"**best test loss** {self.best.test_loss:.4f} at step {self.best.step} · "
-                f"IoU {m.get('mask_iou', 0):.3f}"
-                f" · Dice {m.get('mask_dice', 0):.3f} · RMSE {m.get('depth_rmse', 0):.4f} · "
-                f"δ<1.25 {m.get('depth_delta1', 0):.3f} · SSIM {m.get('depth_ssim', 0):.3f}"
-            )
-        if self.done is not None:
-            lines.append(f"**{self.done.message}**  \nrun folder: `{self.done.run_dir}`")
-        elif self.message != "training":
-            lines.append(self.message)
-        return "\n\n".join(lines)
-
-    def loss_frame(self) -> pd.DataFrame:
-        return loss_frame(
-            (x, y, name)
-            for series in (self.train_points, self.test_points)
-            for name, points in series.items()
-            for x, y in _binned(points)
-        )
-
-    def lr_frame(self) -> pd.DataFrame:
-        return lr_frame(_binned(self.lr_points))
+TRAIN_API = (
+    "Train a W-Net, streaming (progress html, status markdown, loss curves, lr curve, sample predictions) "
+    "until the budget is spent. One training at a time per app: a second one is refused at once. The run "
+    "folder then appears in the model pickers, so /predict can use it by name."
+)
 
 
 # ---- configuration ------------------------------------------------------------------------------------
 
 
-def cli_command(
-    cfg: TrainConfig, subcommand: str = "train", *, out: str | None = None, extra: Sequence[str] = ()
-) -> str:
-    """The ``python -m maskdepth train ...`` (or ``compare``) command reproducing ``cfg``, for model cards."""
-    args = ["python", "-m", "maskdepth", subcommand]
-    for f in dataclasses.fields(TrainConfig):
-        value = out if (f.name == "out_dir" and out is not None) else getattr(cfg, f.name)
-        if f.name in _NOT_IN_CLI or (value == f.default and f.name != "out_dir"):
-            continue
-        if f.name in _NEGATED:
-            if not value:
-                args.append(_NEGATED[f.name])
-        elif value is not None:
-            args += [_FLAG.get(f.name, "--" + f.name.replace("_", "-")), str(value)]
-    return shlex.join([*args, *extra])
-
-
 def resume_choices(ctx: AppContext) -> list[Any]:
     return [NO_RESUME, *ctx.run_choices()]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")[:60] or "run"
 
 
 def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
@@ -354,7 +121,7 @@ def build_config(
     resume_path = None
     if resume and resume != NO_RESUME:
         resume_path = ctx.resolve_source(resume)
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(run_name or f'{mask_loss}-{depth_loss}')}"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(run_name or f'{mask_loss}-{depth_loss}')}"
     return TrainConfig(
         dataset=dataset,
         backgrounds=int(backgrounds),
@@ -639,13 +406,23 @@ def build(ctx: AppContext) -> TrainTab:
         inputs,
         outputs,
         api_name="train",
+        api_description=TRAIN_API,
         concurrency_id="train",
         concurrency_limit=TRAIN_CONCURRENCY,
         show_progress="hidden",
     )
     ctx.model_events.append(event)
     # Not queued behind the training: a stop must get through while the run holds the train queue.
-    stop.click(on_stop, None, None, api_name="stop_training", concurrency_id="stop", concurrency_limit=None)
+    stop.click(
+        on_stop,
+        None,
+        None,
+        api_name="stop_training",
+        api_description="Stop the training this session started, at its next step (the best checkpoint so far "
+        "is kept); a training started by another session is left running.",
+        concurrency_id="stop",
+        concurrency_limit=None,
+    )
     return TrainTab(start=start, stop=stop, outputs=outputs)
 
 
