@@ -33,30 +33,32 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LOAD = 2.0  # the 1-minute load average above which the numbers would measure someone else's work
 EXAMPLE = ("synthetic_1_bg.png", "synthetic_1_fg_bg.png")
-TRAIN = {  # the Train tab's controls: a seed-width W-Net on small synthetic scenes, for an hour at most
-    "dataset_kind": "synthetic",
-    "backgrounds": 10,
-    "foregrounds": 10,
-    "positions": 5,
-    "zip_file": None,
-    "folder": "",
-    "mask_loss": "bce",
-    "depth_loss": "bce",
-    "optimizer": "adamw",
-    "lr": 2e-3,
-    "scheduler": "onecycle",
-    "batch_size": 16,
-    "size": 64,
-    "budget_kind": "minutes",
-    "budget": 60,
-    "base_width": 32,
-    "in_channels": 6,
-    "resume_lr": "continue",
-    "eval_every": 0,
-    "eval_samples": 64,
-    "sample_every": 0,
-    "run_name": "load-bench",
-}
+
+
+def train_controls() -> dict[str, Any]:
+    """The Train tab's controls: the shipped recipe (TrainConfig's defaults) for a seed-width W-Net on
+    small synthetic scenes, for an hour at most."""
+    from maskdepth.config import TrainConfig
+
+    d = TrainConfig(steps=1)
+    recipe = ("mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "size", "base_width", "in_channels")
+    return {
+        **{name: getattr(d, name) for name in recipe},
+        "dataset_kind": "synthetic",
+        "backgrounds": 10,
+        "foregrounds": 10,
+        "positions": 5,
+        "zip_file": None,
+        "folder": "",
+        "batch_size": 16,
+        "budget_kind": "minutes",
+        "budget": 60,
+        "resume_lr": d.resume_lr,
+        "eval_every": 0,
+        "eval_samples": 64,
+        "sample_every": 0,
+        "run_name": "load-bench",
+    }
 
 
 @dataclass
@@ -199,7 +201,7 @@ def run(clients: int, requests: int) -> int:
     try:
         wait_until_up(url, proc)
         trainer = Client(url, verbose=False)
-        job = trainer.submit(**TRAIN, api_name="/train")
+        job = trainer.submit(**train_controls(), api_name="/train")
         deadline = time.monotonic() + 120
         while training_step(job) < 1:
             if time.monotonic() > deadline or job.done():

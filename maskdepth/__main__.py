@@ -7,124 +7,22 @@ that names the fix and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import threading
 from pathlib import Path
 
+from maskdepth.config import config_from_args
 from maskdepth.errors import MaskDepthError
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def _budget(value: str) -> float:
-    v = float(value)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return v
+def add_train_args(p: argparse.ArgumentParser, *, run_folder: bool = False) -> None:
+    """The TrainConfig flags (maskdepth.config); ``run_folder``: also --out, --resume, --resume-lr."""
+    from maskdepth.config import add_arguments
 
-
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    """The TrainConfig fields as flags (shared by train and compare)."""
-    from maskdepth.losses import loss_names
-    from maskdepth.train import OPTIMIZERS, SCHEDULERS, TrainConfig
-
-    d = TrainConfig(steps=1)
-    names = loss_names()
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--dataset",
-        default=d.dataset,
-        help="'synthetic' (embedded generator) or a folder in the seed's or plain layout",
-    )
-    g.add_argument("--backgrounds", type=int, default=d.backgrounds, help="synthetic: number of rooms")
-    g.add_argument("--foregrounds", type=int, default=d.foregrounds, help="synthetic: number of objects")
-    g.add_argument(
-        "--positions", type=int, default=d.positions, help="synthetic: positions per (room, object)"
-    )
-    g.add_argument("--no-flips", dest="flips", action="store_false", help="synthetic: no flipped copies")
-    g.add_argument("--data-seed", type=int, default=d.data_seed)
-    g.add_argument("--size", type=int, default=d.size, help="training resolution (square)")
-    g.add_argument("--test-fraction", type=float, default=d.test_fraction)
-    g.add_argument(
-        "--parts",
-        type=int,
-        default=d.parts,
-        help="train on N parts of the data one after another (seed variant ii)",
-    )
-    g.add_argument("--no-augment", dest="augment", action="store_false")
-    g = p.add_argument_group("model")
-    g.add_argument(
-        "--in-channels",
-        type=int,
-        choices=(6, 3),
-        default=d.in_channels,
-        help="6 = bg + fg_bg, 3 = fg_bg only",
-    )
-    g.add_argument("--base-width", type=int, default=d.base_width, help="32 = the seed's W-Net")
-    g = p.add_argument_group("losses")
-    g.add_argument("--mask-loss", choices=names["mask"], default=d.mask_loss)
-    g.add_argument("--depth-loss", choices=names["depth"], default=d.depth_loss)
-    g.add_argument("--bce-weight", type=float, default=d.bce_weight, help="weight of BCE in ssim+bce")
-    g.add_argument("--ssim-weight", type=float, default=d.ssim_weight, help="weight of 1-SSIM in ssim+bce")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    g.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (OneCycle) or initial one")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    g.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler)
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        default=d.batch_size,
-        help="per process: under torchrun the effective batch is N x this",
-    )
-    g = p.add_argument_group(
-        "budget", "the run ends at the first limit reached; with none given, it trains for 1 epoch"
-    )
-    g.add_argument("--epochs", type=_budget)
-    g.add_argument("--steps", type=int)
-    g.add_argument("--minutes", type=_budget)
-    g = p.add_argument_group("evaluation and run")
-    g.add_argument("--eval-every", type=int, help="steps between evaluations (default: once per epoch)")
-    g.add_argument(
-        "--eval-samples", type=int, default=d.eval_samples, help="test samples per evaluation (0 = all)"
-    )
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    g.add_argument(
-        "--workers", dest="num_workers", type=int, default=d.num_workers, help="DataLoader workers"
-    )
-    g.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    g = p.add_argument_group(
-        "distributed (torchrun)",
-        "`torchrun --nproc_per_node=N -m maskdepth train ...` trains N processes with DistributedDataParallel "
-        "(gloo on CPUs, nccl on GPUs; several machines: --nnodes, --node_rank, --rdzv_backend c10d, "
-        "--rdzv_endpoint host:port). --batch-size is per process, so the effective batch is N x batch-size. "
-        "The learning rate is NOT scaled automatically: --scale-lr applies the linear scaling rule, lr x N. "
-        "Only rank 0 logs and writes the run folder. See docs/scaling.md.",
-    )
-    g.add_argument(
-        "--sync-bn",
-        action="store_true",
-        help="BatchNorm statistics over the whole effective batch (SyncBatchNorm)",
-    )
-    g.add_argument(
-        "--scale-lr",
-        action="store_true",
-        help="multiply --lr by N, the number of processes (linear scaling rule)",
-    )
-
-
-def config_from_args(args: argparse.Namespace, **overrides):
-    from maskdepth.train import TrainConfig
-
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    values.update(overrides)
-    if values.get("epochs") is None and values.get("steps") is None and values.get("minutes") is None:
-        values["epochs"] = 1.0
-    return TrainConfig(**values)
+    add_arguments(p, exclude=() if run_folder else ("out_dir", "resume", "resume_lr"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -133,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from maskdepth.distributed import is_main
     from maskdepth.train import DoneEvent, EvalEvent, StepEvent, train
 
-    cfg = config_from_args(args, out_dir=args.out, resume=args.resume, resume_lr=args.resume_lr)
+    cfg = config_from_args(args)
     main = is_main()  # under torchrun only rank 0 draws progress, prints and writes the card
     bar = tqdm(
         total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", disable=not main
@@ -361,15 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a W-Net (the loop the app uses too)")
-    add_train_args(p)
-    p.add_argument("--out", default="runs/run", help="run folder: best weights, last.pt, metrics, model card")
-    p.add_argument("--resume", help="a run folder (uses its last.pt) or a model folder to start from")
-    p.add_argument(
-        "--resume-lr",
-        choices=("continue", "restart"),
-        default="continue",
-        help="on resume or on the next --parts part: continue the lr where it stopped, or restart it",
-    )
+    add_train_args(p, run_folder=True)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on a dataset (prints the metrics table)")

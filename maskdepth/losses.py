@@ -148,10 +148,11 @@ class LossConfig:
     """Which loss each head uses and how the terms are weighted.
 
     ``total = mask_weight * mask_loss + depth_weight * depth_loss``; ``bce_weight`` and
-    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss.
+    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss. The defaults are the shipped
+    recipe, the same as :class:`maskdepth.config.TrainConfig`'s (mask ``bce+dice``; the seed used ``bce``).
     """
 
-    mask: str = "bce"
+    mask: str = "bce+dice"
     depth: str = "bce"
     mask_weight: float = 1.0
     depth_weight: float = 1.0

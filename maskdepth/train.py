@@ -28,106 +28,12 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from maskdepth import distributed, fileio
+from maskdepth.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.train names)
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
 from maskdepth.errors import CheckpointError, MaskDepthError, TrainingError
-from maskdepth.losses import LossConfig, score_batch
+from maskdepth.losses import score_batch
 from maskdepth.model import WNet
-
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("onecycle", "plateau", "step", "none")
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; saved as train_config.json so a run can be reproduced."""
-
-    # Data: "synthetic" (the embedded generator) or a folder in the seed's or the plain layout.
-    dataset: str = "synthetic"
-    backgrounds: int = 20
-    foregrounds: int = 20
-    positions: int = 20
-    flips: bool = True
-    data_seed: int = 0
-    size: int = 64
-    test_fraction: float = 0.3
-    parts: int = 1  # >1: train on the parts of the train split one after another (seed variant ii)
-    augment: bool = True
-    # Model.
-    in_channels: int = 6
-    base_width: int = 32
-    # Losses (names from maskdepth.losses).
-    mask_loss: str = "bce+dice"  # the shipped recipe (checkpoints/, BENCHMARKS.md); the seed used "bce"
-    depth_loss: str = "bce"
-    bce_weight: float = 1.0
-    ssim_weight: float = 2.0
-    # Optimisation.
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    scheduler: str = "onecycle"
-    batch_size: int = 32
-    # Budget: the run ends at the first limit reached (at least one must be set).
-    epochs: float | None = None
-    steps: int | None = None
-    minutes: float | None = None
-    # Evaluation.
-    eval_every: int | None = None  # steps; None = once per epoch (and at the end)
-    eval_samples: int = 512  # test samples scored at each evaluation; 0 = the whole test split
-    sample_every: int = 25  # steps between sample-prediction events
-    # Resume from a run folder (its last.pt) or a model folder.
-    resume: str | None = None
-    resume_lr: Literal["continue", "restart"] = "continue"
-    # Run.
-    out_dir: str = "runs/run"
-    seed: int = 0
-    channels_last: bool = True
-    threads: int | None = None
-    num_workers: int = 0
-    # Under torchrun (docs/scaling.md): batch_size is per process, so the effective batch is
-    # world_size x batch_size; scale_lr applies the linear scaling rule lr x world_size.
-    sync_bn: bool = False
-    scale_lr: bool = False
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise TrainingError(
-                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
-            )
-        if self.scheduler not in SCHEDULERS:
-            raise TrainingError(
-                f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
-            )
-        if self.resume_lr not in ("continue", "restart"):
-            raise TrainingError(f"resume_lr must be 'continue' or 'restart', got {self.resume_lr!r}")
-        if self.epochs is None and self.steps is None and self.minutes is None:
-            raise TrainingError("set a budget: epochs, steps or minutes")
-        for name in ("epochs", "steps", "minutes"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise TrainingError(f"{name} must be > 0, got {value}")
-        if self.batch_size < 1 or self.lr <= 0 or self.parts < 1:
-            raise TrainingError("batch_size and parts must be >= 1 and lr > 0")
-        if self.size < 32:
-            raise TrainingError(f"size must be >= 32 (the W-Net pools five times), got {self.size}")
-        self.loss_config()  # validates the loss names
-
-    def loss_config(self) -> LossConfig:
-        return LossConfig(
-            mask=self.mask_loss,
-            depth=self.depth_loss,
-            bce_weight=self.bce_weight,
-            ssim_weight=self.ssim_weight,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 # ---- events ---------------------------------------------------------------------------
 

@@ -271,3 +271,59 @@ def test_no_command_is_a_usage_error(capsys) -> None:
         main([])
     assert info.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+# ---- the settings metadata (maskdepth.config) ---------------------------------------------------------
+
+
+def test_every_config_field_has_metadata_and_the_cli_keeps_its_flags() -> None:
+    import dataclasses
+
+    from maskdepth.config import TrainConfig, setting, settings
+
+    assert [s.name for s in settings()] == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert setting("num_workers").flag == "--workers" and setting("out_dir").flag == "--out"
+    assert (setting("flips").flag, setting("flips").negated) == ("--no-flips", True)
+    assert setting("channels_last").flag == "--no-channels-last" and setting("augment").flag == "--no-augment"
+    assert (setting("sync_bn").flag, setting("sync_bn").negated) == ("--sync-bn", False)
+    assert setting("precision").choices == ("auto", "bf16", "fp32")
+    assert setting("mask_loss").choices == ("bce", "dice", "bce+dice")
+    assert setting("resume_lr").choices == ("continue", "restart")
+    assert not setting("sample_every").cli and setting("sample_every").ui
+    flags = {a for action in _train_parser()._actions for a in action.option_strings}
+    assert {s.flag for s in settings() if s.cli} <= flags
+
+
+def _train_parser():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices["train"]
+
+
+def test_to_cli_args_round_trips_through_the_parser() -> None:
+    from maskdepth.config import TrainConfig, config_from_args, to_cli_args
+
+    cfg = TrainConfig(
+        steps=7,
+        flips=False,
+        channels_last=False,
+        sync_bn=True,
+        num_workers=2,
+        precision="fp32",
+        out_dir="runs/x y",
+        resume_lr="restart",
+        mask_loss="dice",
+        lr=0.01,
+    )
+    args = to_cli_args(cfg)
+    assert args[:2] == ["--no-flips", "--mask-loss"] and "--workers" in args and "--sync-bn" in args
+    assert to_cli_args(TrainConfig(steps=1)) == ["--steps", "1"]
+    assert to_cli_args(TrainConfig(steps=1), always=("out_dir",)) == ["--steps", "1", "--out", "runs/run"]
+    again = config_from_args(build_parser().parse_args(["train", *args]))
+    assert again == cfg
+
+
+def test_budget_flags_reject_non_positive_values(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--minutes", "0"])
+    assert "must be > 0" in capsys.readouterr().err

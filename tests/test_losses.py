@@ -191,3 +191,11 @@ def test_score_batch_rejects_mismatched_target_shape() -> None:
     output = WNetOutput(mask=perfect_logits(mask), depth=perfect_logits(depth))
     with pytest.raises(ValueError, match="depth target has shape"):
         score_batch(output, {"mask": mask, "depth": depth[:, 0]}, LossConfig(depth="l1"))
+
+
+def test_loss_config_defaults_are_the_train_config_defaults() -> None:
+    # One recipe: evaluation's default losses (LossConfig()) are the ones training uses by default.
+    from maskdepth.config import TrainConfig
+
+    assert TrainConfig(steps=1).loss_config() == LossConfig()
+    assert LossConfig().mask == "bce+dice"

@@ -44,7 +44,7 @@ def tiny_model(in_channels: int = 6, image_size: int = 32, seed: int = 0) -> WNe
 
 def tiny_config(out_dir: str | os.PathLike, **overrides):
     """A TrainConfig that trains a WNet(base_width=4) for 3 steps on SyntheticScenes(2, 2, 2) at 32x32."""
-    from maskdepth.train import TrainConfig
+    from maskdepth.config import TrainConfig
 
     values = {
         **TINY_DATA,
@@ -68,30 +68,27 @@ def write_image(path: Path, width: int, height: int, seed: int = 0) -> Path:
 
 
 def tiny_train_controls(**overrides: object) -> dict:
-    """The app Train tab's controls for a run of a few steps on 16 synthetic 32 px samples."""
+    """The app Train tab's controls for a run of a few steps on 16 synthetic 32 px samples.
+
+    The recipe (losses, optimiser, schedule, input channels) is TrainConfig's defaults.
+    """
+    from maskdepth.config import TrainConfig
     from maskdepth.ui import train_tab
 
-    controls: dict = dict(
-        backgrounds=2,
-        foregrounds=2,
-        positions=2,
-        mask_loss="bce",
-        depth_loss="bce",
-        optimizer="adamw",
-        lr=2e-3,
-        scheduler="onecycle",
-        batch_size=4,
-        size=32,
-        budget_kind="steps",
-        budget=3,
-        base_width=4,
-        in_channels=6,
-        resume=train_tab.NO_RESUME,
-        resume_lr="continue",
-        eval_every=0,
-        eval_samples=8,
-        sample_every=1,
-        run_name="tiny",
-    )
+    d = TrainConfig(steps=1)
+    recipe = ("mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "in_channels", "resume_lr")
+    controls: dict = {
+        **{name: getattr(d, name) for name in recipe},
+        **TINY_DATA,
+        "batch_size": 4,
+        "budget_kind": "steps",
+        "budget": 3,
+        "base_width": TINY_WIDTH,
+        "resume": train_tab.NO_RESUME,
+        "eval_every": 0,
+        "eval_samples": 8,
+        "sample_every": 1,
+        "run_name": "tiny",
+    }
     controls.update(overrides)
     return controls

@@ -1,0 +1,402 @@
+"""The training settings, in one place: :class:`TrainConfig` and every field's metadata.
+
+The CLI (``python -m maskdepth train``/``compare``/``evaluate``), the app's Train tab and the
+commands written into model cards are all built from this module, so a flag name, a help text,
+a default or a choice list is stated once. The public API:
+
+``TrainConfig``
+    The dataclass a run is configured by (saved as ``train_config.json``); ``to_dict`` /
+    ``from_dict`` / ``loss_config``. ``from maskdepth.train import TrainConfig`` works too.
+``Setting``
+    Frozen dataclass, one per field: ``name``, ``flag`` (the CLI flag, e.g. ``--workers`` for
+    ``num_workers``, ``--out`` for ``out_dir``, ``--no-flips`` for ``flips``), ``dest`` (the
+    argparse attribute), ``help``, ``group`` (argparse group title, one of :data:`GROUPS`),
+    ``default``, ``type`` (``int``/``float``/``str``/``bool``), ``optional`` (None allowed),
+    ``choices``, ``minimum``/``maximum`` (inclusive; ``exclusive_minimum`` makes the minimum
+    strict), ``step`` and ``label`` (for UI controls), ``cli`` / ``ui`` (shown in the CLI / in
+    the app's Train tab). ``negated`` is True for booleans that default True: their flag turns
+    them off (``store_false``); booleans that default False are ``store_true`` flags.
+``settings() -> list[Setting]``
+    All fields in declaration order (loss choices from :func:`maskdepth.losses.loss_names`).
+``setting(name) -> Setting``
+    One of them by field name.
+``add_arguments(parser, *, exclude=())``
+    Add the CLI settings (minus ``exclude``, field names) to an argparse parser, in their groups.
+    The parser checks choices and the strict minima (the budget); TrainConfig checks the rest.
+``config_from_args(args, **overrides) -> TrainConfig``
+    The config an argparse namespace describes; with no budget given, one epoch.
+``to_cli_args(cfg, *, always=()) -> list[str]``
+    The CLI arguments reproducing ``cfg``: only the settings that differ from their default
+    (and the field names in ``always``), with their exact flags; ``--no-x`` / ``--x`` for
+    booleans; settings the CLI does not have (``sample_every``) are left out.
+
+Defaults are the shipped recipe (checkpoints/, BENCHMARKS.md): AdamW + one-cycle, mask loss
+``bce+dice`` (:class:`maskdepth.losses.LossConfig` has the same default), depth loss ``bce``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from maskdepth.errors import TrainingError
+from maskdepth.losses import LossConfig, loss_names
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("onecycle", "plateau", "step", "none")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+# argparse group title -> description (None: no description), in CLI order.
+GROUPS: dict[str, str | None] = {
+    "data": None,
+    "model": None,
+    "losses": None,
+    "optimisation": None,
+    "budget": "the run ends at the first limit reached; with none given, it trains for 1 epoch",
+    "evaluation and run": None,
+    "run folder": None,
+    "distributed (torchrun)": (
+        "`torchrun --nproc_per_node=N -m maskdepth train ...` trains N processes with DistributedDataParallel "
+        "(gloo on CPUs, nccl on GPUs; several machines: --nnodes, --node_rank, --rdzv_backend c10d, "
+        "--rdzv_endpoint host:port). --batch-size is per process, so the effective batch is N x batch-size. "
+        "The learning rate is NOT scaled automatically: --scale-lr applies the linear scaling rule, lr x N. "
+        "Only rank 0 logs and writes the run folder. See docs/scaling.md."
+    ),
+}
+
+
+def _opt(default: Any, group: str, help: str = "", **meta: Any) -> Any:
+    """A TrainConfig field with its metadata (the keys of :class:`Setting`)."""
+    return field(default=default, metadata={"group": group, "help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved as train_config.json so a run can be reproduced."""
+
+    # Data: "synthetic" (the embedded generator) or a folder in the seed's or the plain layout.
+    dataset: str = _opt(
+        "synthetic",
+        "data",
+        "'synthetic' (embedded generator) or a folder in the seed's or plain layout",
+        ui=True,
+        label="Dataset",
+    )
+    backgrounds: int = _opt(
+        20, "data", "synthetic: number of rooms", minimum=1, maximum=100, ui=True, label="backgrounds (rooms)"
+    )
+    foregrounds: int = _opt(
+        20,
+        "data",
+        "synthetic: number of objects",
+        minimum=1,
+        maximum=100,
+        ui=True,
+        label="foregrounds (objects)",
+    )
+    positions: int = _opt(
+        20,
+        "data",
+        "synthetic: positions per (room, object)",
+        minimum=1,
+        maximum=20,
+        ui=True,
+        label="positions per (room, object)",
+    )
+    flips: bool = _opt(True, "data", "synthetic: no flipped copies")
+    data_seed: int = _opt(0, "data")
+    size: int = _opt(
+        64,
+        "data",
+        "training resolution (square)",
+        minimum=32,
+        maximum=224,
+        step=32,
+        ui=True,
+        label="Training resolution (pixels)",
+    )
+    test_fraction: float = _opt(0.3, "data", minimum=0.0, maximum=1.0)
+    # >1: train on the parts of the train split one after another (seed variant ii)
+    parts: int = _opt(
+        1, "data", "train on N parts of the data one after another (seed variant ii)", minimum=1
+    )
+    augment: bool = _opt(True, "data")
+    # Model.
+    in_channels: int = _opt(
+        6,
+        "model",
+        "6 = bg + fg_bg, 3 = fg_bg only",
+        choices=(6, 3),
+        ui=True,
+        label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)",
+    )
+    base_width: int = _opt(
+        32, "model", "32 = the seed's W-Net", minimum=1, ui=True, label="Width (32 = the seed's W-Net)"
+    )
+    # Losses (names from maskdepth.losses). The shipped recipe; the seed used mask "bce".
+    mask_loss: str = _opt("bce+dice", "losses", choices="mask", ui=True, label="Mask loss")
+    depth_loss: str = _opt("bce", "losses", choices="depth", ui=True, label="Depth loss")
+    bce_weight: float = _opt(1.0, "losses", "weight of BCE in ssim+bce", minimum=0.0)
+    ssim_weight: float = _opt(2.0, "losses", "weight of 1-SSIM in ssim+bce", minimum=0.0)
+    # Optimisation.
+    optimizer: str = _opt("adamw", "optimisation", choices=OPTIMIZERS, ui=True, label="Optimiser")
+    lr: float = _opt(
+        2e-3,
+        "optimisation",
+        "peak learning rate (OneCycle) or initial one",
+        minimum=0.0,
+        exclusive_minimum=True,
+        ui=True,
+        label="Learning rate (peak for onecycle)",
+    )
+    weight_decay: float = _opt(1e-4, "optimisation", minimum=0.0)
+    scheduler: str = _opt("onecycle", "optimisation", choices=SCHEDULERS, ui=True, label="LR schedule")
+    batch_size: int = _opt(
+        32,
+        "optimisation",
+        "per process: under torchrun the effective batch is N x this",
+        minimum=1,
+        maximum=256,
+        ui=True,
+        label="Batch size",
+    )
+    # Budget: the run ends at the first limit reached (at least one must be set).
+    epochs: float | None = _opt(None, "budget", minimum=0.0, exclusive_minimum=True, ui=True)
+    steps: int | None = _opt(None, "budget", minimum=1, ui=True)
+    minutes: float | None = _opt(None, "budget", minimum=0.0, exclusive_minimum=True, ui=True)
+    # Evaluation.
+    eval_every: int | None = _opt(
+        None, "evaluation and run", "steps between evaluations (default: once per epoch)", minimum=1, ui=True
+    )
+    eval_samples: int = _opt(
+        512, "evaluation and run", "test samples per evaluation (0 = all)", minimum=0, ui=True
+    )
+    sample_every: int = _opt(
+        25,
+        "evaluation and run",
+        "steps between sample-prediction events (0 = never)",
+        minimum=0,
+        cli=False,
+        ui=True,
+    )
+    # Resume from a run folder (its last.pt) or a model folder.
+    resume: str | None = _opt(
+        None, "run folder", "a run folder (uses its last.pt) or a model folder to start from", ui=True
+    )
+    resume_lr: Literal["continue", "restart"] = _opt(
+        "continue",
+        "run folder",
+        "on resume or on the next --parts part: continue the lr where it stopped, or restart it",
+        ui=True,
+        label="On resume, the learning rate",
+    )
+    # Run.
+    out_dir: str = _opt(
+        "runs/run",
+        "run folder",
+        "run folder: best weights, last.pt, metrics, model card",
+        flag="--out",
+        dest="out",
+        ui=True,
+    )
+    seed: int = _opt(0, "evaluation and run")
+    channels_last: bool = _opt(True, "evaluation and run")
+    precision: str = _opt(
+        "auto",
+        "evaluation and run",
+        "training forward in bfloat16 (bf16) or float32 (fp32); auto = bf16 where the device runs it "
+        "natively (CUDA with bf16, CPUs with AVX512-BF16/AMX), else fp32. Losses, evaluation and saved "
+        "weights are always fp32",
+        choices=PRECISIONS,
+    )
+    threads: int | None = _opt(
+        None, "evaluation and run", "torch threads (default: torch's choice)", minimum=1
+    )
+    num_workers: int = _opt(0, "evaluation and run", "DataLoader workers", flag="--workers", minimum=0)
+    # Under torchrun (docs/scaling.md): batch_size is per process, so the effective batch is
+    # world_size x batch_size; scale_lr applies the linear scaling rule lr x world_size.
+    sync_bn: bool = _opt(
+        False, "distributed (torchrun)", "BatchNorm statistics over the whole effective batch (SyncBatchNorm)"
+    )
+    scale_lr: bool = _opt(
+        False, "distributed (torchrun)", "multiply --lr by N, the number of processes (linear scaling rule)"
+    )
+
+    def __post_init__(self) -> None:
+        for name, valid in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("precision", PRECISIONS)):
+            if getattr(self, name) not in valid:
+                raise TrainingError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(valid)}"
+                )
+        if self.resume_lr not in ("continue", "restart"):
+            raise TrainingError(f"resume_lr must be 'continue' or 'restart', got {self.resume_lr!r}")
+        if self.epochs is None and self.steps is None and self.minutes is None:
+            raise TrainingError("set a budget: epochs, steps or minutes")
+        for name in ("epochs", "steps", "minutes"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise TrainingError(f"{name} must be > 0, got {value}")
+        if self.batch_size < 1 or self.lr <= 0 or self.parts < 1:
+            raise TrainingError("batch_size and parts must be >= 1 and lr > 0")
+        if self.size < 32:
+            raise TrainingError(f"size must be >= 32 (the W-Net pools five times), got {self.size}")
+        self.loss_config()  # validates the loss names
+
+    def loss_config(self) -> LossConfig:
+        return LossConfig(
+            mask=self.mask_loss,
+            depth=self.depth_loss,
+            bce_weight=self.bce_weight,
+            ssim_weight=self.ssim_weight,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ---- metadata -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One TrainConfig field as the CLI and the app show it (see the module docstring)."""
+
+    name: str
+    flag: str
+    dest: str
+    help: str
+    group: str
+    default: Any
+    type: type
+    optional: bool = False
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    step: float | None = None
+    label: str = ""
+    cli: bool = True
+    ui: bool = False
+
+    @property
+    def negated(self) -> bool:
+        """A boolean that defaults True: its flag (``--no-...``) turns it off."""
+        return self.type is bool and self.default is True
+
+
+def _setting(f: dataclasses.Field, annotation: Any) -> Setting:
+    meta = dict(f.metadata)
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    if typing.get_origin(annotation) is Literal:
+        kind, literal_choices = type(args[0]), tuple(args)
+    else:
+        kind, literal_choices = next(a for a in (args or (annotation,)) if a is not type(None)), None
+    choices = meta.pop("choices", literal_choices)
+    if isinstance(choices, str):  # a head's loss names
+        choices = tuple(loss_names()[choices])
+    negated = kind is bool and f.default is True
+    flag = meta.pop("flag", ("--no-" if negated else "--") + f.name.replace("_", "-"))
+    return Setting(
+        name=f.name,
+        flag=flag,
+        dest=meta.pop("dest", f.name),
+        default=f.default,
+        type=kind,
+        optional=optional,
+        choices=choices,
+        **meta,
+    )
+
+
+@cache
+def _settings() -> tuple[Setting, ...]:
+    hints = typing.get_type_hints(TrainConfig)
+    return tuple(_setting(f, hints[f.name]) for f in dataclasses.fields(TrainConfig))
+
+
+def settings() -> list[Setting]:
+    """Every TrainConfig field's metadata, in declaration order."""
+    return list(_settings())
+
+
+def setting(name: str) -> Setting:
+    """The metadata of the TrainConfig field ``name``."""
+    for s in _settings():
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+# ---- the CLI ------------------------------------------------------------------------------------
+
+
+def _strictly_above(minimum: float, kind: type) -> Any:
+    def parse(value: str) -> Any:
+        v = kind(value)
+        if v <= minimum:
+            raise argparse.ArgumentTypeError(f"must be > {minimum:g}, got {value}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its "invalid value" message
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, exclude: Iterable[str] = ()) -> None:
+    """Add the CLI's TrainConfig flags to ``parser`` in their argparse groups (minus ``exclude``)."""
+    skip = set(exclude)
+    groups: dict[str, Any] = {}
+    for s in _settings():
+        if not s.cli or s.name in skip:
+            continue
+        if s.group not in groups:
+            groups[s.group] = parser.add_argument_group(s.group, GROUPS[s.group])
+        kwargs: dict[str, Any] = {"dest": s.dest, "help": s.help or None}
+        if s.type is bool:
+            kwargs["action"] = "store_false" if s.negated else "store_true"
+        else:
+            strict = s.exclusive_minimum and s.minimum is not None
+            kwargs.update(
+                type=_strictly_above(s.minimum, s.type) if strict else s.type,
+                default=s.default,
+                choices=s.choices,
+            )
+        groups[s.group].add_argument(s.flag, **kwargs)
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> TrainConfig:
+    """The TrainConfig an argparse namespace (from :func:`add_arguments`) describes.
+
+    ``overrides`` (field names) win; with no budget at all the run trains for one epoch.
+    """
+    given = vars(args)
+    values = {s.name: given[s.dest] for s in _settings() if s.dest in given}
+    values.update(overrides)
+    if values.get("epochs") is None and values.get("steps") is None and values.get("minutes") is None:
+        values["epochs"] = 1.0
+    return TrainConfig(**values)
+
+
+def to_cli_args(cfg: TrainConfig, *, always: Sequence[str] = ()) -> list[str]:
+    """The CLI arguments that reproduce ``cfg``: non-default settings (and ``always``) with their flags."""
+    out: list[str] = []
+    for s in _settings():
+        value = getattr(cfg, s.name)
+        if not s.cli or (value == s.default and s.name not in always):
+            continue
+        if s.type is bool:
+            if value != s.negated:  # --no-x when False, --x when True
+                out.append(s.flag)
+        elif value is not None:
+            out += [s.flag, str(value)]
+    return out
