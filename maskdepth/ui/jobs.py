@@ -17,16 +17,12 @@ from typing import Any
 
 import gradio as gr
 
+from maskdepth.config import TrainConfig, to_cli_args
 from maskdepth.errors import InputError
-from maskdepth.train import TrainConfig
 
 # Training and comparisons share one queue. The slot below allows one run at a time; the queue lets a
 # few more requests in so a second user is told "busy" at once instead of waiting silently.
 TRAIN_CONCURRENCY = 4
-# The CLI flags (python -m maskdepth train) of TrainConfig fields whose flag is not --field-name.
-_FLAG = {"num_workers": "--workers", "out_dir": "--out"}
-_NEGATED = {"flips": "--no-flips", "augment": "--no-augment", "channels_last": "--no-channels-last"}
-_NOT_IN_CLI = {"sample_every"}  # display-only settings
 
 
 @dataclass
@@ -158,15 +154,11 @@ class ThreadJob:
 def cli_command(
     cfg: TrainConfig, subcommand: str = "train", *, out: str | None = None, extra: Sequence[str] = ()
 ) -> str:
-    """The ``python -m maskdepth train ...`` (or ``compare``) command reproducing ``cfg``, for model cards."""
-    args = ["python", "-m", "maskdepth", subcommand]
-    for f in dataclasses.fields(TrainConfig):
-        value = out if (f.name == "out_dir" and out is not None) else getattr(cfg, f.name)
-        if f.name in _NOT_IN_CLI or (value == f.default and f.name != "out_dir"):
-            continue
-        if f.name in _NEGATED:
-            if not value:
-                args.append(_NEGATED[f.name])
-        elif value is not None:
-            args += [_FLAG.get(f.name, "--" + f.name.replace("_", "-")), str(value)]
-    return shlex.join([*args, *extra])
+    """The ``python -m maskdepth train ...`` (or ``compare``) command reproducing ``cfg``, for model cards.
+
+    ``out`` replaces the run folder (``--out``, always given); ``extra`` is appended as it is.
+    """
+    if out is not None:
+        cfg = dataclasses.replace(cfg, out_dir=out)
+    args = ["python", "-m", "maskdepth", subcommand, *to_cli_args(cfg, always=("out_dir",)), *extra]
+    return shlex.join(args)

@@ -1,5 +1,11 @@
 """Train tab: pick data, losses and a budget; watch progress, loss curves and sample predictions live.
 
+The controls are built from :func:`maskdepth.config.settings` (every setting with ``ui=True``): a
+setting's label, help, range and choices are stated once, in the config, for the CLI and this tab.
+Four settings have controls of their own here: the dataset (synthetic, a zip upload or a folder),
+the budget (one number in minutes, epochs or steps), resume (a run from the list) and the run
+folder (a name under the runs folder).
+
 The handler is a generator: ``train()`` runs in a background thread (:class:`ThreadJob`) and
 every few events the tab re-renders. One training at a time per process (``TRAINING``).
 """
@@ -16,34 +22,55 @@ from typing import Any
 
 import gradio as gr
 
+from maskdepth.config import Setting, setting, settings
 from maskdepth.data.folder import open_folder_dataset
 from maskdepth.errors import DatasetError, InputError, MaskDepthError
-from maskdepth.losses import loss_names
 from maskdepth.naming import slug
 from maskdepth.runs import write_run_card
-from maskdepth.train import (
-    OPTIMIZERS,
-    SCHEDULERS,
-    DoneEvent,
-    EvalEvent,
-    SamplesEvent,
-    TrainConfig,
-    TrainResult,
-    train,
-)
+from maskdepth.train import DoneEvent, EvalEvent, SamplesEvent, TrainConfig, TrainResult, train
+from maskdepth.ui.config_form import control, from_control, named_handler
 from maskdepth.ui.context import AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
 from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
 from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot, lr_frame
 
 DATASET_KINDS = ("synthetic", "zip upload", "folder path")
-BUDGET_KINDS = ("minutes", "epochs", "steps")
+BUDGET_KINDS = tuple(s.name for s in settings() if s.group == "budget")  # epochs, steps, minutes
 NO_RESUME = "(start from scratch)"
+# Settings with a control of their own in this tab (see the module docstring); the run folder's is a name.
+OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
+SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
+# Where each settings group's controls go: None = in the main column, else the accordion's title.
+PLACES = {
+    "data": None,
+    "losses": None,
+    "optimisation": "Optimisation",
+    "model": "Model, resume and evaluation",
+    "run folder": "Model, resume and evaluation",
+    "evaluation and run": "Model, resume and evaluation",
+}
+# The app's starting values where they differ from TrainConfig's (the shipped recipe trains for an
+# hour on 16,000 samples; a first run in the app should take two minutes), and the model widths offered.
+APP_DEFAULTS: dict[str, Any] = {
+    "backgrounds": 10,
+    "foregrounds": 10,
+    "positions": 5,
+    "eval_every": 50,
+    "eval_samples": 128,
+    "sample_every": 10,
+}
+APP_CHOICES: dict[str, list[Any]] = {"base_width": [4, 8, 16, 32]}
+BUDGET_DEFAULT = ("minutes", 2)
 TRAIN_API = (
     "Train a W-Net, streaming (progress html, status markdown, loss curves, lr curve, sample predictions) "
     "until the budget is spent. One training at a time per app: a second one is refused at once. The run "
     "folder then appears in the model pickers, so /predict can use it by name."
 )
+
+
+def form_settings() -> list[Setting]:
+    """The settings this tab shows as generic controls (``ui=True``, minus :data:`OWN_CONTROLS`)."""
+    return [s for s in settings() if s.ui and s.name not in OWN_CONTROLS]
 
 
 # ---- configuration ------------------------------------------------------------------------------------
@@ -91,59 +118,30 @@ def build_config(
     ctx: AppContext,
     *,
     dataset: str,
-    backgrounds: int,
-    foregrounds: int,
-    positions: int,
-    mask_loss: str,
-    depth_loss: str,
-    optimizer: str,
-    lr: float,
-    scheduler: str,
-    batch_size: int,
-    size: int,
     budget_kind: str,
     budget: float,
-    base_width: int,
-    in_channels: int,
     resume: str | None,
-    resume_lr: str,
-    eval_every: int,
-    eval_samples: int,
-    sample_every: int,
     run_name: str | None,
+    **values: Any,
 ) -> TrainConfig:
-    """A TrainConfig from the tab's controls (the run folder is new under the runs folder)."""
+    """A TrainConfig from the tab's controls (``values``: :func:`form_settings` by name); the run folder is
+    new under the runs folder."""
     if budget_kind not in BUDGET_KINDS:
         raise InputError(f"budget must be one of {', '.join(BUDGET_KINDS)}, got {budget_kind!r}")
     if budget is None or budget <= 0:
         raise InputError(f"the budget ({budget_kind}) must be > 0")
-    budget_value: dict[str, Any] = {budget_kind: int(budget) if budget_kind == "steps" else float(budget)}
+    expected = {s.name for s in form_settings()}
+    if set(values) != expected:
+        unknown, missing = sorted(set(values) - expected), sorted(expected - set(values))
+        raise InputError(f"train settings: unknown {unknown}, missing {missing}")
+    fields = {s.name: from_control(s, values[s.name]) for s in form_settings()}
+    fields[budget_kind] = from_control(setting(budget_kind), budget)
     resume_path = None
     if resume and resume != NO_RESUME:
         resume_path = ctx.resolve_source(resume)
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(run_name or f'{mask_loss}-{depth_loss}')}"
-    return TrainConfig(
-        dataset=dataset,
-        backgrounds=int(backgrounds),
-        foregrounds=int(foregrounds),
-        positions=int(positions),
-        mask_loss=mask_loss,
-        depth_loss=depth_loss,
-        optimizer=optimizer,
-        lr=float(lr),
-        scheduler=scheduler,
-        batch_size=int(batch_size),
-        size=int(size),
-        base_width=int(base_width),
-        in_channels=int(in_channels),
-        resume=resume_path,
-        resume_lr=resume_lr,
-        eval_every=int(eval_every) or None,
-        eval_samples=int(eval_samples),
-        sample_every=int(sample_every),
-        out_dir=str(ctx.runs_dir / name),
-        **budget_value,
-    )
+    losses = f"{fields['mask_loss']}-{fields['depth_loss']}"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(run_name or losses)}"
+    return TrainConfig(dataset=dataset, resume=resume_path, out_dir=str(ctx.runs_dir / name), **fields)
 
 
 # ---- the handler ------------------------------------------------------------------------------------
@@ -234,176 +232,102 @@ class TrainTab:
     outputs: list[Any]
 
 
+def _settings_controls(ctx: AppContext, place: str | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The controls of the settings shown at ``place`` (see :data:`PLACES`), by setting name."""
+    defaults = TrainConfig(steps=1)
+    out = {}
+    for s in form_settings():
+        if PLACES.get(s.group) == place and s.name not in skip:
+            value = APP_DEFAULTS.get(s.name, getattr(defaults, s.name))
+            out[s.name] = control(s, value, choices=APP_CHOICES.get(s.name))
+    return out
+
+
+def _data_controls(ctx: AppContext) -> tuple[dict[str, Any], list[Any]]:
+    """Dataset choice, synthetic sizes, zip and folder: (controls by parameter name, the boxes to toggle)."""
+    kinds = [k for k in DATASET_KINDS if not (ctx.on_space and k == "folder path")]
+    controls: dict[str, Any] = {
+        "dataset_kind": gr.Radio(kinds, value="synthetic", label=setting("dataset").label)
+    }
+    with gr.Group(visible=True) as synthetic_box:
+        sizes = {name: control(setting(name), APP_DEFAULTS[name]) for name in SYNTHETIC}
+        samples_md = gr.Markdown(_samples_text(*(APP_DEFAULTS[name] for name in SYNTHETIC)))
+    controls.update(sizes)
+    controls["zip_file"] = gr.File(
+        file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False
+    )
+    controls["folder"] = gr.Textbox(
+        label="Dataset folder on this machine",
+        visible=False,
+        placeholder="/path/to/dataset (seed or plain layout)",
+    )
+    for slider in sizes.values():
+        slider.change(_samples_text, list(sizes.values()), samples_md, api_visibility="private", queue=False)
+    return controls, [synthetic_box, controls["zip_file"], controls["folder"]]
+
+
+def _controls(ctx: AppContext) -> dict[str, Any]:
+    """Every input of the Start button, by the name the handler (and the API) gives it."""
+    controls, boxes = _data_controls(ctx)
+    controls.update(_settings_controls(ctx, None, skip=SYNTHETIC))
+    with gr.Row():
+        controls["budget_kind"] = gr.Radio(list(BUDGET_KINDS), value=BUDGET_DEFAULT[0], label="Budget in")
+        controls["budget"] = gr.Number(value=BUDGET_DEFAULT[1], minimum=0, label="Budget")
+    for title in dict.fromkeys(t for t in PLACES.values() if t):
+        with gr.Accordion(title, open=False):
+            controls.update(_settings_controls(ctx, title))
+            if title == PLACES["run folder"]:
+                resume = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
+                controls["resume"] = register_picker(ctx, resume, lambda: resume_choices(ctx))
+    controls["run_name"] = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
+
+    def on_kind(kind: str) -> tuple[Any, ...]:
+        return tuple(gr.update(visible=kind == k) for k in ("synthetic", "zip upload", "folder path"))
+
+    controls["dataset_kind"].change(
+        on_kind, controls["dataset_kind"], boxes, api_visibility="private", queue=False
+    )
+    return controls
+
+
+def _outputs() -> list[Any]:
+    """Progress, status, loss and lr curves, sample predictions (what ``train_stream`` yields)."""
+    progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress")
+    status = gr.Markdown(label="Status")
+    loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
+    lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
+    samples = gr.Image(
+        label="Sample predictions (test samples), left to right: input | mask target | "
+        "mask predicted | depth target | depth predicted",
+        format="png",
+        interactive=False,
+    )
+    return [progress, status, loss_curves, lr_plot, samples]
+
+
 def build(ctx: AppContext) -> TrainTab:
     """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
-    names = loss_names()
-    defaults = TrainConfig(steps=1)
-    kinds = [k for k in DATASET_KINDS if not (ctx.on_space and k == "folder path")]
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            dataset = gr.Radio(kinds, value="synthetic", label="Dataset")
-            with gr.Group(visible=True) as synthetic_box:
-                backgrounds = gr.Slider(1, 100, value=10, step=1, label="backgrounds (rooms)")
-                foregrounds = gr.Slider(1, 100, value=10, step=1, label="foregrounds (objects)")
-                positions = gr.Slider(1, 20, value=5, step=1, label="positions per (room, object)")
-                samples_md = gr.Markdown(_samples_text(10, 10, 5))
-            zip_file = gr.File(file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False)
-            folder = gr.Textbox(
-                label="Dataset folder on this machine",
-                visible=False,
-                placeholder="/path/to/dataset (seed or plain layout)",
-            )
-            with gr.Row():
-                mask_loss = gr.Dropdown(names["mask"], value=defaults.mask_loss, label="Mask loss")
-                depth_loss = gr.Dropdown(names["depth"], value=defaults.depth_loss, label="Depth loss")
-            with gr.Row():
-                budget_kind = gr.Radio(list(BUDGET_KINDS), value="minutes", label="Budget in")
-                budget = gr.Number(value=2, minimum=0, label="Budget")
-            with gr.Accordion("Optimisation", open=False):
-                with gr.Row():
-                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=defaults.optimizer, label="Optimiser")
-                    scheduler = gr.Dropdown(list(SCHEDULERS), value=defaults.scheduler, label="LR schedule")
-                lr = gr.Number(value=defaults.lr, label="Learning rate (peak for onecycle)")
-                batch_size = gr.Slider(1, 256, value=defaults.batch_size, step=1, label="Batch size")
-                size = gr.Slider(32, 224, value=defaults.size, step=32, label="Training resolution (pixels)")
-            with gr.Accordion("Model, resume and evaluation", open=False):
-                base_width = gr.Dropdown([4, 8, 16, 32], value=32, label="Width (32 = the seed's W-Net)")
-                in_channels = gr.Radio(
-                    [6, 3], value=6, label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)"
-                )
-                resume = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
-                register_picker(ctx, resume, lambda: resume_choices(ctx))
-                resume_lr = gr.Radio(
-                    ["continue", "restart"],
-                    value="continue",
-                    label="On resume, the learning rate",
-                    info="continue where the scheduler left it, or restart from its initial value",
-                )
-                eval_every = gr.Number(
-                    value=50, precision=0, label="Evaluate every N steps (0 = once per epoch)"
-                )
-                eval_samples = gr.Number(
-                    value=128, precision=0, label="Test samples per evaluation (0 = all)"
-                )
-                sample_every = gr.Number(
-                    value=10, precision=0, label="Refresh sample predictions every N steps"
-                )
-            run_name = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
+            controls = _controls(ctx)
             with gr.Row():
                 start = gr.Button("Start training", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column(scale=3):
-            progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress")
-            status = gr.Markdown(label="Status")
-            loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
-            lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
-            samples = gr.Image(
-                label="Sample predictions (test samples), left to right: input | mask target | "
-                "mask predicted | depth target | depth predicted",
-                format="png",
-                interactive=False,
-            )
+            outputs = _outputs()
 
-    def on_kind(kind: str) -> tuple[Any, ...]:
-        return (
-            gr.update(visible=kind == "synthetic"),
-            gr.update(visible=kind == "zip upload"),
-            gr.update(visible=kind == "folder path"),
-        )
-
-    dataset.change(on_kind, dataset, [synthetic_box, zip_file, folder], api_visibility="private", queue=False)
-    sizes = [backgrounds, foregrounds, positions]
-    for slider in sizes:
-        slider.change(_samples_text, sizes, samples_md, api_visibility="private", queue=False)
-
-    @gradio_errors
-    def on_train(
-        dataset_kind: str,
-        backgrounds: int,
-        foregrounds: int,
-        positions: int,
-        zip_file: str | None,
-        folder: str | None,
-        mask_loss: str,
-        depth_loss: str,
-        optimizer: str,
-        lr: float,
-        scheduler: str,
-        batch_size: int,
-        size: int,
-        budget_kind: str,
-        budget: float,
-        base_width: int,
-        in_channels: int,
-        resume: str | None,
-        resume_lr: str,
-        eval_every: int,
-        eval_samples: int,
-        sample_every: int,
-        run_name: str | None,
-        request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
-        yield from train_stream(
-            ctx,
-            session_of(request),
-            dataset_kind=dataset_kind,
-            zip_file=zip_file,
-            folder=folder,
-            backgrounds=backgrounds,
-            foregrounds=foregrounds,
-            positions=positions,
-            mask_loss=mask_loss,
-            depth_loss=depth_loss,
-            optimizer=optimizer,
-            lr=lr,
-            scheduler=scheduler,
-            batch_size=batch_size,
-            size=size,
-            budget_kind=budget_kind,
-            budget=budget,
-            base_width=base_width,
-            in_channels=in_channels,
-            resume=resume,
-            resume_lr=resume_lr,
-            eval_every=eval_every,
-            eval_samples=eval_samples,
-            sample_every=sample_every,
-            run_name=run_name,
-        )
+    def on_train(request: gr.Request | None = None, **values: Any) -> Iterator[tuple[Any, ...]]:
+        """Train a W-Net with these settings (see the /train API description)."""
+        yield from train_stream(ctx, session_of(request), **values)
 
     @gradio_errors
     def on_stop(request: gr.Request) -> None:
         stop_training(session_of(request))
 
-    inputs = [
-        dataset,
-        backgrounds,
-        foregrounds,
-        positions,
-        zip_file,
-        folder,
-        mask_loss,
-        depth_loss,
-        optimizer,
-        lr,
-        scheduler,
-        batch_size,
-        size,
-        budget_kind,
-        budget,
-        base_width,
-        in_channels,
-        resume,
-        resume_lr,
-        eval_every,
-        eval_samples,
-        sample_every,
-        run_name,
-    ]
-    outputs = [progress, status, loss_curves, lr_plot, samples]
+    handler = gradio_errors(named_handler(on_train, list(controls)))
     event = start.click(
-        on_train,
-        inputs,
+        handler,
+        list(controls.values()),
         outputs,
         api_name="train",
         api_description=TRAIN_API,
