@@ -5,6 +5,7 @@
 Folders: ``MASKDEPTH_RUNS`` (default ``runs/``) for trained runs, ``MASKDEPTH_DATA`` (default
 ``data_cache/app``) for uploaded datasets; the shipped model is ``checkpoints/``. On a Hugging Face
 Space (``SPACE_ID`` set) local paths are refused and Hub pushes use the visitor's sign-in.
+``MASKDEPTH_MCP=1`` also serves an MCP server (``/gradio_api/mcp/``) whose one tool is predict.
 This file only assembles the tabs from ``maskdepth/ui/`` and launches; no logic lives here.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from maskdepth.ui import compare_tab, context, models_tab, predict_tab, train_tab
+from maskdepth.ui import compare_tab, context, mcp, models_tab, predict_tab, train_tab
 
 ROOT = Path(__file__).resolve().parent
 
@@ -62,11 +63,22 @@ def main() -> None:
     ctx = context.make_context(
         ROOT / "checkpoints", comparison_dir=ROOT / "comparisons" / "default", examples_dir=ROOT / "examples"
     )
+    mcp_server = mcp.mcp_requested()  # MASKDEPTH_MCP=1: also an MCP server whose one tool is predict
+    if mcp_server:
+        mcp.check_installed()
     print(context.warm_up(ctx))  # load the default weights now (not at import), or say why not
+    demo = assemble(ctx)
     # On a Space, cap uploads (dataset zips) so one visitor cannot fill the disk; locally, no cap.
-    assemble(ctx).launch(
-        show_error=True, allowed_paths=[str(ctx.examples_dir)], max_file_size="1gb" if ctx.on_space else None
+    demo.launch(
+        show_error=True,
+        allowed_paths=[str(ctx.examples_dir)],
+        max_file_size="1gb" if ctx.on_space else None,
+        mcp_server=mcp_server,
+        prevent_thread_lock=True,
     )
+    if mcp_server:
+        print(f"maskdepth: MCP tools: {', '.join(mcp.keep_tools(demo))}")
+    demo.block_thread()
 
 
 if __name__ == "__main__":

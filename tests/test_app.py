@@ -180,6 +180,33 @@ def test_examples_are_listed_in_pairs() -> None:
             assert a.size == b.size and max(a.size) <= 640
 
 
+def test_predict_handlers_are_zerogpu_ready(ctx: AppContext, pair: tuple[Path, Path]) -> None:
+    """Under spaces.GPU (a no-op off a ZeroGPU Space) the handlers predict here, errors still as gr.Error."""
+    spaces = pytest.importorskip("spaces", reason="the spaces package is not installed (requirements.txt)")
+    from maskdepth.ui import predictors
+
+    def f() -> None: ...
+
+    assert spaces.GPU(duration=5)(f) is f and predictors.gpu(duration=5)(f) is f  # SPACES_ZERO_GPU is unset
+    on = predict_tab.handlers(ctx)
+    out = on.predict(str(pair[0]), str(pair[1]), DEFAULT_CHOICE)
+    assert Image.open(out[1]).size == (83, 61)
+    zip_path, summary = on.predict_batch([str(pair[1])], [str(pair[0])], DEFAULT_CHOICE, None)
+    assert "1 of 1" in summary and zipfile.is_zipfile(zip_path)
+    with pytest.raises(gr.Error, match="composite"):
+        on.predict(str(pair[0]), None, DEFAULT_CHOICE)
+    # A batch may hold the GPU for a fixed time per image, up to a cap.
+    assert predict_tab.batch_gpu_seconds(["a.png"] * 3, None, DEFAULT_CHOICE) == (
+        predict_tab.GPU_S_PREDICT + 3 * predict_tab.GPU_S_PER_IMAGE
+    )
+    assert predict_tab.batch_gpu_seconds(["a.png"] * 10_000) == predict_tab.GPU_S_MAX
+    # Predictors load on the app's device: cuda when torch sees one, else the CPU.
+    assert ctx.predictors.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert predictors.PredictorCache(1, device="cpu").get(str(ctx.checkpoints_dir)).device == torch.device(
+        "cpu"
+    )
+
+
 # ---- model sources and allow-listing ----------------------------------------------------------------------
 
 
@@ -505,3 +532,132 @@ def test_space_mode_offers_no_local_paths(folders: dict[str, Path]) -> None:
     radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Dataset"]
     assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload"]
     assert not any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())  # SYSTEM=spaces is not set
+
+
+# ---- the public API ----------------------------------------------------------------------------
+
+# The Compare tab (maskdepth/ui/compare_tab.py) gives its endpoints their descriptions in its own rewrite.
+UNDESCRIBED_FOR_NOW = {"/show_comparison", "/compare"}
+
+
+def test_api_lists_only_named_described_endpoints(server: str) -> None:
+    from gradio_client import Client
+
+    info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
+    assert info["unnamed_endpoints"] == {}
+    named = info["named_endpoints"]
+    assert not [name for name in named if name.startswith("/lambda")]  # no gr.Markdown(callable) endpoints
+    assert {
+        "/predict",
+        "/predict_batch",
+        "/train",
+        "/stop_training",
+        "/load_from_hub",
+        "/push_to_hub",
+    } <= set(named)
+    for name, endpoint in named.items():
+        if name not in UNDESCRIBED_FOR_NOW:
+            assert endpoint["description"].strip(), f"{name} has no description"
+    # Internal events (picker refreshes, the model note, dataset toggles, examples) are not endpoints.
+    assert len(named) == 8
+    assert [p["parameter_name"] for p in named["/predict"]["parameters"]] == [
+        "background",
+        "composite",
+        "model",
+    ]
+
+
+def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
+    from gradio_client import Client
+
+    from maskdepth.config import settings
+
+    info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
+    names = [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
+    shown = {s.name for s in settings() if s.ui} - train_tab.OWN_CONTROLS
+    own = {"dataset_kind", "zip_file", "folder", "budget_kind", "budget", "resume", "run_name"}
+    assert set(names) == shown | own and len(names) == len(set(names))
+    assert set(names) == set(api_train_args())  # what the API tests above send, by name
+
+
+def test_train_controls_come_from_the_settings() -> None:
+    from maskdepth.config import setting
+
+    ctx = context.make_context(ROOT / "checkpoints", ROOT / "nothing-here", on_space=False)
+    with gr.Blocks():
+        controls = train_tab._controls(ctx)
+    batch = controls["batch_size"]
+    s = setting("batch_size")
+    assert isinstance(batch, gr.Slider) and (batch.minimum, batch.maximum, batch.label) == (
+        s.minimum,
+        s.maximum,
+        s.label,
+    )
+    assert isinstance(controls["mask_loss"], gr.Radio | gr.Dropdown)
+    assert [value for _, value in controls["mask_loss"].choices] == list(setting("mask_loss").choices)
+    assert controls["eval_every"].value == train_tab.APP_DEFAULTS["eval_every"]
+    cfg = train_tab.build_config(ctx, dataset="synthetic", **tiny_train_controls(eval_every=0))
+    assert cfg.eval_every is None and cfg.steps == 3 and cfg.mask_loss == setting("mask_loss").default
+    with pytest.raises(InputError, match="unknown"):
+        train_tab.build_config(ctx, dataset="synthetic", **tiny_train_controls(nonsense=1))
+
+
+def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, Path]) -> None:
+    """A click on an example shows the cached outputs at once (tests/test_browser.py clicks one)."""
+    from gradio.utils import get_cache_folder
+
+    app = load_app_module()
+    demo = app.build_demo(
+        folders["checkpoints"],
+        folders["runs"],
+        data_dir=folders["data"],
+        comparison_dir=folders["comparison"],
+        on_space=False,
+    )
+    (dataset,) = [b for b in demo.blocks.values() if isinstance(b, gr.Dataset)]
+    (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 6]
+    assert cached.api_visibility != "public"
+    start = time.time()
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)  # caching runs at launch
+    try:
+        found = get_cache_folder().glob(f"maskdepth-*-{dataset._id}")
+        (folder,) = [p for p in found if p.stat().st_mtime >= start - 1]
+        rows = (folder / "log.csv").read_text().strip().splitlines()
+        pairs, _ = predict_tab.example_pairs(ROOT / "examples")
+        assert len(rows) == len(pairs) + 1  # a header, then one row of outputs per example
+    finally:
+        demo.close()
+    # Without the shipped model there is nothing to cache: the examples only fill the inputs.
+    bare = app.build_demo(folders["runs"] / "none", folders["runs"], data_dir=folders["data"], on_space=False)
+    assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 6]
+
+
+def test_mcp_server_offers_predict_only(folders: dict[str, Path]) -> None:
+    """MASKDEPTH_MCP=1 python app.py: an MCP server (gradio[mcp]) whose one tool is predict."""
+    pytest.importorskip("mcp", reason='the MCP extra is not installed: pip install "gradio[mcp]"')
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    from maskdepth.ui import mcp as ui_mcp
+
+    app = load_app_module()
+    demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"], on_space=False)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True, mcp_server=True)
+    try:
+        kept = ui_mcp.keep_tools(demo)
+
+        async def tools() -> list[str]:
+            async with streamablehttp_client(demo.local_url.rstrip("/") + "/gradio_api/mcp/") as (
+                read,
+                write,
+                _,
+            ):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return [tool.name for tool in (await session.list_tools()).tools]
+
+        assert asyncio.run(tools()) == kept == ["predict_mask_and_depth"]
+    finally:
+        demo.close()

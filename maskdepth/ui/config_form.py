@@ -18,6 +18,7 @@ from maskdepth.config import Setting
 from maskdepth.errors import InputError
 
 RADIO_MAX_CHOICES = 3  # more choices than this: a dropdown
+SLIDER_MIN_WIDTH = 320  # pixels
 
 
 def label_of(s: Setting) -> str:
@@ -29,7 +30,8 @@ def label_of(s: Setting) -> str:
 def control(s: Setting, value: Any, *, choices: Sequence[Any] | None = None, **kwargs: Any) -> Any:
     """The control of one setting, showing ``value`` (``choices`` replace the setting's own)."""
     label = label_of(s)
-    info = s.help if s.help and s.help != s.label and s.label else None
+    # The help as a hint under the label, unless the label already says it (or is the help).
+    info = s.help if s.label and s.help and s.help.lower() not in s.label.lower() else None
     if s.optional and s.type in (int, float):
         info = f"{info or ''}{'; ' if info else ''}0 = {_unset(s)}"
     options = list(choices if choices is not None else s.choices or ())
@@ -40,6 +42,7 @@ def control(s: Setting, value: Any, *, choices: Sequence[Any] | None = None, **k
         return gr.Checkbox(value=bool(value), label=label, info=info, **kwargs)
     if s.type in (int, float) and not s.optional and s.minimum is not None and s.maximum is not None:
         step = s.step or (1 if s.type is int else None)
+        kwargs.setdefault("min_width", SLIDER_MIN_WIDTH)  # a row of two: the slider takes a line of its own
         return gr.Slider(s.minimum, s.maximum, value=value, step=step, label=label, info=info, **kwargs)
     if s.type in (int, float):
         shown = 0 if value is None else value

@@ -234,16 +234,19 @@ def batch_gpu_seconds(composites: Sequence[str] | None, *_: Any, **__: Any) -> i
 
 def handlers(ctx: AppContext) -> Handlers:
     """The Predict and Predict-batch handlers of ``ctx``. Their arguments are what the API shows (and what
-    ZeroGPU pickles to its GPU worker: file paths and the model's name, never the context)."""
+    ZeroGPU pickles to its GPU worker: file paths and the model's name, never the context); their names
+    are the MCP tools' names (see :mod:`maskdepth.ui.mcp`)."""
 
     @gpu(duration=GPU_S_PREDICT)
     @gradio_errors
-    def on_predict(background: str | None, composite: str | None, model: str | None) -> tuple[Any, ...]:
+    def predict_mask_and_depth(
+        background: str | None, composite: str | None, model: str | None
+    ) -> tuple[Any, ...]:
         return predict(background, composite, model, ctx=ctx)
 
     @gpu(duration=batch_gpu_seconds)
     @gradio_errors
-    def on_batch(
+    def predict_mask_and_depth_batch(
         composites: list[str] | None,
         backgrounds: list[str] | None,
         model: str | None,
@@ -251,7 +254,7 @@ def handlers(ctx: AppContext) -> Handlers:
     ) -> tuple[str, str]:
         return predict_batch(composites, backgrounds, model, ctx=ctx, progress=progress)
 
-    return Handlers(predict=on_predict, predict_batch=on_batch)
+    return Handlers(predict=predict_mask_and_depth, predict_batch=predict_mask_and_depth_batch)
 
 
 def _output_views() -> list[Any]:

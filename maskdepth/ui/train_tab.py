@@ -233,13 +233,20 @@ class TrainTab:
 
 
 def _settings_controls(ctx: AppContext, place: str | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The controls of the settings shown at ``place`` (see :data:`PLACES`), by setting name."""
+    """The controls of the settings shown at ``place`` (see :data:`PLACES`), by setting name, in the
+    config's order; one row per settings group. The resume picker sits where ``resume`` is declared."""
     defaults = TrainConfig(steps=1)
-    out = {}
-    for s in form_settings():
-        if PLACES.get(s.group) == place and s.name not in skip:
-            value = APP_DEFAULTS.get(s.name, getattr(defaults, s.name))
-            out[s.name] = control(s, value, choices=APP_CHOICES.get(s.name))
+    shown = [s for s in settings() if s.ui and PLACES.get(s.group, "") == place and s.name not in skip]
+    out: dict[str, Any] = {}
+    for group in dict.fromkeys(s.group for s in shown):
+        with gr.Row():
+            for s in (s for s in shown if s.group == group):
+                if s.name == "resume":
+                    picker = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
+                    out["resume"] = register_picker(ctx, picker, lambda: resume_choices(ctx))
+                elif s.name not in OWN_CONTROLS:
+                    value = APP_DEFAULTS.get(s.name, getattr(defaults, s.name))
+                    out[s.name] = control(s, value, choices=APP_CHOICES.get(s.name))
     return out
 
 
@@ -276,9 +283,6 @@ def _controls(ctx: AppContext) -> dict[str, Any]:
     for title in dict.fromkeys(t for t in PLACES.values() if t):
         with gr.Accordion(title, open=False):
             controls.update(_settings_controls(ctx, title))
-            if title == PLACES["run folder"]:
-                resume = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
-                controls["resume"] = register_picker(ctx, resume, lambda: resume_choices(ctx))
     controls["run_name"] = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
 
     def on_kind(kind: str) -> tuple[Any, ...]:
