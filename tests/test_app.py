@@ -27,7 +27,7 @@ from maskdepth.errors import CheckpointError, HubError, InputError
 from maskdepth.model import WNet
 from maskdepth.predict import OUTPUT_FILES
 from maskdepth.train import TrainConfig
-from maskdepth.ui import compare_tab, context, models_tab, predict_tab, train_tab
+from maskdepth.ui import compare_tab, context, examples, models_tab, predict_tab, train_tab
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
 from maskdepth.ui.errors import gradio_errors
 from maskdepth.ui.jobs import TRAINING, cli_command
@@ -170,7 +170,7 @@ def test_batch_zip_has_one_folder_per_composite(ctx: AppContext, tmp_path: Path)
 
 
 def test_examples_are_listed_in_pairs() -> None:
-    pairs, labels = predict_tab.example_pairs(ROOT / "examples")
+    pairs, labels = examples.example_pairs(ROOT / "examples")
     assert len(pairs) >= 6 and len(labels) == len(pairs)
     assert labels[0].startswith("synthetic") and any("photo" in label for label in labels)
     total = sum(p.stat().st_size for p in (ROOT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
@@ -295,6 +295,26 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     assert "finished after 2 steps" in status
     resumed = next(r for r in ctx.runs() if r.name.endswith("-resumed"))
     assert resumed.train_config["resume"] == str(run.path) and resumed.train_config["resume_lr"] == "restart"
+
+
+def test_samples_grid_rows_are_input_masks_and_depths() -> None:
+    from maskdepth.predict import colorize_depth
+    from maskdepth.ui.live import samples_grid
+
+    h = w = 8
+    sample = {
+        "fg_bg": np.full((h, w, 3), 0.5, np.float32),
+        "mask": np.ones((h, w), np.float32),
+        "mask_pred": np.full((h, w), 0.25, np.float32),
+        "depth": np.zeros((h, w), np.float32),
+        "depth_pred": np.ones((h, w), np.float32),
+    }
+    grid = samples_grid([sample, sample], tile=4)
+    assert grid.shape == (2 * 4 + 2, 5 * 4 + 4 * 2, 3)
+    tiles = [grid[0, j * 6] for j in range(5)]  # the top-left pixel of each tile of the first row
+    assert [list(t) for t in tiles[:3]] == [[128] * 3, [255] * 3, [64] * 3]  # rgb, grey target, grey pred
+    assert list(tiles[3]) == list(colorize_depth(np.zeros((1, 1), np.float32))[0, 0])
+    assert (grid[4:6] == 255).all()  # the white gap between rows
 
 
 def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext, tmp_path: Path) -> None:
@@ -623,7 +643,7 @@ def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, 
         found = get_cache_folder().glob(f"maskdepth-*-{dataset._id}")
         (folder,) = [p for p in found if p.stat().st_mtime >= start - 1]
         rows = (folder / "log.csv").read_text().strip().splitlines()
-        pairs, _ = predict_tab.example_pairs(ROOT / "examples")
+        pairs, _ = examples.example_pairs(ROOT / "examples")
         assert len(rows) == len(pairs) + 1  # a header, then one row of outputs per example
     finally:
         demo.close()
