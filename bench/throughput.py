@@ -19,6 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import Row, SectionResult, Stats, shipped_config, verdict
 from bench.reference import SeedStyleLoop
+from maskdepth.config import TrainConfig
+from maskdepth.data.fetch import one_thread_batches
 from maskdepth.data.transforms import model_input
 from maskdepth.losses import LossConfig, score_batch
 from maskdepth.model import WNet
@@ -266,25 +268,22 @@ def run_step_breakdown(
     res = SectionResult()
     data = synthetic_augmented(prefill=True)
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
-    it = iter(loader)
+    it, fetched = iter(loader), one_thread_batches(loader)
     next(it)
-    # Data as the shipped loop fetches it (workers=0, torch's default threads), alternating with
-    # the candidate fix: one torch thread while fetching (tiny augmentation ops, no fan-out).
-    threads = torch.get_num_threads()
+    next(fetched)
+    # Data with torch's default threads in the calling thread, alternating with the shipped
+    # loop's fetch: a helper thread limited to one core (tiny augmentation ops, no fan-out).
     data_s, data_s1 = [], []
     for _ in range(data_batches):
         t = time.perf_counter()
         batch = next(it)
         data_s.append(time.perf_counter() - t)
-        torch.set_num_threads(1)
-        try:
-            t = time.perf_counter()
-            next(it)
-            data_s1.append(time.perf_counter() - t)
-        finally:
-            torch.set_num_threads(threads)
+        t = time.perf_counter()
+        next(fetched)
+        data_s1.append(time.perf_counter() - t)
 
-    loss_cfg = LossConfig(mask="bce+dice", depth="bce")
+    recipe = TrainConfig(steps=1)  # the shipped recipe's losses and AdamW settings
+    loss_cfg = recipe.loss_config()
     torch.manual_seed(0)
     init = WNet().state_dict()
     states = {}
@@ -295,7 +294,9 @@ def run_step_breakdown(
             model = model.to(memory_format=torch.channels_last)
         model.train()
         try:
-            opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4, **v["adamw"])
+            opt = torch.optim.AdamW(
+                model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, **v["adamw"]
+            )
             _variant_step(
                 model, opt, batch, loss_cfg, channels_last=v["channels_last"], bf16=v["bf16"]
             )  # warm-up
@@ -331,7 +332,7 @@ def run_step_breakdown(
     res.rows.append(
         Row.from_stats(
             sec,
-            "data: same, 1 torch thread while fetching",
+            "data: same, fetched as train() does (helper thread on 1 core)",
             Stats.of(x * 1e3 for x in data_s1),
             "ms",
             note=f"{Stats.of(data_s).median / Stats.of(data_s1).median:.1f}x faster",

@@ -56,20 +56,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.close()
 
     stop = threading.Event()
-    try:
-        result = train(cfg, on_event, stop)
+    try:  # the run's model card names this command
+        result = train(cfg, on_event, stop, command="python -m maskdepth " + " ".join(args.argv))
     except KeyboardInterrupt:
         stop.set()
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         bar.close()  # an error message then starts on its own line
-    if not main:
-        return 3 if result.reason == "nan" else 0
-    print(f"{result.message}\nrun folder: {result.run_dir}")
-    from maskdepth.runs import write_run_card
-
-    write_run_card(result.run_dir, command="python -m maskdepth " + " ".join(args.argv))
+    if main:
+        print(f"{result.message}\nrun folder: {result.run_dir}")
     return 3 if result.reason == "nan" else 0
 
 
@@ -82,11 +78,11 @@ def _advance(bar, done: int, total: int) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from maskdepth.data import build_dataset, describe_dataset
     from maskdepth.data.transforms import split_dataset
     from maskdepth.evaluate import evaluate
     from maskdepth.hub import load_model
     from maskdepth.metrics import format_table
-    from maskdepth.train import build_dataset, describe_dataset
 
     model = load_model(args.model)
     cfg = config_from_args(args, size=args.size or model.image_size)

@@ -16,10 +16,8 @@ a default or a choice list is stated once. The public API:
     strict), ``step`` and ``label`` (for UI controls), ``cli`` / ``ui`` (shown in the CLI / in
     the app's Train tab). ``negated`` is True for booleans that default True: their flag turns
     them off (``store_false``); booleans that default False are ``store_true`` flags.
-``settings() -> list[Setting]``
-    All fields in declaration order (loss choices from :func:`maskdepth.losses.loss_names`).
-``setting(name) -> Setting``
-    One of them by field name.
+``settings() -> list[Setting]`` / ``setting(name) -> Setting``
+    All fields in declaration order (loss choices from :func:`maskdepth.losses.loss_names`) / one.
 ``add_arguments(parser, *, exclude=())``
     Add the CLI settings (minus ``exclude``, field names) to an argparse parser, in their groups.
     The parser checks choices and the strict minima (the budget); TrainConfig checks the rest.
@@ -79,7 +77,6 @@ def _opt(default: Any, group: str, help: str = "", **meta: Any) -> Any:
 class TrainConfig:
     """Everything a run needs; saved as train_config.json so a run can be reproduced."""
 
-    # Data: "synthetic" (the embedded generator) or a folder in the seed's or the plain layout.
     dataset: str = _opt(
         "synthetic",
         "data",
@@ -121,7 +118,6 @@ class TrainConfig:
         label="Training resolution (pixels)",
     )
     test_fraction: float = _opt(0.3, "data", minimum=0.0, maximum=1.0)
-    # >1: train on the parts of the train split one after another (seed variant ii)
     parts: int = _opt(
         1, "data", "train on N parts of the data one after another (seed variant ii)", minimum=1
     )

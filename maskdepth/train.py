@@ -5,143 +5,91 @@
 Progress is reported as events (:class:`StepEvent`, :class:`EvalEvent`,
 :class:`SamplesEvent`, :class:`DoneEvent`); a caller can stop the run between steps by
 setting ``stop``. The best weights (lowest test loss) are written atomically to
-``out_dir`` in the ``save_pretrained`` layout, with ``last.pt`` for ``--resume``.
+``out_dir`` in the ``save_pretrained`` layout, with ``last.pt`` for ``--resume``
+(:class:`maskdepth.run_writer.RunWriter` owns the run folder). The settings live in
+:mod:`maskdepth.config`, the schedules in :mod:`maskdepth.schedule`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import json
 import math
-import pickle
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from maskdepth import distributed, fileio
+from maskdepth import distributed, precision
 from maskdepth.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.train names)
-from maskdepth.data.synthetic import SyntheticScenes
+from maskdepth.data import build_dataset, describe_dataset, split_parts  # noqa: F401 (ditto)
+from maskdepth.data.fetch import one_thread_batches
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
-from maskdepth.errors import CheckpointError, MaskDepthError, TrainingError
-from maskdepth.losses import score_batch
+from maskdepth.errors import TrainingError
+from maskdepth.events import DoneEvent, EvalEvent, Event, SamplesEvent, StepEvent, TrainResult
+from maskdepth.losses import LossConfig, score_batch
 from maskdepth.model import WNet
+from maskdepth.run_writer import RunWriter, load_resume, save_weights, write_failure  # noqa: F401 (ditto)
+from maskdepth.schedule import Budget, Schedule, current_lr, make_optimizer, optimisation
 
-# ---- events ---------------------------------------------------------------------------
-
-
-@dataclass
-class StepEvent:
-    """After every optimiser step."""
-
-    step: int  # steps done in this run
-    total_steps: int | None  # None when the budget is time only
-    epoch: int
-    part: int
-    progress: float  # 0..1 of the budget
-    loss: float
-    mask_loss: float
-    depth_loss: float
-    lr: float
-    images_per_s: float
-    elapsed_s: float
-    eta_s: float | None
+# ---- set-up ---------------------------------------------------------------------------
 
 
 @dataclass
-class EvalEvent:
-    """After each evaluation on the test split."""
+class RunData:
+    """What a run trains and evaluates on: seeded split, parts, a fixed evaluation subset."""
 
-    step: int
-    epoch: int
-    part: int
-    progress: float
-    train_loss: float  # mean over the steps since the previous evaluation
-    train_mask_loss: float
-    train_depth_loss: float
-    test_loss: float
-    test_mask_loss: float
-    test_depth_loss: float
-    metrics: dict[str, float]
-    lr: float
-    is_best: bool
-    elapsed_s: float
+    parts: list[Subset]
+    eval_set: Subset
+    preview: dict[str, torch.Tensor]  # 4 fixed test samples for the sample-prediction events
+    description: str
 
-
-@dataclass
-class SamplesEvent:
-    """Predictions on a few fixed test samples; arrays are HxW(x3) float in [0, 1]."""
-
-    step: int
-    samples: list[dict[str, np.ndarray]]  # keys: fg_bg, mask, mask_pred, depth, depth_pred
-
-
-@dataclass
-class DoneEvent:
-    """The run ended."""
-
-    run_dir: str
-    reason: Literal["budget", "stopped", "nan", "error"]
-    steps: int
-    elapsed_s: float
-    best: EvalEvent | None
-    message: str
-
-
-Event = StepEvent | EvalEvent | SamplesEvent | DoneEvent
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    reason: str
-    steps: int
-    elapsed_s: float
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    best_test_loss: float | None = None
-    message: str = ""
-
-
-# ---- data -----------------------------------------------------------------------------
-
-
-def build_dataset(cfg: TrainConfig) -> Dataset:
-    """The dataset a config names: the synthetic generator or a folder (seed or plain layout)."""
-    if cfg.dataset == "synthetic":
-        return SyntheticScenes(
-            backgrounds=cfg.backgrounds,
-            foregrounds=cfg.foregrounds,
-            positions=cfg.positions,
-            flips=cfg.flips,
-            size=cfg.size,
-            seed=cfg.data_seed,
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> RunData:
+        dataset = build_dataset(cfg)
+        train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
+        test = list(test_split.indices)
+        eval_n = len(test) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test))
+        items = [dataset[i] for i in test[:4]]
+        preview = {k: torch.stack([it[k] for it in items]) for k in ("bg", "fg_bg", "mask", "depth")}
+        return cls(
+            split_parts(train_split, cfg.parts),
+            Subset(dataset, test[:eval_n]),
+            preview,
+            describe_dataset(dataset),
         )
-    from maskdepth.data.folder import open_folder_dataset
 
-    return open_folder_dataset(cfg.dataset, size=cfg.size)
+    def loader(self, cfg: TrainConfig, part: int, epoch: int, ddp: distributed.Context) -> DataLoader:
+        """One epoch over ``part`` (this process's shard under torchrun), augmented and seeded."""
+        data: Dataset = self.parts[part]
+        if cfg.augment:
+            data = Augmented(data, JointAugment(), seed=cfg.seed)
+            data.epoch = epoch
+        sampler = ddp.sampler(data, seed=cfg.seed, epoch=epoch)  # None: one process sees all
+        return DataLoader(
+            data,
+            batch_size=cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=len(sampler if sampler is not None else data) > cfg.batch_size,
+            num_workers=cfg.num_workers,
+            generator=torch.Generator().manual_seed(cfg.seed + epoch),
+        )
 
 
-def describe_dataset(ds: Dataset) -> str:
-    """One line for logs and model cards."""
-    describe = getattr(ds, "describe", None)
-    return describe() if callable(describe) else f"{type(ds).__name__} with {len(ds)} samples"
-
-
-def split_parts(subset: Subset, parts: int) -> list[Subset]:
-    """Cut a split into ``parts`` contiguous pieces, like the seed's 5 zip sets."""
-    idx = list(subset.indices)
-    if parts > len(idx):
-        raise TrainingError(f"cannot cut {len(idx)} training samples into {parts} parts; use fewer parts")
-    bounds = np.linspace(0, len(idx), parts + 1).round().astype(int)
-    return [Subset(subset.dataset, idx[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+def build_model(cfg: TrainConfig, device: torch.device) -> tuple[WNet, dict | None]:
+    """The W-Net to train (resumed, or new from the config) in training mode, and any resume state."""
+    model, state = load_resume(cfg.resume) if cfg.resume else (None, None)
+    if model is None:
+        model = WNet(in_channels=cfg.in_channels, base_width=cfg.base_width, image_size=cfg.size)
+    model.image_size = cfg.size
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model.to(device).train(), state
 
 
 def to_batch(
@@ -154,145 +102,46 @@ def to_batch(
     return batch
 
 
-# ---- checkpoints ----------------------------------------------------------------------
+# ---- the step, evaluation, previews -----------------------------------------------------
 
 
-def save_weights(model: WNet, folder: Path) -> None:
-    """Write config.json + model.safetensors (the save_pretrained layout), each atomically."""
-    from maskdepth.hub import weights_state
+def train_step(
+    net: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    in_channels: int,
+    loss_cfg: LossConfig,
+    optimizer: torch.optim.Optimizer,
+    ddp: distributed.Context,
+    forward_dtype: str,
+) -> torch.Tensor:
+    """One optimiser step; returns the effective batch's [total, mask, depth] loss.
 
-    state = weights_state(model)
-    fileio.atomic_write(folder / "model.safetensors", lambda p: save_file(state, str(p)))
-    fileio.write_json(folder / "config.json", model.config)
-
-
-def _discard_if_empty(run_dir: Path, created: bool) -> None:
-    """Remove ``run_dir`` if this run created it and nothing was written into it."""
-    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
-
-
-def write_failure(run_dir: Path, err: OSError) -> str:
-    """The message for a run folder that cannot be written: names the folder, the cause and the fix.
-
-    Every file is written atomically, so whatever was saved before (the best weights) stays intact.
+    A non-finite loss (on any rank: all stop together) skips backward and the update.
+    The forward may run in bfloat16; the losses are always computed in float32.
     """
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = "free some disk space or choose another folder"
-    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        fix = "make it writable or choose another folder"
-    else:
-        fix = "check the disk or choose another folder"
-    return f"could not write to {run_dir} ({err.strerror or err}): {fix}; files saved before are intact"
+    with precision.autocast(forward_dtype, ddp.device):
+        out = net(model_input(batch["bg"], batch["fg_bg"], in_channels))
+    losses = score_batch(type(out)(*(t.float() for t in out)), batch, loss_cfg)
+    seen = ddp.mean(torch.stack([losses.total.detach(), losses.mask.detach(), losses.depth.detach()]))
+    if torch.isfinite(seen[0]):
+        optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        optimizer.step()
+    return seen
 
 
-def _load_resume(cfg: TrainConfig) -> tuple[WNet, dict | None]:
-    """Model (and last.pt state, if any) to resume from."""
-    path = Path(cfg.resume)
-    last = path if path.is_file() else path / "last.pt"
-    state = None
-    if last.is_file():
-        try:
-            state = torch.load(last, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
-            if last != path:  # a run folder's own last.pt is broken
-                raise CheckpointError(
-                    f"cannot read {last} to resume (truncated or not a checkpoint: {type(e).__name__}); delete "
-                    "it to resume from the run's best weights, or resume from another run"
-                ) from e
-            # A file that is no resume state: load_model reads it (seed checkpoints) or says what is wrong.
-    if isinstance(state, dict) and isinstance(state.get("model_config"), dict) and "model" in state:
-        try:
-            model = WNet(**state["model_config"])
-            model.load_state_dict(state["model"])
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise CheckpointError(
-                f"{last} does not hold a usable resume state ({e}); resume from another run"
-            ) from e
-        return model, state
-    from maskdepth.hub import load_model
+def evaluate_run(model: WNet, data: RunData, cfg: TrainConfig, ddp: distributed.Context):
+    """Score the model (in float32) on the run's evaluation subset, sharded under torchrun."""
+    from maskdepth.evaluate import evaluate
 
-    return load_model(cfg.resume), None
-
-
-# ---- learning-rate schedules ------------------------------------------------------------
-
-
-class Schedule:
-    """One interface over the schedules: OneCycle follows budget progress, StepLR epochs,
-    ReduceLROnPlateau the test loss.
-
-    OneCycle is defined on progress in [0, 1] (not on a step count) so that it also
-    works with a budget in minutes, where the number of steps is not known up front.
-    """
-
-    def __init__(self, kind: str, optimizer: torch.optim.Optimizer, peak_lr: float, warmup: bool = True):
-        self.kind, self.optimizer, self.peak_lr = kind, optimizer, peak_lr
-        self.warmup = 0.25 if warmup else 0.0
-        self.torch_scheduler: Any = None
-        if kind == "plateau":
-            self.torch_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, factor=0.5, patience=1
-            )
-        elif kind == "step":
-            self.torch_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
-
-    def on_step(self, progress: float) -> None:
-        if self.kind != "onecycle":
-            return
-        if progress < self.warmup:  # cosine warm-up from peak/25 (torch's OneCycleLR defaults)
-            lo, hi, t = self.peak_lr / 25, self.peak_lr, progress / self.warmup
-        else:  # cosine anneal to peak/1e4
-            lo, hi, t = self.peak_lr, self.peak_lr / 1e4, (progress - self.warmup) / (1 - self.warmup)
-        lr = hi + (lo - hi) * (1 + math.cos(math.pi * min(t, 1.0))) / 2
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def on_epoch_end(self) -> None:
-        if self.kind == "step":
-            self.torch_scheduler.step()
-
-    def on_eval(self, test_loss: float) -> None:
-        if self.kind == "plateau":
-            self.torch_scheduler.step(test_loss)
-
-    def state_dict(self) -> dict:
-        return self.torch_scheduler.state_dict() if self.torch_scheduler is not None else {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if self.torch_scheduler is not None and state:
-            self.torch_scheduler.load_state_dict(state)
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def current_lr(optimizer: torch.optim.Optimizer) -> float:
-    return float(optimizer.param_groups[0]["lr"])
-
-
-# ---- the loop ---------------------------------------------------------------------------
-
-
-def one_thread_batches(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
-    """Fetch each batch with one torch thread, then give the model all of them back.
-
-    Generation and augmentation are many tiny tensor ops; fanned out over threads they spend
-    more time synchronising than computing (measured in bench/: 843 ms vs 123 ms a batch).
-    """
-    it, threads = iter(loader), torch.get_num_threads()
-    while True:
-        torch.set_num_threads(1)
-        try:
-            batch = next(it, None)
-        finally:
-            torch.set_num_threads(threads)
-        if batch is None:
-            return
-        yield batch
+    ddp.broadcast_state(model, buffers_only=True)  # score rank 0's BatchNorm statistics everywhere
+    return evaluate(
+        model,
+        ddp.shard(data.eval_set),
+        loss_cfg=cfg.loss_config(),
+        batch_size=max(cfg.batch_size, 32),
+        reduce=ddp.all_reduce_sum if ddp.enabled else None,
+    )
 
 
 @torch.inference_mode()
@@ -317,317 +166,226 @@ def _sample_predictions(model: WNet, batch: dict[str, torch.Tensor]) -> list[dic
     return samples
 
 
+# ---- the loop ---------------------------------------------------------------------------
+
+
 def train(
     cfg: TrainConfig,
     on_event: Callable[[Event], None] | None = None,
     stop: threading.Event | None = None,
+    *,
+    command: str | None = None,
 ) -> TrainResult:
     """Train a W-Net as ``cfg`` says; returns when the budget is spent or ``stop`` is set.
 
-    Under torchrun every process calls this and trains with DistributedDataParallel
-    (docs/scaling.md); only rank 0 gets events and writes the run folder.
+    ``command`` (what reproduces the run, e.g. the CLI line) is written into the run's model
+    card at the end; without it no card is written. Under torchrun every process calls this
+    and trains with DistributedDataParallel (docs/scaling.md); only rank 0 gets events and
+    writes the run folder.
     """
     ddp = distributed.setup()
     try:
-        return _train(cfg, on_event if ddp.is_main else None, stop, ddp)
+        emit = on_event if on_event is not None and ddp.is_main else (lambda event: None)
+        return _train(cfg, emit, stop or threading.Event(), ddp, command)
     finally:
         distributed.cleanup(ddp)
 
 
 def _train(
     cfg: TrainConfig,
-    on_event: Callable[[Event], None] | None,
-    stop: threading.Event | None,
+    emit: Callable[[Event], None],
+    stop: threading.Event,
     ddp: distributed.Context,
+    command: str | None,
 ) -> TrainResult:
-    emit = on_event or (lambda event: None)
-    stop = stop or threading.Event()
     start = time.perf_counter()
-    run_dir = Path(cfg.out_dir)
-
     if cfg.scale_lr and ddp.enabled:
         # Linear scaling rule. The config records the lr actually used (and scale_lr off), so
         # that re-running its train_config.json does not scale twice.
         cfg = dataclasses.replace(cfg, lr=cfg.lr * ddp.world_size, scale_lr=False)
-
-    # 1. Output folder: fail now, not after an hour of training. Only rank 0 writes files.
-    created = ddp.is_main and not run_dir.exists()  # removed again if the run cannot start (steps 3-4)
-    try:
-        if ddp.is_main:
-            fileio.check_writable(run_dir)
-    except OSError as e:
-        raise TrainingError(
-            f"cannot write to the output folder {run_dir} ({e.strerror}); choose another"
-        ) from e
-
-    # 2. Reproducibility and threads.
+    writer = RunWriter(Path(cfg.out_dir), enabled=ddp.is_main)  # fails now if it cannot write there
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    with writer.discard_if_unused():  # a run that never started leaves no empty folder behind
+        data = RunData.of(cfg)
+        model, resume_state = build_model(cfg, ddp.device)
+    run = _Run(cfg, ddp, emit, writer, data, model, resume_state, start)
+    writer.write_config(cfg)
 
-    # 3. Data: seeded split, parts, augmentation, a fixed evaluation subset.
+    reason, message = None, ""
     try:
-        dataset = build_dataset(cfg)
-        train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
-        parts = split_parts(train_split, cfg.parts)
-        eval_n = len(test_split) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test_split))
-        eval_set = Subset(dataset, list(test_split.indices)[:eval_n])
-        preview_items = [dataset[i] for i in list(test_split.indices)[:4]]
-        preview = {k: torch.stack([it[k] for it in preview_items]) for k in ("bg", "fg_bg", "mask", "depth")}
-    except MaskDepthError:
-        _discard_if_empty(run_dir, created)  # a run that never started leaves no empty folder behind
-        raise
-
-    # 4. Model, optimiser, schedule (possibly resumed).
-    resume_state = None
-    if cfg.resume:
-        try:
-            model, resume_state = _load_resume(cfg)
-        except MaskDepthError:
-            _discard_if_empty(run_dir, created)
-            raise
-    else:
-        model = WNet(in_channels=cfg.in_channels, base_width=cfg.base_width, image_size=cfg.size)
-    model.image_size = cfg.size
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model = model.to(ddp.device)
-    model.train()
-    net = ddp.wrap(model, cfg.sync_bn)  # steps call net (DDP under torchrun); the rest uses model
-    optimizer = make_optimizer(cfg, model)
-    continue_lr = resume_state is not None and cfg.resume_lr == "continue"
-    schedule = Schedule(cfg.scheduler, optimizer, cfg.lr, warmup=not continue_lr)
-    if continue_lr:
-        optimizer.load_state_dict(resume_state["optimizer"])
-        schedule.load_state_dict(resume_state.get("scheduler", {}))
-        schedule.peak_lr = float(resume_state.get("lr", cfg.lr))  # OneCycle anneals on from here
-    loss_cfg = cfg.loss_config()
-    if ddp.is_main:
-        try:
-            fileio.write_json(run_dir / "train_config.json", cfg.to_dict())
-        except OSError as e:
-            raise TrainingError(write_failure(run_dir, e)) from e
-
-    # 5. Budget (under torchrun, an epoch is one pass over this process's shard).
-    def loader_steps(n: int) -> int:  # batches per epoch: the loader drops a last partial batch
-        return n // cfg.batch_size if n > cfg.batch_size else 1
-
-    steps_per_epoch = [loader_steps(math.ceil(len(p) / ddp.world_size)) for p in parts]
-    total_steps = None
-    if cfg.steps is not None or cfg.epochs is not None:
-        candidates = [cfg.steps] if cfg.steps is not None else []
-        if cfg.epochs is not None:
-            candidates.append(math.ceil(cfg.epochs * sum(steps_per_epoch)))
-        total_steps = max(1, min(candidates))
-    budget_s = cfg.minutes * 60 if cfg.minutes is not None else None
-
-    def progress_at(step: int, elapsed: float) -> float:
-        fractions = []
-        if total_steps:
-            fractions.append(step / total_steps)
-        if budget_s:
-            fractions.append(elapsed / budget_s)
-        return min(1.0, max(fractions))
-
-    from maskdepth.evaluate import evaluate
-
-    history: list[dict] = []
-    best: EvalEvent | None = None
-    window = {"loss": 0.0, "mask": 0.0, "depth": 0.0, "n": 0}
-    step, epoch, part = 0, 0, 0
-    images, rate_start = 0, time.perf_counter()
-    reason, message = "budget", ""
-
-    def run_eval() -> EvalEvent:
-        nonlocal best
-        ddp.broadcast_state(model, buffers_only=True)  # score rank 0's BatchNorm statistics everywhere
-        result = evaluate(
-            model,
-            ddp.shard(eval_set),
-            loss_cfg=loss_cfg,
-            batch_size=max(cfg.batch_size, 32),
-            reduce=ddp.all_reduce_sum if ddp.enabled else None,
-        )
-        n = max(window["n"], 1)
-        # A diverged evaluation (NaN/inf loss) is never "best": its weights must not be saved.
-        is_best = math.isfinite(result.loss) and (best is None or result.loss < best.test_loss)
-        event = EvalEvent(
-            step=step,
-            epoch=epoch,
-            part=part,
-            progress=progress_at(step, time.perf_counter() - start),
-            train_loss=window["loss"] / n,
-            train_mask_loss=window["mask"] / n,
-            train_depth_loss=window["depth"] / n,
-            test_loss=result.loss,
-            test_mask_loss=result.mask_loss,
-            test_depth_loss=result.depth_loss,
-            metrics=result.metrics,
-            lr=current_lr(optimizer),
-            is_best=is_best,
-            elapsed_s=time.perf_counter() - start,
-        )
-        window.update(loss=0.0, mask=0.0, depth=0.0, n=0)
-        schedule.on_eval(result.loss)
-        history.append(dataclasses.asdict(event))
-        if is_best:
-            if ddp.is_main:
-                save_weights(model, run_dir)
-            best = event  # only once its weights are on disk (a failed write keeps the previous best)
-        if ddp.is_main:
-            fileio.write_json(
-                run_dir / "metrics.json",
-                {
-                    "best": dataclasses.asdict(best) if best else None,
-                    "history": history,
-                    "dataset": describe_dataset(dataset),
-                },
-            )
-        emit(event)
-        return event
-
-    def save_last() -> None:
-        if not ddp.is_main:
-            return
-        fileio.torch_save(
-            run_dir / "last.pt",
-            {
-                "model": {k: v.contiguous() for k, v in model.state_dict().items()},
-                "model_config": model.config,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": schedule.state_dict(),
-                "lr": current_lr(optimizer),
-                "step": step,
-                "epoch": epoch,
-                "train_config": json.loads(json.dumps(cfg.to_dict())),
-            },
-        )
-
-    # 6. Train: parts one after another, epochs within a part, until the budget is spent.
-    augment = JointAugment() if cfg.augment else None
-    try:
-        done = False
-        while not done:
-            _, elapsed = ddp.agree(False, time.perf_counter() - start)
-            target_part = min(int(progress_at(step, elapsed) * cfg.parts), cfg.parts - 1)
-            if target_part != part:
-                # Next part (seed variant ii): go on from the best weights so far; "restart" resets the lr.
-                part = target_part
-                if ddp.is_main and (run_dir / "model.safetensors").is_file():
-                    from safetensors.torch import load_file
-
-                    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
-                ddp.broadcast_state(model)  # the other ranks may not see rank 0's run folder
-                if cfg.resume_lr == "restart":
-                    optimizer = make_optimizer(cfg, model)
-                    schedule = Schedule(cfg.scheduler, optimizer, cfg.lr)
-            data: Dataset = parts[part]
-            if augment is not None:
-                data = Augmented(data, augment, seed=cfg.seed)
-                data.epoch = epoch
-            sampler = ddp.sampler(data, seed=cfg.seed, epoch=epoch)  # None: one process sees all
-            loader = DataLoader(
-                data,
-                batch_size=cfg.batch_size,
-                shuffle=sampler is None,
-                sampler=sampler,
-                drop_last=len(sampler if sampler is not None else data) > cfg.batch_size,
-                num_workers=cfg.num_workers,
-                generator=torch.Generator().manual_seed(cfg.seed + epoch),
-            )
+        while reason is None:  # parts one after another, epochs within a part
+            if (part := run.budget.part(run.progress(run.clock()))) != run.part:
+                run.next_part(part)
+            loader = data.loader(cfg, run.part, run.epoch, ddp)
             for batch in one_thread_batches(loader) if cfg.num_workers == 0 else loader:
                 # Every rank must leave the loop at the same step: agree on stop and on the clock.
                 stopping, elapsed = ddp.agree(stop.is_set(), time.perf_counter() - start)
                 if stopping:
-                    reason, done = "stopped", True
+                    reason = "stopped"
                     break
                 batch = to_batch(batch, cfg.channels_last, ddp.device)
-                schedule.on_step(progress_at(step, elapsed))
-                out = net(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
-                losses = score_batch(out, batch, loss_cfg)
-                # The effective batch's losses; non-finite when any rank's is, so all stop together.
-                seen = ddp.mean(
-                    torch.stack([losses.total.detach(), losses.mask.detach(), losses.depth.detach()])
+                run.schedule.on_step(run.progress(elapsed))
+                seen = train_step(
+                    run.net, batch, model.in_channels, run.loss_cfg, run.optimizer, ddp, run.dtype
                 )
                 if not torch.isfinite(seen[0]):
-                    reason, done = "nan", True
-                    kept = (
-                        f"the best weights so far (step {best.step}) were kept"
-                        if best is not None
-                        else "no weights were saved (no evaluation had a finite loss yet)"
-                    )
-                    message = (
-                        f"the loss became {seen[0].item()} at step {step + 1}: training stopped and {kept}; "
-                        "lower the learning rate"
-                    )
+                    reason, message = "nan", run.nan_message(seen[0].item())
                     break
-                optimizer.zero_grad(set_to_none=True)
-                losses.total.backward()
-                optimizer.step()
-                step += 1
-                images += batch["fg_bg"].shape[0] * ddp.world_size
-                total_loss, mask_loss, depth_loss = seen.tolist()
-                window["loss"] += total_loss
-                window["mask"] += mask_loss
-                window["depth"] += depth_loss
-                window["n"] += 1
-                _, elapsed = ddp.agree(False, time.perf_counter() - start)
-                progress = progress_at(step, elapsed)
-                rate = images / max(time.perf_counter() - rate_start, 1e-9)
-                emit(
-                    StepEvent(
-                        step=step,
-                        total_steps=total_steps,
-                        epoch=epoch,
-                        part=part,
-                        progress=progress,
-                        loss=total_loss,
-                        mask_loss=mask_loss,
-                        depth_loss=depth_loss,
-                        lr=current_lr(optimizer),
-                        images_per_s=rate,
-                        elapsed_s=elapsed,
-                        eta_s=elapsed * (1 - progress) / progress if progress > 0 else None,
-                    )
-                )
-                if cfg.sample_every and step % cfg.sample_every == 0 and ddp.is_main:
-                    emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
-                if cfg.eval_every and step % cfg.eval_every == 0:
-                    run_eval()
+                progress = run.stepped(batch["fg_bg"].shape[0], seen.tolist())
+                if cfg.eval_every and run.step % cfg.eval_every == 0:
+                    run.evaluate()
                 if progress >= 1.0:
-                    done = True
+                    reason = "budget"
                     break
-                if min(int(progress * cfg.parts), cfg.parts - 1) != part:
+                if run.budget.part(progress) != run.part:
                     break  # move on to the next part
             else:
-                epoch += 1
-                schedule.on_epoch_end()
+                run.epoch += 1
+                run.schedule.on_epoch_end()
                 if not cfg.eval_every:
-                    run_eval()
-        # 7. Final evaluation (unless one just ran), sample previews and the resume state.
-        if reason != "nan" and (not history or history[-1]["step"] != step) and step > 0:
-            run_eval()
+                    run.evaluate()
+        # Final evaluation (unless one just ran), the resume state, previews and the card.
+        if reason != "nan" and (not run.history or run.history[-1]["step"] != run.step) and run.step > 0:
+            run.evaluate()
         if reason != "nan":
-            save_last()
-            if ddp.is_main:
-                emit(SamplesEvent(step=step, samples=_sample_predictions(model, preview)))
+            writer.write_last(model, run.optimizer, run.schedule, run.step, run.epoch, cfg)
+            run.emit_samples()
+        writer.write_card(command)
     except OSError as e:
-        reason, message = "error", write_failure(run_dir, e)
-        emit(DoneEvent(str(run_dir), "error", step, time.perf_counter() - start, best, message))
+        message = writer.failure(e)
+        run.done("error", message)
         raise TrainingError(message) from e
+    return run.done(reason, message)
 
-    elapsed = time.perf_counter() - start
-    if not message:
-        message = f"{'stopped' if reason == 'stopped' else 'finished'} after {step} steps in {elapsed:.0f} s"
-        if best is not None:
-            message += f"; best test loss {best.test_loss:.4f} at step {best.step}"
-    emit(DoneEvent(str(run_dir), reason, step, elapsed, best, message))
-    return TrainResult(
-        run_dir=run_dir,
-        reason=reason,
-        steps=step,
-        elapsed_s=elapsed,
-        best_metrics=dict(best.metrics) if best else {},
-        best_test_loss=best.test_loss if best else None,
-        message=message,
-    )
+
+class _Run:
+    """A run between steps: model, optimiser and schedule, counters, evaluations, the events."""
+
+    def __init__(self, cfg, ddp, emit, writer, data, model, resume_state, start) -> None:
+        self.cfg, self.ddp, self.emit, self.writer, self.data, self.model = (
+            cfg,
+            ddp,
+            emit,
+            writer,
+            data,
+            model,
+        )
+        self.net = ddp.wrap(model, cfg.sync_bn)  # steps call net (DDP under torchrun); the rest uses model
+        self.optimizer, self.schedule = optimisation(cfg, model, resume_state)
+        self.loss_cfg, self.budget = cfg.loss_config(), Budget(cfg, data.parts, ddp.world_size)
+        self.dtype = precision.resolve(cfg.precision, ddp.device)
+        self.step = self.epoch = self.part = self.images = 0
+        self.best: EvalEvent | None = None
+        self.history: list[dict] = []
+        self.window = [0.0, 0.0, 0.0, 0]  # sums of the train losses since the last evaluation, steps
+        self.start, self.rate_start = start, time.perf_counter()
+
+    def clock(self) -> float:
+        """Seconds since the start, as every rank agrees (time budgets and schedules read it)."""
+        return self.ddp.agree(False, time.perf_counter() - self.start)[1]
+
+    def progress(self, elapsed: float) -> float:
+        return self.budget.progress(self.step, elapsed)
+
+    def next_part(self, part: int) -> None:
+        """Next part (seed variant ii): go on from the best weights so far; "restart" resets the lr."""
+        self.part = part
+        self.writer.load_best(self.model)
+        self.ddp.broadcast_state(self.model)  # the other ranks may not see rank 0's run folder
+        if self.cfg.resume_lr == "restart":
+            self.optimizer = make_optimizer(self.cfg, self.model)
+            self.schedule = Schedule(self.cfg.scheduler, self.optimizer, self.cfg.lr)
+
+    def stepped(self, batch_size: int, losses: list[float]) -> float:
+        """Count a step of ``losses`` [total, mask, depth]; emit its events; returns the progress."""
+        self.step += 1
+        self.images += batch_size * self.ddp.world_size
+        self.window = [*(s + v for s, v in zip(self.window[:3], losses, strict=True)), self.window[3] + 1]
+        elapsed = self.clock()
+        progress = self.progress(elapsed)
+        self.emit(
+            StepEvent(
+                step=self.step,
+                total_steps=self.budget.total_steps,
+                epoch=self.epoch,
+                part=self.part,
+                progress=progress,
+                loss=losses[0],
+                mask_loss=losses[1],
+                depth_loss=losses[2],
+                lr=current_lr(self.optimizer),
+                images_per_s=self.images / max(time.perf_counter() - self.rate_start, 1e-9),
+                elapsed_s=elapsed,
+                eta_s=elapsed * (1 - progress) / progress if progress > 0 else None,
+            )
+        )
+        if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+            self.emit_samples()
+        return progress
+
+    def emit_samples(self) -> None:
+        if self.ddp.is_main:
+            self.emit(
+                SamplesEvent(step=self.step, samples=_sample_predictions(self.model, self.data.preview))
+            )
+
+    def evaluate(self) -> None:
+        """Score the test subset; save the weights if best; write metrics.json; emit the event."""
+        result = evaluate_run(self.model, self.data, self.cfg, self.ddp)
+        n = max(self.window[3], 1)
+        # A diverged evaluation (NaN/inf loss) is never "best": its weights must not be saved.
+        is_best = math.isfinite(result.loss) and (self.best is None or result.loss < self.best.test_loss)
+        event = EvalEvent(
+            step=self.step,
+            epoch=self.epoch,
+            part=self.part,
+            progress=self.progress(time.perf_counter() - self.start),
+            train_loss=self.window[0] / n,
+            train_mask_loss=self.window[1] / n,
+            train_depth_loss=self.window[2] / n,
+            test_loss=result.loss,
+            test_mask_loss=result.mask_loss,
+            test_depth_loss=result.depth_loss,
+            metrics=result.metrics,
+            lr=current_lr(self.optimizer),
+            is_best=is_best,
+            elapsed_s=time.perf_counter() - self.start,
+        )
+        self.window = [0.0, 0.0, 0.0, 0]
+        self.schedule.on_eval(result.loss)
+        self.history.append(dataclasses.asdict(event))
+        if is_best:
+            self.writer.write_best(self.model)
+            self.best = event  # only once its weights are on disk (a failed write keeps the previous best)
+        self.writer.write_metrics(self.best, self.history, self.data.description, self.dtype)
+        self.emit(event)
+
+    def nan_message(self, loss: float) -> str:
+        kept = (
+            f"the best weights so far (step {self.best.step}) were kept"
+            if self.best is not None
+            else "no weights were saved (no evaluation had a finite loss yet)"
+        )
+        return f"the loss became {loss} at step {self.step + 1}: training stopped and {kept}; lower the learning rate"
+
+    def done(self, reason: str, message: str) -> TrainResult:
+        """Emit the DoneEvent (the message says how it ended unless given) and return the result."""
+        elapsed, best = time.perf_counter() - self.start, self.best
+        if not message:
+            message = f"{'stopped' if reason == 'stopped' else 'finished'} after {self.step} steps in {elapsed:.0f} s"
+            if best is not None:
+                message += f"; best test loss {best.test_loss:.4f} at step {best.step}"
+        run_dir = self.writer.run_dir
+        self.emit(DoneEvent(str(run_dir), reason, self.step, elapsed, best, message, self.dtype))
+        return TrainResult(
+            run_dir=run_dir,
+            reason=reason,
+            steps=self.step,
+            elapsed_s=elapsed,
+            best_metrics=dict(best.metrics) if best else {},
+            best_test_loss=best.test_loss if best else None,
+            message=message,
+            precision=self.dtype,
+        )

@@ -40,6 +40,8 @@ from tiny import tiny_config, tiny_model, tiny_train_controls, torch_threads, wr
 
 import maskdepth
 import maskdepth.evaluate as evaluate_mod
+import maskdepth.hub as hub_mod
+import maskdepth.run_writer as run_writer_mod
 import maskdepth.train as train_mod
 from maskdepth import fileio
 from maskdepth.__main__ import main as cli
@@ -694,7 +696,7 @@ def test_bad_checkpoint_is_named_in_the_app_and_on_the_cli(
 def test_stop_during_a_checkpoint_write_keeps_a_complete_file(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_save = train_mod.save_file
+    real_save = hub_mod.save_file
     writing = threading.Event()
     answers: list[str] = []
 
@@ -708,7 +710,7 @@ def test_stop_during_a_checkpoint_write_keeps_a_complete_file(
         answers.append(TRAINING.request_stop("me"))
         answers.append(TRAINING.request_stop("me"))
 
-    monkeypatch.setattr(train_mod, "save_file", slow_save)
+    monkeypatch.setattr(hub_mod, "save_file", slow_save)
     presser = threading.Thread(target=press_stop_twice)
     presser.start()
     *_, (_, status, *_) = train_stream(ctx, budget=1000, run_name="stopped")
@@ -726,7 +728,7 @@ def test_crash_mid_epoch_keeps_the_best_checkpoint(ctx: AppContext, monkeypatch:
     real = train_mod.score_batch
     calls = {"n": 0}
     saved: list[bytes] = []
-    real_save_weights = train_mod.save_weights
+    real_save_weights = run_writer_mod.save_weights
 
     def crash_on_third_step(output: Any, batch: Any, cfg: Any) -> Any:
         calls["n"] += 1
@@ -739,7 +741,7 @@ def test_crash_mid_epoch_keeps_the_best_checkpoint(ctx: AppContext, monkeypatch:
         saved.append((folder / "model.safetensors").read_bytes())
 
     monkeypatch.setattr(train_mod, "score_batch", crash_on_third_step)
-    monkeypatch.setattr(train_mod, "save_weights", recording_save)
+    monkeypatch.setattr(run_writer_mod, "save_weights", recording_save)
     message = gr_message(lambda: train_stream(ctx, budget=10, run_name="crashed"))
     assert "went wrong" in message and "simulated" not in message  # details stay in the server log
     run = next(p for p in ctx.runs_dir.iterdir() if p.name.endswith("-crashed"))
@@ -772,7 +774,7 @@ def test_nan_loss_in_the_app_is_a_warning_not_a_crash(ctx: AppContext) -> None:
 def test_write_failure_mid_run_names_the_folder_and_keeps_the_best(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, fix: str
 ) -> None:
-    real_save, real_eval = train_mod.save_file, evaluate_mod.evaluate
+    real_save, real_eval = hub_mod.save_file, evaluate_mod.evaluate
     counts = {"save": 0, "eval": 0}
 
     def fails_after_first(state: dict, path: str, *args: Any, **kwargs: Any) -> None:
@@ -788,7 +790,7 @@ def test_write_failure_mid_run_names_the_folder_and_keeps_the_best(
         result.loss = 1.0 / counts["eval"]  # every evaluation is a new best, so every one saves
         return result
 
-    monkeypatch.setattr(train_mod, "save_file", fails_after_first)
+    monkeypatch.setattr(hub_mod, "save_file", fails_after_first)
     monkeypatch.setattr(evaluate_mod, "evaluate", always_better)
     run = tmp_path / "run"
     events: list[Any] = []

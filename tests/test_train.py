@@ -20,6 +20,7 @@ from tiny import tiny_config, torch_threads
 from torch.utils.data import Subset
 
 import maskdepth
+import maskdepth.run_writer as run_writer_mod
 import maskdepth.train as train_mod
 from maskdepth import fileio
 from maskdepth.data.transforms import split_dataset
@@ -331,7 +332,7 @@ def test_disk_full_while_saving_is_a_training_error(tmp_path: Path, monkeypatch:
     def disk_full(model, folder) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(train_mod, "save_weights", disk_full)
+    monkeypatch.setattr(run_writer_mod, "save_weights", disk_full)
     events = Recorder()
     with pytest.raises(TrainingError, match="disk space"):
         train(tiny_config(tmp_path / "run"), events)
@@ -410,3 +411,81 @@ def test_check_writable(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(OSError):
         fileio.check_writable(tmp_path / "file" / "sub")
+
+
+# ---- precision (bf16 autocast) -------------------------------------------------------------------------
+
+
+def test_a_bf16_run_trains_and_saves_float32_weights(tmp_path: Path) -> None:
+    events = Recorder()
+    result = train(tiny_config(tmp_path / "run", precision="bf16", steps=12), events)
+    losses = [e.loss for e in events.of(StepEvent)]
+    assert sum(losses[:3]) / 3 > sum(losses[-3:]) / 3  # it learns
+    state = load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert {t.dtype for t in state.values() if t.is_floating_point()} == {torch.float32}
+    assert all(t.dtype == torch.float32 for t in maskdepth.load_model(tmp_path / "run").parameters())
+    # The run records the precision it actually used.
+    assert result.precision == "bf16" and events.of(DoneEvent)[-1].precision == "bf16"
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["precision"] == "bf16"
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["precision"] == "bf16"
+
+
+def test_fp32_never_autocasts_and_is_what_auto_means_without_native_bf16(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maskdepth import precision
+
+    def no_autocast(*args, **kwargs):
+        raise AssertionError("fp32 training must not enter autocast")
+
+    monkeypatch.setattr(precision.torch, "autocast", no_autocast)
+    fp32 = train(tiny_config(tmp_path / "fp32", precision="fp32"))
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    auto = train(tiny_config(tmp_path / "auto", precision="auto"))
+    assert fp32.precision == auto.precision == "fp32"
+    a, b = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("fp32", "auto"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bit-identical: same seed, same float32 loop
+
+
+def test_precision_choices_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maskdepth import precision
+
+    cpu = torch.device("cpu")
+    assert precision.resolve("fp32", cpu) == "fp32" and precision.resolve("bf16", cpu) == "bf16"
+    for native in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda native=native: native)
+        assert precision.resolve("auto", cpu) == ("bf16" if native else "fp32")
+    assert precision.resolve("auto", torch.device("meta")) == "fp32"
+    with pytest.raises(TrainingError, match="precision"):
+        TrainConfig(steps=1, precision="fp16")
+
+
+# ---- fetching batches -----------------------------------------------------------------------------------
+
+
+def test_batches_are_fetched_on_one_core_without_touching_other_threads() -> None:
+    from maskdepth.data import fetch
+
+    if fetch._omp_set_num_threads() is None:
+        pytest.skip("this torch build has no OpenMP runtime to limit per thread")
+    seen: list[tuple[str, int]] = []
+    others: list[int] = []
+
+    def start_torch_work() -> None:  # e.g. a prediction in the app, started while a batch is fetched
+        others.append(torch.get_num_threads())
+
+    class Loader:
+        def __iter__(self):
+            for i in range(3):
+                seen.append((threading.current_thread().name, torch.get_num_threads()))
+                fresh = threading.Thread(target=start_torch_work)
+                fresh.start()
+                fresh.join()
+                yield torch.full((2,), float(i))
+
+    with torch_threads(2):
+        batches = [b[0].item() for b in fetch.one_thread_batches(Loader())]
+        assert torch.get_num_threads() == 2
+    assert batches == [0.0, 1.0, 2.0]
+    assert all(threads == 1 and name != threading.current_thread().name for name, threads in seen)
+    assert others == [2, 2, 2]  # torch.set_num_threads(1) around the fetch gave them 1 for good
