@@ -5,6 +5,7 @@
 Folders: ``MASKDEPTH_RUNS`` (default ``runs/``) for trained runs, ``MASKDEPTH_DATA`` (default
 ``data_cache/app``) for uploaded datasets; the shipped model is ``checkpoints/``. On a Hugging Face
 Space (``SPACE_ID`` set) local paths are refused and Hub pushes use the visitor's sign-in.
+``MASKDEPTH_MCP=1`` also serves an MCP server (``/gradio_api/mcp/``) whose one tool is predict.
 This file only assembles the tabs from ``maskdepth/ui/`` and launches; no logic lives here.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
+from maskdepth.ui import compare_tab, context, mcp, models_tab, predict_tab, train_tab
 
 ROOT = Path(__file__).resolve().parent
 
@@ -30,7 +31,7 @@ def build_demo(
     on_space: bool | None = None,
 ) -> gr.Blocks:
     """The app's Blocks for these folders (no weights are loaded here; models load on first use)."""
-    ctx = common.make_context(
+    ctx = context.make_context(
         checkpoints_dir,
         runs_dir,
         data_dir=data_dir,
@@ -41,7 +42,7 @@ def build_demo(
     return assemble(ctx)
 
 
-def assemble(ctx: common.AppContext) -> gr.Blocks:
+def assemble(ctx: context.AppContext) -> gr.Blocks:
     with gr.Blocks(title="maskdepth", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# maskdepth\nWhere is the pasted object, and how far is everything? A W-Net answers both."
@@ -54,19 +55,30 @@ def assemble(ctx: common.AppContext) -> gr.Blocks:
             compare_tab.build(ctx)
         with gr.Tab("Models (Hub)"):
             models_tab.build(ctx)
-        common.finish(ctx, demo)
-    return demo.queue(max_size=common.QUEUE_MAX_SIZE, default_concurrency_limit=2)
+        context.finish(ctx, demo)
+    return demo.queue(max_size=context.QUEUE_MAX_SIZE, default_concurrency_limit=2)
 
 
 def main() -> None:
-    ctx = common.make_context(
+    ctx = context.make_context(
         ROOT / "checkpoints", comparison_dir=ROOT / "comparisons" / "default", examples_dir=ROOT / "examples"
     )
-    print(common.warm_up(ctx))  # load the default weights now (not at import), or say why not
+    mcp_server = mcp.mcp_requested()  # MASKDEPTH_MCP=1: also an MCP server whose one tool is predict
+    if mcp_server:
+        mcp.check_installed()
+    print(context.warm_up(ctx))  # load the default weights now (not at import), or say why not
+    demo = assemble(ctx)
     # On a Space, cap uploads (dataset zips) so one visitor cannot fill the disk; locally, no cap.
-    assemble(ctx).launch(
-        show_error=True, allowed_paths=[str(ctx.examples_dir)], max_file_size="1gb" if ctx.on_space else None
+    demo.launch(
+        show_error=True,
+        allowed_paths=[str(ctx.examples_dir)],
+        max_file_size="1gb" if ctx.on_space else None,
+        mcp_server=mcp_server,
+        prevent_thread_lock=True,
     )
+    if mcp_server:
+        print(f"maskdepth: MCP tools: {', '.join(mcp.keep_tools(demo))}")
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -307,6 +307,16 @@ def save_png_rgb(image: np.ndarray | Image.Image, path: str | os.PathLike) -> Pa
     return save_image(img, path)
 
 
+def rgb_tile(array_hw3_float01: np.ndarray) -> np.ndarray:
+    """(H, W, 3) floats in [0, 1] -> (H, W, 3) uint8 (rounded, clipped): a tile of a sample grid or gallery."""
+    return _float01_to_u8(array_hw3_float01)
+
+
+def grey_tile(array_hw_float01: np.ndarray) -> np.ndarray:
+    """(H, W) floats in [0, 1] (a mask) -> (H, W, 3) uint8 grey, to sit in a row of colour tiles."""
+    return np.repeat(_float01_to_u8(array_hw_float01)[..., None], 3, axis=-1)
+
+
 def _as_hw(arr: np.ndarray, path: str | os.PathLike) -> np.ndarray:
     """(H, W) float32 from (H, W) or (1, H, W) array-likes (numpy or CPU tensors)."""
     a = np.asarray(arr, dtype=np.float32)

@@ -26,8 +26,11 @@ from maskdepth.errors import CheckpointError, HubError, InputError
 from maskdepth.model import WNet
 from maskdepth.predict import OUTPUT_FILES
 from maskdepth.train import TrainConfig
-from maskdepth.ui import common, models_tab, predict_tab, train_tab
-from maskdepth.ui.common import DEFAULT_CHOICE, TRAINING, AppContext
+from maskdepth.ui import context, examples, models_tab, predict_tab, train_tab
+from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAINING, cli_command
+from maskdepth.ui.live import SAMPLE_TILE
 
 ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)  # the tests share two cores with other work
@@ -78,7 +81,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def ctx(folders: dict[str, Path]) -> AppContext:
-    return common.make_context(
+    return context.make_context(
         folders["checkpoints"],
         folders["runs"],
         data_dir=folders["data"],
@@ -130,7 +133,7 @@ def test_non_image_upload_is_a_clear_error(ctx: AppContext, pair: tuple[Path, Pa
         predict_tab.predict(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
     # Through the app's wrapper the user gets the same one-line message as a gr.Error, no traceback.
     with pytest.raises(gr.Error) as shown:
-        common.gradio_errors(predict_tab.predict)(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
+        gradio_errors(predict_tab.predict)(str(pair[0]), str(notes), DEFAULT_CHOICE, ctx=ctx)
     assert shown.value.message == str(info.value) and "Traceback" not in shown.value.message
 
 
@@ -139,7 +142,7 @@ def test_unexpected_errors_hide_their_details() -> None:
         raise KeyError("/secret/internal/path")
 
     with pytest.raises(gr.Error) as shown:
-        common.gradio_errors(broken)()
+        gradio_errors(broken)()
     assert "/secret" not in shown.value.message and "server log" in shown.value.message
 
 
@@ -166,7 +169,7 @@ def test_batch_zip_has_one_folder_per_composite(ctx: AppContext, tmp_path: Path)
 
 
 def test_examples_are_listed_in_pairs() -> None:
-    pairs, labels = predict_tab.example_pairs(ROOT / "examples")
+    pairs, labels = examples.example_pairs(ROOT / "examples")
     assert len(pairs) >= 6 and len(labels) == len(pairs)
     assert labels[0].startswith("synthetic") and any("photo" in label for label in labels)
     total = sum(p.stat().st_size for p in (ROOT / "examples").iterdir() if p.suffix in (".png", ".jpg"))
@@ -174,6 +177,33 @@ def test_examples_are_listed_in_pairs() -> None:
     for bg, fg in pairs:
         with Image.open(bg) as a, Image.open(fg) as b:
             assert a.size == b.size and max(a.size) <= 640
+
+
+def test_predict_handlers_are_zerogpu_ready(ctx: AppContext, pair: tuple[Path, Path]) -> None:
+    """Under spaces.GPU (a no-op off a ZeroGPU Space) the handlers predict here, errors still as gr.Error."""
+    spaces = pytest.importorskip("spaces", reason="the spaces package is not installed (requirements.txt)")
+    from maskdepth.ui import predictors
+
+    def f() -> None: ...
+
+    assert spaces.GPU(duration=5)(f) is f and predictors.gpu(duration=5)(f) is f  # SPACES_ZERO_GPU is unset
+    on = predict_tab.handlers(ctx)
+    out = on.predict(str(pair[0]), str(pair[1]), DEFAULT_CHOICE)
+    assert Image.open(out[1]).size == (83, 61)
+    zip_path, summary = on.predict_batch([str(pair[1])], [str(pair[0])], DEFAULT_CHOICE, None)
+    assert "1 of 1" in summary and zipfile.is_zipfile(zip_path)
+    with pytest.raises(gr.Error, match="composite"):
+        on.predict(str(pair[0]), None, DEFAULT_CHOICE)
+    # A batch may hold the GPU for a fixed time per image, up to a cap.
+    assert predict_tab.batch_gpu_seconds(["a.png"] * 3, None, DEFAULT_CHOICE) == (
+        predict_tab.GPU_S_PREDICT + 3 * predict_tab.GPU_S_PER_IMAGE
+    )
+    assert predict_tab.batch_gpu_seconds(["a.png"] * 10_000) == predict_tab.GPU_S_MAX
+    # Predictors load on the app's device: cuda when torch sees one, else the CPU.
+    assert ctx.predictors.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert predictors.PredictorCache(1, device="cpu").get(str(ctx.checkpoints_dir)).device == torch.device(
+        "cpu"
+    )
 
 
 # ---- model sources and allow-listing ----------------------------------------------------------------------
@@ -189,11 +219,11 @@ def test_sources_resolve_and_are_allow_listed_on_a_space(ctx: AppContext, tmp_pa
         with pytest.raises(InputError, match="on this Space|contains '..'"):
             ctx.resolve_source(bad)
     assert ctx.resolve_source(str(ctx.checkpoints_dir)) == str(ctx.checkpoints_dir.resolve())
-    missing = common.make_context(tmp_path / "nothing", tmp_path / "runs")
+    missing = context.make_context(tmp_path / "nothing", tmp_path / "runs")
     with pytest.raises(CheckpointError, match="not installed yet"):
         missing.resolve_source(DEFAULT_CHOICE)
     assert "missing" in missing.model_choices()[0][0]
-    assert "no shipped model" in common.warm_up(missing)
+    assert "no shipped model" in context.warm_up(missing)
 
 
 # ---- Train tab, handlers -----------------------------------------------------------------------------------
@@ -213,7 +243,7 @@ def test_cli_command_reproduces_the_config() -> None:
         out_dir="runs/x y",
         resume_lr="restart",
     )
-    command = train_tab.cli_command(cfg)
+    command = cli_command(cfg)
     import shlex
 
     args = build_parser().parse_args(shlex.split(command)[3:])
@@ -249,7 +279,7 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     assert "100%" in html and "finished after 3 steps" in status
     assert set(losses["series"]) == {"train mask", "train depth", "test mask", "test depth"}
     assert len(lrs) == 3 and losses["step"].dtype == "float64"
-    tile = train_tab.SAMPLE_TILE  # 4 test samples, 5 tiles each, 2-pixel gaps
+    tile = SAMPLE_TILE  # 4 test samples, 5 tiles each, 2-pixel gaps
     assert samples.shape == (4 * tile + 3 * 2, 5 * tile + 4 * 2, 3) and samples.dtype == np.uint8
     run = next(r for r in ctx.runs() if r.name.endswith("-tiny"))
     card = (run.path / "README.md").read_text()
@@ -266,11 +296,31 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     assert resumed.train_config["resume"] == str(run.path) and resumed.train_config["resume_lr"] == "restart"
 
 
+def test_samples_grid_rows_are_input_masks_and_depths() -> None:
+    from maskdepth.predict import colorize_depth
+    from maskdepth.ui.live import samples_grid
+
+    h = w = 8
+    sample = {
+        "fg_bg": np.full((h, w, 3), 0.5, np.float32),
+        "mask": np.ones((h, w), np.float32),
+        "mask_pred": np.full((h, w), 0.25, np.float32),
+        "depth": np.zeros((h, w), np.float32),
+        "depth_pred": np.ones((h, w), np.float32),
+    }
+    grid = samples_grid([sample, sample], tile=4)
+    assert grid.shape == (2 * 4 + 2, 5 * 4 + 4 * 2, 3)
+    tiles = [grid[0, j * 6] for j in range(5)]  # the top-left pixel of each tile of the first row
+    assert [list(t) for t in tiles[:3]] == [[128] * 3, [255] * 3, [64] * 3]  # rgb, grey target, grey pred
+    assert list(tiles[3]) == list(colorize_depth(np.zeros((1, 1), np.float32))[0, 0])
+    assert (grid[4:6] == 255).all()  # the white gap between rows
+
+
 def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext, tmp_path: Path) -> None:
     archive = tmp_path / "holiday.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("photos/beach.txt", "no dataset here")
-    stream = common.gradio_errors(train_tab.train_stream)(
+    stream = gradio_errors(train_tab.train_stream)(
         ctx, "me", dataset_kind="zip upload", zip_file=str(archive), folder=None, **tiny_train_controls()
     )
     with pytest.raises(gr.Error) as shown:
@@ -282,7 +332,7 @@ def test_a_dataset_error_in_the_training_thread_reaches_the_user(ctx: AppContext
     ctx.on_space = True
     with pytest.raises(gr.Error):
         list(
-            common.gradio_errors(train_tab.train_stream)(
+            gradio_errors(train_tab.train_stream)(
                 ctx,
                 "me",
                 dataset_kind="zip upload",
@@ -363,7 +413,7 @@ def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch:
         lambda: models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet", False),
     ):
         with pytest.raises(gr.Error) as shown:
-            common.gradio_errors(call)()
+            gradio_errors(call)()
         assert "Cannot reach the Hugging Face Hub" in shown.value.message
         assert "NeverShowThisToken" not in shown.value.message
     assert time.monotonic() - start < 20
@@ -465,3 +515,128 @@ def test_space_mode_offers_no_local_paths(folders: dict[str, Path]) -> None:
     radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Dataset"]
     assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload"]
     assert not any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())  # SYSTEM=spaces is not set
+
+
+# ---- the public API ----------------------------------------------------------------------------
+
+
+def test_api_lists_only_named_described_endpoints(server: str) -> None:
+    from gradio_client import Client
+
+    info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
+    assert info["unnamed_endpoints"] == {}
+    named = info["named_endpoints"]
+    assert not [name for name in named if name.startswith("/lambda")]  # no gr.Markdown(callable) endpoints
+    assert {
+        "/predict",
+        "/predict_batch",
+        "/train",
+        "/stop_training",
+        "/load_from_hub",
+        "/push_to_hub",
+    } <= set(named)
+    for name, endpoint in named.items():
+        assert endpoint["description"].strip(), f"{name} has no description"
+    # Internal events (picker refreshes, the model note, dataset toggles, examples) are not endpoints.
+    assert len(named) == 8
+    assert [p["parameter_name"] for p in named["/predict"]["parameters"]] == [
+        "background",
+        "composite",
+        "model",
+    ]
+
+
+def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
+    from gradio_client import Client
+
+    from maskdepth.config import settings
+
+    info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
+    names = [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
+    shown = {s.name for s in settings() if s.ui} - train_tab.OWN_CONTROLS
+    own = {"dataset_kind", "zip_file", "folder", "budget_kind", "budget", "resume", "run_name"}
+    assert set(names) == shown | own and len(names) == len(set(names))
+    assert set(names) == set(api_train_args())  # what the API tests above send, by name
+
+
+def test_train_controls_come_from_the_settings() -> None:
+    from maskdepth.config import setting
+
+    ctx = context.make_context(ROOT / "checkpoints", ROOT / "nothing-here", on_space=False)
+    with gr.Blocks():
+        controls = train_tab._controls(ctx)
+    batch = controls["batch_size"]
+    s = setting("batch_size")
+    assert isinstance(batch, gr.Slider) and (batch.minimum, batch.maximum, batch.label) == (
+        s.minimum,
+        s.maximum,
+        s.label,
+    )
+    assert isinstance(controls["mask_loss"], gr.Radio | gr.Dropdown)
+    assert [value for _, value in controls["mask_loss"].choices] == list(setting("mask_loss").choices)
+    assert controls["eval_every"].value == train_tab.APP_DEFAULTS["eval_every"]
+    cfg = train_tab.build_config(ctx, dataset="synthetic", **tiny_train_controls(eval_every=0))
+    assert cfg.eval_every is None and cfg.steps == 3 and cfg.mask_loss == setting("mask_loss").default
+    with pytest.raises(InputError, match="unknown"):
+        train_tab.build_config(ctx, dataset="synthetic", **tiny_train_controls(nonsense=1))
+
+
+def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, Path]) -> None:
+    """A click on an example shows the cached outputs at once (tests/test_browser.py clicks one)."""
+    from gradio.utils import get_cache_folder
+
+    app = load_app_module()
+    demo = app.build_demo(
+        folders["checkpoints"],
+        folders["runs"],
+        data_dir=folders["data"],
+        comparison_dir=folders["comparison"],
+        on_space=False,
+    )
+    (dataset,) = [b for b in demo.blocks.values() if isinstance(b, gr.Dataset)]
+    (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 6]
+    assert cached.api_visibility != "public"
+    start = time.time()
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)  # caching runs at launch
+    try:
+        found = get_cache_folder().glob(f"maskdepth-*-{dataset._id}")
+        (folder,) = [p for p in found if p.stat().st_mtime >= start - 1]
+        rows = (folder / "log.csv").read_text().strip().splitlines()
+        pairs, _ = examples.example_pairs(ROOT / "examples")
+        assert len(rows) == len(pairs) + 1  # a header, then one row of outputs per example
+    finally:
+        demo.close()
+    # Without the shipped model there is nothing to cache: the examples only fill the inputs.
+    bare = app.build_demo(folders["runs"] / "none", folders["runs"], data_dir=folders["data"], on_space=False)
+    assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 6]
+
+
+def test_mcp_server_offers_predict_only(folders: dict[str, Path]) -> None:
+    """MASKDEPTH_MCP=1 python app.py: an MCP server (gradio[mcp]) whose one tool is predict."""
+    pytest.importorskip("mcp", reason='the MCP extra is not installed: pip install "gradio[mcp]"')
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    from maskdepth.ui import mcp as ui_mcp
+
+    app = load_app_module()
+    demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"], on_space=False)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True, mcp_server=True)
+    try:
+        kept = ui_mcp.keep_tools(demo)
+
+        async def tools() -> list[str]:
+            async with streamablehttp_client(demo.local_url.rstrip("/") + "/gradio_api/mcp/") as (
+                read,
+                write,
+                _,
+            ):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    return [tool.name for tool in (await session.list_tools()).tools]
+
+        assert asyncio.run(tools()) == kept == ["predict_mask_and_depth"]
+    finally:
+        demo.close()

@@ -51,8 +51,12 @@ from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.errors import InputError, TrainingError
 from maskdepth.model import MAX_BASE_WIDTH, WNet
 from maskdepth.train import DoneEvent, EvalEvent
-from maskdepth.ui import common, compare_tab, models_tab, predict_tab, train_tab
-from maskdepth.ui.common import DEFAULT_CHOICE, TRAINING, AppContext, OutputDirs
+from maskdepth.ui import compare_tab, context, models_tab, predict_tab, train_tab
+from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING
+from maskdepth.ui.outputs import OutputDirs
+from maskdepth.ui.predictors import PREDICT_CONCURRENCY
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_TOKEN = "hf_FAKEtoken1234567890abcdef"
@@ -82,7 +86,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_ctx(root: Path, checkpoints: Path, *, on_space: bool = False) -> AppContext:
     """An app context whose every folder (runs, data, outputs) is under ``root``."""
-    ctx = common.make_context(
+    ctx = context.make_context(
         checkpoints,
         root / "runs",
         data_dir=root / "data",
@@ -133,7 +137,7 @@ def tiny_controls(**overrides: Any) -> dict[str, Any]:
 
 def train_stream(ctx: AppContext, owner: str = "me", **overrides: Any) -> Iterator[tuple[Any, ...]]:
     """The Train tab's handler on the synthetic dataset, as the Start button calls it (errors wrapped)."""
-    return common.gradio_errors(train_tab.train_stream)(
+    return gradio_errors(train_tab.train_stream)(
         ctx, owner, dataset_kind="synthetic", zip_file=None, folder=None, **tiny_controls(**overrides)
     )
 
@@ -263,7 +267,7 @@ def test_bad_upload_is_a_message_in_the_app(ctx: AppContext, tmp_path: Path, cas
     bg, fg = (good, bad) if role == "composite" else (bad, good)
     start = time.perf_counter()
     message = gr_message(
-        lambda: common.gradio_errors(predict_tab.predict)(str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx)
+        lambda: gradio_errors(predict_tab.predict)(str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx)
     )
     assert needle in message and bad.name in message
     assert ("composite image (fg_bg)" if role == "composite" else "background image (bg)") in message
@@ -274,7 +278,7 @@ def test_bad_uploads_in_a_batch_are_skipped_and_named(ctx: AppContext, tmp_path:
     bads = [build(tmp_path) for build, _ in BAD_UPLOADS.values()]
     good = write_image(tmp_path / "good.png", 40, 30, seed=1)
     message = gr_message(
-        lambda: common.gradio_errors(predict_tab.predict_batch)(
+        lambda: gradio_errors(predict_tab.predict_batch)(
             [str(p) for p in bads], [str(_bg(tmp_path))], ctx=ctx
         )
     )
@@ -530,7 +534,7 @@ def test_bad_dataset_zip_is_refused_and_writes_nothing(
         setattr(ctx, name, value)
     ctx.data_dir.parent.mkdir()  # the app's own folder exists; its data folder is made on the first upload
     before = _tree(tmp_path)
-    stream = common.gradio_errors(train_tab.train_stream)(
+    stream = gradio_errors(train_tab.train_stream)(
         ctx, "me", dataset_kind="zip upload", zip_file=str(archive), folder=None, **tiny_controls()
     )
     message = gr_message(lambda: stream)
@@ -546,7 +550,7 @@ def test_bad_dataset_zip_is_refused_and_writes_nothing(
 
 def test_a_good_dataset_zip_still_trains(tmp_path: Path, ctx: AppContext) -> None:
     archive = _zip_folder(tmp_path / "good.zip", _plain(tmp_path))
-    *_, (_, status, *_) = common.gradio_errors(train_tab.train_stream)(
+    *_, (_, status, *_) = gradio_errors(train_tab.train_stream)(
         ctx, "me", dataset_kind="zip upload", zip_file=str(archive), folder=None, **tiny_controls(budget=1)
     )
     assert "finished after 1 steps" in status
@@ -660,7 +664,7 @@ def test_bad_checkpoint_is_named_in_the_app_and_on_the_cli(
     image = write_image(tmp_path / "c.png", 40, 30)
     start = time.perf_counter()
     message = gr_message(
-        lambda: common.gradio_errors(predict_tab.predict)(str(image), str(image), str(source), ctx=ctx)
+        lambda: gradio_errors(predict_tab.predict)(str(image), str(image), str(source), ctx=ctx)
     )
     assert needle in message, message
     info, _ = predict_tab.model_info(str(source), ctx=ctx)  # picking the model: an inline note, not a pop-up
@@ -872,10 +876,10 @@ def test_concurrent_predictions_while_training(tmp_path: Path, shipped: Path) ->
         on_space=False,
     )
     # A flood waits in a bounded queue (then is told the queue is full) instead of piling up in memory.
-    assert demo._queue.max_size == common.QUEUE_MAX_SIZE
+    assert demo._queue.max_size == context.QUEUE_MAX_SIZE
     fns = {fn.api_name: fn for fn in demo.fns.values()}
-    assert fns["predict"].concurrency_limit == common.PREDICT_CONCURRENCY
-    assert fns["train"].concurrency_limit == common.TRAIN_CONCURRENCY
+    assert fns["predict"].concurrency_limit == PREDICT_CONCURRENCY
+    assert fns["train"].concurrency_limit == TRAIN_CONCURRENCY
     demo.launch(prevent_thread_lock=True, server_port=_free_port(), quiet=True)
     try:
         bg, fg = write_image(tmp_path / "bg.png", 83, 61, 1), write_image(tmp_path / "fg.png", 83, 61, 2)
@@ -980,16 +984,16 @@ def test_the_token_never_appears(
             shown.append(err.message)
 
     # The app: predict, pick a model, train (run folder, card), load from and push to the (fake) Hub.
-    ui(lambda: common.gradio_errors(predict_tab.predict)(str(image), str(image), DEFAULT_CHOICE, ctx=ctx))
+    ui(lambda: gradio_errors(predict_tab.predict)(str(image), str(image), DEFAULT_CHOICE, ctx=ctx))
     ui(lambda: predict_tab.model_info(DEFAULT_CHOICE, ctx=ctx))
     ui(lambda: train_stream(ctx, run_name="secret-run"))
     run = next(r for r in ctx.runs() if r.name.endswith("-secret-run"))
-    ui(lambda: common.gradio_errors(models_tab.load_from_hub)(ctx, "alice/wnet"))
-    ui(lambda: common.gradio_errors(models_tab.push)(ctx, run.name, "alice/wnet", False))
+    ui(lambda: gradio_errors(models_tab.load_from_hub)(ctx, "alice/wnet"))
+    ui(lambda: gradio_errors(models_tab.push)(ctx, run.name, "alice/wnet", False))
     ctx.on_space = True  # a signed-in visitor's token takes the same path
     visitor = gr.OAuthToken(token=FAKE_TOKEN, scope="write-repos", expires_at=0)
-    ui(lambda: common.gradio_errors(models_tab.push)(ctx, run.name, "alice/wnet", False, visitor))
-    ui(lambda: common.gradio_errors(models_tab.load_from_hub)(ctx, "alice/wnet", visitor))
+    ui(lambda: gradio_errors(models_tab.push)(ctx, run.name, "alice/wnet", False, visitor))
+    ui(lambda: gradio_errors(models_tab.load_from_hub)(ctx, "alice/wnet", visitor))
     ctx.on_space = False
     assert any("rejected the token" in s for s in shown), shown
     # The CLI: predict, train, compare (results.json), push and pull (both rejected).
@@ -1083,7 +1087,7 @@ def test_space_refuses_every_path_outside_the_allowed_folders(
     hostile = _hostile_paths(ctx, outside)
     for value in hostile:
         predicted = gr_message(
-            lambda v=value: common.gradio_errors(predict_tab.predict)(str(image), str(image), v, ctx=ctx)
+            lambda v=value: gradio_errors(predict_tab.predict)(str(image), str(image), v, ctx=ctx)
         )
         info, _ = predict_tab.model_info(value, ctx=ctx)
         with pytest.raises(InputError) as resume:

@@ -1,11 +1,15 @@
 """The Gradio app, one module per tab; ``app.py`` at the repo root only assembles and launches it.
 
-- :mod:`maskdepth.ui.common`: folders, model pickers, the predictor cache, the one-training slot,
-  path allow-listing, errors -> ``gr.Error``.
+- :mod:`maskdepth.ui.context`: an app's folders, the Space path policy, the model pickers.
+- :mod:`maskdepth.ui.errors`: errors -> ``gr.Error``; :mod:`maskdepth.ui.uploads`: undecoded image uploads.
+- :mod:`maskdepth.ui.predictors`: the predictor cache and the ZeroGPU decorator;
+  :mod:`maskdepth.ui.outputs`: per-request output folders.
+- :mod:`maskdepth.ui.jobs`: the one-training slot and the thread a run streams from;
+  :mod:`maskdepth.ui.live`: the live view of a run (progress, curves, samples), for Train and Compare.
 - :mod:`maskdepth.ui.predict_tab`, :mod:`~maskdepth.ui.train_tab`, :mod:`~maskdepth.ui.compare_tab`,
   :mod:`~maskdepth.ui.models_tab`: each has ``build(ctx)`` (layout + events) and plain handlers.
 """
 
-from maskdepth.ui.common import AppContext
+from maskdepth.ui.context import AppContext
 
 __all__ = ["AppContext"]

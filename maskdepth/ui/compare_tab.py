@@ -25,7 +25,6 @@ from maskdepth.compare import (
 from maskdepth.errors import InputError
 from maskdepth.metrics import METRIC_NAMES
 from maskdepth.train import StepEvent, TrainConfig
-from maskdepth.ui.common import TRAIN_CONCURRENCY, TRAINING, AppContext, ThreadJob, gradio_errors, session_of
 from maskdepth.ui.compare_html import (
     CSS,
     about_md,
@@ -37,9 +36,10 @@ from maskdepth.ui.compare_html import (
     metrics_html,
     seed_table,
 )
-
-# The live-run helpers shared with the Train tab: imported here only, so a move needs one edit.
-from maskdepth.ui.train_tab import RENDER_EVERY_S, LiveRun, cli_command, loss_plot
+from maskdepth.ui.context import AppContext
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
+from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot
 
 SHIPPED = "shipped comparison"
 DEFAULT_VARIANTS = ["bce|bce", "bce|ssim"]
@@ -310,7 +310,14 @@ def build(ctx: AppContext) -> CompareTab:
     def on_refresh() -> Any:
         return gr.update(choices=comparison_choices(ctx))
 
-    picker.change(on_show, [picker, quantity], outputs, api_name="show_comparison")
+    picker.change(
+        on_show,
+        [picker, quantity],
+        outputs,
+        api_name="show_comparison",
+        api_description="Show a saved loss-variant comparison: its verdict, metrics with 95% intervals, "
+        "differences against the seed's baseline, curves and gallery.",
+    )
     for control in (a, b):
         control.change(on_ab, [picker, a, b], ab, api_visibility="private")
     quantity.change(on_curve, [picker, quantity], curves, api_visibility="private")
@@ -359,6 +366,8 @@ def _build_runner(ctx: AppContext, outputs: list[Any]) -> None:  # outputs: the 
         [variants, seeds, minutes, base_width, size, backgrounds, foregrounds, positions],
         [progress, status, losses, *outputs],
         api_name="compare",
+        api_description="Train the chosen loss variants with several seeds on the same data and budget, "
+        "then score them on held-out samples (streams per-seed progress).",
         concurrency_id="train",
         concurrency_limit=TRAIN_CONCURRENCY,
         show_progress="hidden",

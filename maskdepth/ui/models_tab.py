@@ -15,7 +15,8 @@ import gradio as gr
 
 from maskdepth.errors import HubError, InputError
 from maskdepth.hub import is_repo_id
-from maskdepth.ui.common import DEFAULT_CHOICE, AppContext, gradio_errors, register_picker
+from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
+from maskdepth.ui.errors import gradio_errors
 
 HUB_CONCURRENCY = 2
 CLI_HELP = """\
@@ -148,6 +149,24 @@ def build(ctx: AppContext) -> ModelsTab:
         return push(ctx, source, repo_id, private, oauth_token)
 
     hub = {"concurrency_id": "hub", "concurrency_limit": HUB_CONCURRENCY}
-    ctx.model_events.append(load.click(on_load, repo, load_status, api_name="load_from_hub", **hub))
-    push_btn.click(on_push, [source, target, private], push_status, api_name="push_to_hub", **hub)
+    load_event = load.click(
+        on_load,
+        repo,
+        load_status,
+        api_name="load_from_hub",
+        api_description="Download a W-Net from a Hub repo (owner/name) and add it to this app's model pickers; "
+        "returns a status line. Later calls can pass the repo id as `model` to /predict.",
+        **hub,
+    )
+    ctx.model_events.append(load_event)
+    push_btn.click(
+        on_push,
+        [source, target, private],
+        push_status,
+        api_name="push_to_hub",
+        api_description="Push the shipped model or a run (weights, model card, metrics) to a Hub repo "
+        "(owner/name), created if missing (private if asked). Needs a token: locally HF_TOKEN, on a "
+        "Space the signed-in visitor's. Returns a status line with the repo's link.",
+        **hub,
+    )
     return ModelsTab(repo=repo, source=source)

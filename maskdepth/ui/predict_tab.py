@@ -6,16 +6,17 @@ Handlers are module-level functions of the app context so tests call them direct
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
 
 from maskdepth.errors import InputError, MaskDepthError
 from maskdepth.imageio import save_png_rgb
+from maskdepth.naming import pair_by_name
 from maskdepth.predict import (
     OUTPUT_FILES,
     Prediction,
@@ -24,18 +25,30 @@ from maskdepth.predict import (
     mask_overlay,
     save_prediction,
 )
-from maskdepth.ui.common import (
-    DEFAULT_CHOICE,
-    PREDICT_CONCURRENCY,
-    AppContext,
-    gradio_errors,
-    image_upload,
-    register_picker,
-)
+from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.examples import cached_examples
+from maskdepth.ui.predictors import PREDICT_CONCURRENCY, gpu
+from maskdepth.ui.uploads import image_upload
 
 MAX_BATCH_FILES = 100  # per request; the zip of a larger batch is better made with the CLI
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DOWNLOADS = ("mask.png", "depth.png", "depth16.png")
+# GPU time a request may hold on ZeroGPU (upper bounds, not measurements): one pair, including loading a
+# model that is not cached yet; a batch adds decoding, the forward pass and four PNGs per composite.
+GPU_S_PREDICT = 30
+GPU_S_PER_IMAGE = 2
+GPU_S_MAX = 240
+PREDICT_API = (
+    "Mask and depth of one pair. background: the photo without the object (optional for 3-channel models); "
+    "composite: the same photo with the object pasted in; model: 'default (shipped)', a run name or a Hub "
+    "repo id. Returns the mask overlay, the depth colour map, the (composite, depth) slider pair, and "
+    "mask.png, depth.png, depth16.png, all at the composite's size."
+)
+PREDICT_BATCH_API = (
+    f"Mask and depth of up to {MAX_BATCH_FILES} composites. backgrounds: none (3-channel models), one for "
+    "all, or one per composite with the same file name. Returns a zip (one folder per composite: mask.png, "
+    "depth.png, depth16.png, depth_color.png) and a summary naming any file that could not be read."
+)
 
 
 @dataclass
@@ -82,10 +95,6 @@ def predict(
     return (str(overlay), color, (str(before), color), *(str(files[name]) for name in DOWNLOADS))
 
 
-def _stem_map(paths: Sequence[str]) -> dict[str, str]:
-    return {Path(p).stem: p for p in paths}
-
-
 def predict_batch(
     composites: Sequence[str] | None,
     backgrounds: Sequence[str] | None,
@@ -108,14 +117,11 @@ def predict_batch(
             f"{len(composites)} composites is more than {MAX_BATCH_FILES} per batch here: split them, or use "
             "`python -m maskdepth predict --image FOLDER --bg FOLDER --out OUT` for a whole folder"
         )
-    by_name = _stem_map(backgrounds)
     if len(backgrounds) > 1:
-        missing = [Path(c).name for c in composites if Path(c).stem not in by_name]
-        if missing:
-            raise InputError(
-                f"no background named like {', '.join(missing[:5])}: give one background for all composites, "
-                "or one per composite with the same file name (suffix may differ)"
-            )
+        fix = "give one background for all composites, or one per composite with the same file name"
+        pairs = pair_by_name(composites, backgrounds, fix=fix + " (suffix may differ)")
+    else:
+        pairs = [(c, backgrounds[0] if backgrounds else None) for c in composites]
     predictor = get_predictor(ctx, model)
     if predictor.needs_background and not backgrounds:
         raise InputError(
@@ -124,13 +130,12 @@ def predict_batch(
         )
     out = ctx.outputs.new("batch")
     results, skipped, used = [], [], set()
-    for i, comp in enumerate(composites):
+    for i, (comp, bg) in enumerate(pairs):
         if progress is not None:
             progress((i, len(composites)), desc="predicting", unit="images")
         name = Path(comp).stem
         folder = name if name not in used else f"{name}-{i + 1}"
         used.add(folder)
-        bg = by_name.get(name) if len(backgrounds) > 1 else (backgrounds[0] if backgrounds else None)
         try:
             pred = predictor.predict(comp, bg)
         except MaskDepthError as err:
@@ -180,25 +185,6 @@ def model_info(model: str | None, *, ctx: AppContext) -> tuple[str, Any]:
 # ---- layout ------------------------------------------------------------------------------------------
 
 
-def example_pairs(folder: Path) -> tuple[list[list[str]], list[str]]:
-    """([bg, fg_bg] pairs, labels) from ``<name>_bg.*`` / ``<name>_fg_bg.*`` files; synthetic first."""
-    pairs, labels = [], []
-    if not folder.is_dir():
-        return pairs, labels
-    files = {p.name: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    for name in sorted(files, key=lambda n: (not n.startswith("synthetic"), n)):
-        stem, suffix = Path(name).stem, Path(name).suffix
-        if not stem.endswith("_bg") or stem.endswith("_fg_bg"):
-            continue
-        base = stem[: -len("_bg")]
-        fg = files.get(f"{base}_fg_bg{suffix}")
-        if fg is not None:
-            pairs.append([str(files[name]), str(fg)])
-            kind = "synthetic scene" if base.startswith("synthetic") else "photo"
-            labels.append(f"{base.replace('_', ' ')} ({kind})")
-    return pairs, labels
-
-
 def depth_legend_html() -> str:
     """A turbo gradient bar from far (left) to near (right), using the same colour map as the outputs."""
     stops = colorize_depth(np.linspace(0, 1, 11, dtype=np.float32)[None, :])[0]
@@ -211,6 +197,85 @@ def depth_legend_html() -> str:
         "<div style='opacity:0.8'>Depth is inverse distance (near = 1, far = 0), relative to the scene; "
         "depth16.png stores it x 65535.</div></div>"
     )
+
+
+class Handlers(NamedTuple):
+    """The tab's prediction handlers, as Gradio calls them (errors -> ``gr.Error``; on ZeroGPU, on a GPU)."""
+
+    predict: Callable[..., tuple[Any, ...]]
+    predict_batch: Callable[..., tuple[str, str]]
+
+
+def batch_gpu_seconds(composites: Sequence[str] | None, *_: Any, **__: Any) -> int:
+    """The GPU time a batch may hold: ``GPU_S_PER_IMAGE`` per composite on top of one prediction's, capped."""
+    return min(GPU_S_MAX, GPU_S_PREDICT + GPU_S_PER_IMAGE * len(composites or []))
+
+
+def handlers(ctx: AppContext) -> Handlers:
+    """The Predict and Predict-batch handlers of ``ctx``. Their arguments are what the API shows (and what
+    ZeroGPU pickles to its GPU worker: file paths and the model's name, never the context); their names
+    are the MCP tools' names (see :mod:`maskdepth.ui.mcp`)."""
+
+    @gpu(duration=GPU_S_PREDICT)
+    @gradio_errors
+    def predict_mask_and_depth(
+        background: str | None, composite: str | None, model: str | None
+    ) -> tuple[Any, ...]:
+        return predict(background, composite, model, ctx=ctx)
+
+    @gpu(duration=batch_gpu_seconds)
+    @gradio_errors
+    def predict_mask_and_depth_batch(
+        composites: list[str] | None,
+        backgrounds: list[str] | None,
+        model: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom: it injects the tracker
+    ) -> tuple[str, str]:
+        return predict_batch(composites, backgrounds, model, ctx=ctx, progress=progress)
+
+    return Handlers(predict=predict_mask_and_depth, predict_batch=predict_mask_and_depth_batch)
+
+
+def _output_views() -> list[Any]:
+    """Overlay, depth colours, the before/after slider and the three downloads (``predict``'s outputs)."""
+    with gr.Row():
+        overlay = gr.Image(
+            label="Mask over the composite",
+            format="png",
+            interactive=False,
+            buttons=["download", "fullscreen"],
+            elem_id="md-overlay",
+        )
+        depth = gr.Image(
+            label="Depth (turbo colour map)",
+            format="png",
+            interactive=False,
+            buttons=["download", "fullscreen"],
+            elem_id="md-depth",
+        )
+    gr.HTML(depth_legend_html())
+    slider = gr.ImageSlider(label="Before / after: composite | depth", format="png", interactive=False)
+    with gr.Row():
+        files = [gr.File(label=f"{name}: {OUTPUT_FILES[name]}", interactive=False) for name in DOWNLOADS]
+    return [overlay, depth, slider, *files]
+
+
+def _batch_box(model: Any) -> tuple[Any, list[Any], list[Any]]:
+    """The batch accordion: (its button, the handler's inputs, its outputs)."""
+    with gr.Accordion("Batch: many composites at once → a zip", open=False):
+        gr.Markdown(
+            "Backgrounds: none (3-channel models), **one** for all composites, or **one per composite with "
+            "the same file name**. The zip holds one folder per composite with "
+            + ", ".join(f"`{k}` ({v})" for k, v in OUTPUT_FILES.items())
+            + "."
+        )
+        with gr.Row():
+            batch_fg = gr.File(file_count="multiple", file_types=["image"], label="Composites (fg_bg)")
+            batch_bg = gr.File(file_count="multiple", file_types=["image"], label="Backgrounds (bg)")
+        run = gr.Button("Predict batch", variant="primary")
+        batch_zip = gr.File(label="Results (zip)", interactive=False)
+        summary = gr.Markdown(label="Batch summary")
+    return run, [batch_fg, batch_bg, model], [batch_zip, summary]
 
 
 def build(ctx: AppContext) -> PredictTab:
@@ -231,77 +296,39 @@ def build(ctx: AppContext) -> PredictTab:
         )
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
     register_picker(ctx, model)
-    # Called on every page load: says which model is picked, or why the default one is missing.
-    info = gr.Markdown(lambda: model_info(DEFAULT_CHOICE, ctx=ctx)[0])
+    info = gr.Markdown()
+    # Filled on every page load: says which model is picked, or why the default one is missing.
+    ctx.on_page_load(lambda: model_info(DEFAULT_CHOICE, ctx=ctx)[0], info)
     with gr.Row():
         background = image_upload(label="Background (bg)", sources=["upload", "clipboard"])
         composite = image_upload(label="Composite (fg_bg)", sources=["upload", "clipboard"])
-    pairs, labels = example_pairs(ctx.examples_dir)
-    if pairs:
-        gr.Examples(
-            examples=pairs,
-            inputs=[background, composite],
-            example_labels=labels,
-            label="Examples (click one)",
-            examples_per_page=12,
-        )
+    on = handlers(ctx)
+    examples_at = gr.Column()  # the examples sit here, above the button; they need the outputs below
     run = gr.Button("Predict", variant="primary", elem_id="md-predict")
-    with gr.Row():
-        overlay = gr.Image(
-            label="Mask over the composite",
-            format="png",
-            interactive=False,
-            buttons=["download", "fullscreen"],
-            elem_id="md-overlay",
-        )
-        depth = gr.Image(
-            label="Depth (turbo colour map)",
-            format="png",
-            interactive=False,
-            buttons=["download", "fullscreen"],
-            elem_id="md-depth",
-        )
-    gr.HTML(depth_legend_html())
-    slider = gr.ImageSlider(label="Before / after: composite | depth", format="png", interactive=False)
-    with gr.Row():
-        files = [gr.File(label=f"{name}: {OUTPUT_FILES[name]}", interactive=False) for name in DOWNLOADS]
-    outputs = [overlay, depth, slider, *files]
-
-    with gr.Accordion("Batch: many composites at once → a zip", open=False):
-        gr.Markdown(
-            "Backgrounds: none (3-channel models), **one** for all composites, or **one per composite with "
-            "the "
-            "same file name**. The zip holds one folder per composite with "
-            + ", ".join(f"`{k}` ({v})" for k, v in OUTPUT_FILES.items())
-            + "."
-        )
-        with gr.Row():
-            batch_fg = gr.File(file_count="multiple", file_types=["image"], label="Composites (fg_bg)")
-            batch_bg = gr.File(file_count="multiple", file_types=["image"], label="Backgrounds (bg)")
-        batch_run = gr.Button("Predict batch", variant="primary")
-        batch_zip = gr.File(label="Results (zip)", interactive=False)
-        batch_summary = gr.Markdown(label="Batch summary")
-
-    @gradio_errors
-    def on_predict(background: str | None, composite: str | None, model: str | None) -> tuple[Any, ...]:
-        return predict(background, composite, model, ctx=ctx)
-
-    @gradio_errors
-    def on_batch(
-        composites: list[str] | None,
-        backgrounds: list[str] | None,
-        model: str | None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom: it injects the tracker
-    ) -> tuple[str, str]:
-        return predict_batch(composites, backgrounds, model, ctx=ctx, progress=progress)
+    outputs = _output_views()
+    with examples_at:
+        cached_examples(ctx, [background, composite, model], outputs, on.predict)
+    batch_run, batch_inputs, batch_outputs = _batch_box(model)
 
     def on_model(model: str | None) -> tuple[str, Any]:
         return model_info(model, ctx=ctx)
 
     queue = {"concurrency_id": "predict", "concurrency_limit": PREDICT_CONCURRENCY}
-    run.click(on_predict, [background, composite, model], outputs, api_name="predict", **queue)
+    run.click(
+        on.predict,
+        [background, composite, model],
+        outputs,
+        api_name="predict",
+        api_description=PREDICT_API,
+        **queue,
+    )
     batch_run.click(
-        on_batch, [batch_fg, batch_bg, model], [batch_zip, batch_summary], api_name="predict_batch", **queue
+        on.predict_batch,
+        batch_inputs,
+        batch_outputs,
+        api_name="predict_batch",
+        api_description=PREDICT_BATCH_API,
+        **queue,
     )
     model.change(on_model, model, [info, background], api_visibility="private", **queue)
     ctx.model_events.append(refresh.click(lambda: None, None, None, api_visibility="private", queue=False))

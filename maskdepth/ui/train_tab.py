@@ -1,289 +1,83 @@
 """Train tab: pick data, losses and a budget; watch progress, loss curves and sample predictions live.
 
+The controls are built from :func:`maskdepth.config.settings` (every setting with ``ui=True``): a
+setting's label, help, range and choices are stated once, in the config, for the CLI and this tab.
+Four settings have controls of their own here: the dataset (synthetic, a zip upload or a folder),
+the budget (one number in minutes, epochs or steps), resume (a run from the list) and the run
+folder (a name under the runs folder).
+
 The handler is a generator: ``train()`` runs in a background thread (:class:`ThreadJob`) and
 every few events the tab re-renders. One training at a time per process (``TRAINING``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import pandas as pd
-from PIL import Image
 
+from maskdepth.config import Setting, setting, settings
 from maskdepth.data.folder import open_folder_dataset
 from maskdepth.errors import DatasetError, InputError, MaskDepthError
-from maskdepth.losses import loss_names
-from maskdepth.predict import colorize_depth
+from maskdepth.naming import slug
 from maskdepth.runs import write_run_card
-from maskdepth.train import (
-    OPTIMIZERS,
-    SCHEDULERS,
-    DoneEvent,
-    EvalEvent,
-    SamplesEvent,
-    StepEvent,
-    TrainConfig,
-    TrainResult,
-    train,
-)
-from maskdepth.ui.common import (
-    TRAIN_CONCURRENCY,
-    TRAINING,
-    AppContext,
-    ThreadJob,
-    gradio_errors,
-    register_picker,
-    session_of,
-)
+from maskdepth.train import DoneEvent, EvalEvent, SamplesEvent, TrainConfig, TrainResult, train
+from maskdepth.ui.config_form import control, from_control, named_handler
+from maskdepth.ui.context import AppContext, register_picker
+from maskdepth.ui.errors import gradio_errors
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
+from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot, lr_frame
 
 DATASET_KINDS = ("synthetic", "zip upload", "folder path")
-BUDGET_KINDS = ("minutes", "epochs", "steps")
+BUDGET_KINDS = tuple(s.name for s in settings() if s.group == "budget")  # epochs, steps, minutes
 NO_RESUME = "(start from scratch)"
-RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events
-MAX_PLOT_POINTS = 300  # per series; longer curves are averaged into bins
-SAMPLE_TILE = 96  # pixels per tile in the sample-predictions grid
-LOSS_COLORS = {
-    "train mask": "#2563eb",
-    "train depth": "#16a34a",
-    "test mask": "#f97316",
-    "test depth": "#dc2626",
+# Settings with a control of their own in this tab (see the module docstring); the run folder's is a name.
+OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
+SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
+# Where each settings group's controls go: None = in the main column, else the accordion's title.
+PLACES = {
+    "data": None,
+    "losses": None,
+    "optimisation": "Optimisation",
+    "model": "Model, resume and evaluation",
+    "run folder": "Model, resume and evaluation",
+    "evaluation and run": "Model, resume and evaluation",
 }
-# The CLI flags (python -m maskdepth train) of TrainConfig fields whose flag is not --field-name.
-_FLAG = {"num_workers": "--workers", "out_dir": "--out"}
-_NEGATED = {"flips": "--no-flips", "augment": "--no-augment", "channels_last": "--no-channels-last"}
-_NOT_IN_CLI = {"sample_every"}  # display-only settings
+# The app's starting values where they differ from TrainConfig's (the shipped recipe trains for an
+# hour on 16,000 samples; a first run in the app should take two minutes), and the model widths offered.
+APP_DEFAULTS: dict[str, Any] = {
+    "backgrounds": 10,
+    "foregrounds": 10,
+    "positions": 5,
+    "eval_every": 50,
+    "eval_samples": 128,
+    "sample_every": 10,
+}
+APP_CHOICES: dict[str, list[Any]] = {"base_width": [4, 8, 16, 32]}
+BUDGET_DEFAULT = ("minutes", 2)
+TRAIN_API = (
+    "Train a W-Net, streaming (progress html, status markdown, loss curves, lr curve, sample predictions) "
+    "until the budget is spent. One training at a time per app: a second one is refused at once. The run "
+    "folder then appears in the model pickers, so /predict can use it by name."
+)
 
 
-# ---- the live view of a run (also used by the Compare tab) ----------------------------------------------
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    return (
-        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
-
-
-def _binned(points: list[tuple[float, float]], limit: int = MAX_PLOT_POINTS) -> list[tuple[float, float]]:
-    """At most ``limit`` points: consecutive points averaged in equal bins (keeps the curve's shape)."""
-    if len(points) <= limit:
-        return points
-    arr = np.asarray(points, np.float64)
-    return [tuple(chunk.mean(axis=0)) for chunk in np.array_split(arr, limit)]
-
-
-def samples_grid(samples: list[dict[str, np.ndarray]], tile: int = SAMPLE_TILE) -> np.ndarray:
-    """One image, a row per sample: input | mask target | mask predicted | depth target | depth predicted.
-
-    Tiles are scaled to ``tile`` pixels (nearest neighbour: training maps are small and
-    blurring them would hide what the model really outputs); 2-pixel white gaps between tiles.
-    """
-
-    def grey(a: np.ndarray) -> np.ndarray:
-        return (np.repeat(np.clip(a, 0, 1)[..., None], 3, -1) * 255).round().astype(np.uint8)
-
-    def scaled(a: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(a).resize((tile, tile), Image.NEAREST))
-
-    gap = 2
-    rows = []
-    for s in samples:
-        rgb = (np.clip(s["fg_bg"], 0, 1) * 255).round().astype(np.uint8)
-        tiles = [
-            rgb,
-            grey(s["mask"]),
-            grey(s["mask_pred"]),
-            colorize_depth(s["depth"]),
-            colorize_depth(s["depth_pred"]),
-        ]
-        row = np.full((tile, len(tiles) * (tile + gap) - gap, 3), 255, np.uint8)
-        for j, t in enumerate(tiles):
-            row[:, j * (tile + gap) : j * (tile + gap) + tile] = scaled(t)
-        rows.append(row)
-    if not rows:
-        return np.full((tile, tile, 3), 255, np.uint8)
-    grid = np.full((len(rows) * (tile + gap) - gap, rows[0].shape[1], 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        grid[i * (tile + gap) : i * (tile + gap) + tile] = row
-    return grid
-
-
-def loss_frame(points: Iterable[tuple[float, float, str]] = ()) -> pd.DataFrame:
-    """(step, loss, series) rows, numeric dtypes even when empty (the plot reads its axis types from them)."""
-    frame = pd.DataFrame(list(points), columns=["step", "loss", "series"])
-    return frame.astype({"step": "float64", "loss": "float64", "series": "str"})
-
-
-def initial_loss_frame() -> pd.DataFrame:
-    """The loss plot's first value: one point per series at (0, 0), which draws no line.
-
-    Gradio 6's plot fixes its legend from the first data it renders; starting empty (or with
-    only the train series) would leave the test series out of the legend for the whole run.
-    """
-    return loss_frame((0.0, 0.0, name) for name in LOSS_COLORS)
-
-
-def loss_plot(label: str, height: int) -> gr.LinePlot:
-    return gr.LinePlot(
-        initial_loss_frame(),
-        x="step",
-        y="loss",
-        color="series",
-        color_map=LOSS_COLORS,
-        label=label,
-        height=height,
-    )
-
-
-def lr_frame(points: Iterable[tuple[float, float]] = ()) -> pd.DataFrame:
-    return pd.DataFrame(list(points), columns=["step", "lr"]).astype("float64")
-
-
-class LiveRun:
-    """Accumulates a run's events into what the tab shows: a progress bar, a status line, curves, samples."""
-
-    def __init__(self, title: str = "training") -> None:
-        self.title = title
-        self.train_points: dict[str, list[tuple[float, float]]] = {"train mask": [], "train depth": []}
-        self.test_points: dict[str, list[tuple[float, float]]] = {"test mask": [], "test depth": []}
-        self.lr_points: list[tuple[float, float]] = []
-        self.step: StepEvent | None = None
-        self.best: EvalEvent | None = None
-        self.last_eval: EvalEvent | None = None
-        self.samples: np.ndarray | None = None  # the samples grid, once the first SamplesEvent came
-        self.done: DoneEvent | None = None
-        self.message = "starting..."
-
-    @property
-    def progress(self) -> float:
-        if self.done is not None and self.done.reason == "budget":
-            return 1.0
-        return self.step.progress if self.step else 0.0
-
-    def update(self, event: Any) -> None:
-        if isinstance(event, StepEvent):
-            self.step = event
-            self.train_points["train mask"].append((event.step, event.mask_loss))
-            self.train_points["train depth"].append((event.step, event.depth_loss))
-            self.lr_points.append((event.step, event.lr))
-            self.message = "training"
-        elif isinstance(event, EvalEvent):
-            self.last_eval = event
-            self.test_points["test mask"].append((event.step, event.test_mask_loss))
-            self.test_points["test depth"].append((event.step, event.test_depth_loss))
-            if event.is_best:
-                self.best = event
-        elif isinstance(event, SamplesEvent):
-            self.samples = samples_grid(event.samples)
-        elif isinstance(event, DoneEvent):
-            self.done = event
-            self.message = event.message
-
-    def progress_html(self, prefix: str = "", progress: float | None = None, idle: bool = False) -> str:
-        p = self.progress if progress is None else progress
-        s = self.step
-        detail = ""
-        if s is not None:
-            total = f"/{s.total_steps}" if s.total_steps else ""
-            eta = "done" if self.done else f"ETA {_fmt_time(s.eta_s)}"
-            detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {_fmt_time(s.elapsed_s)} elapsed · {eta}"
-        reason = self.done.reason if self.done else ("running" if s else "idle" if idle else "starting")
-        state = {
-            "budget": "finished",
-            "nan": "stopped: the loss became NaN",
-            "error": "failed",
-            "idle": "not started (set it up on the left, then Start training)",
-        }.get(reason, reason)
-        colour = {"budget": "#22a06b", "stopped": "#d97706", "nan": "#dc2626", "error": "#dc2626"}.get(
-            reason, "#3b82f6"
-        )
-        return (
-            '<div class="md-progress">'
-            '<div style="display:flex;justify-content:space-between;font-size:0.9em">'
-            f"<span>{prefix}{self.title}: {state}</span><span>{p:.0%}</span></div>"
-            f'<div style="height:12px;background:#e5e7eb;border-radius:6px;overflow:hidden">'
-            f'<div style="height:100%;width:{p * 100:.1f}%;background:{colour};transition:width 0.3s">'
-            "</div></div>"
-            f'<div style="font-size:0.85em;opacity:0.8">{detail}</div></div>'
-        )
-
-    def status_md(self) -> str:
-        lines = []
-        if self.step is not None:
-            s = self.step
-            lines.append(
-                f"**loss** {s.loss:.4f} (mask {s.mask_loss:.4f}, depth {s.depth_loss:.4f}) · "
-                f"**lr** {s.lr:.2e} · "
-                f"**{s.images_per_s:.1f} images/s**"
-            )
-        if self.best is not None:
-            m = self.best.metrics
-            lines.append(
-                f"**best test loss** {self.best.test_loss:.4f} at step {self.best.step} · "
-                f"IoU {m.get('mask_iou', 0):.3f}"
-                f" · Dice {m.get('mask_dice', 0):.3f} · RMSE {m.get('depth_rmse', 0):.4f} · "
-                f"δ<1.25 {m.get('depth_delta1', 0):.3f} · SSIM {m.get('depth_ssim', 0):.3f}"
-            )
-        if self.done is not None:
-            lines.append(f"**{self.done.message}**  \nrun folder: `{self.done.run_dir}`")
-        elif self.message != "training":
-            lines.append(self.message)
-        return "\n\n".join(lines)
-
-    def loss_frame(self) -> pd.DataFrame:
-        return loss_frame(
-            (x, y, name)
-            for series in (self.train_points, self.test_points)
-            for name, points in series.items()
-            for x, y in _binned(points)
-        )
-
-    def lr_frame(self) -> pd.DataFrame:
-        return lr_frame(_binned(self.lr_points))
+def form_settings() -> list[Setting]:
+    """The settings this tab shows as generic controls (``ui=True``, minus :data:`OWN_CONTROLS`)."""
+    return [s for s in settings() if s.ui and s.name not in OWN_CONTROLS]
 
 
 # ---- configuration ------------------------------------------------------------------------------------
 
 
-def cli_command(
-    cfg: TrainConfig, subcommand: str = "train", *, out: str | None = None, extra: Sequence[str] = ()
-) -> str:
-    """The ``python -m maskdepth train ...`` (or ``compare``) command reproducing ``cfg``, for model cards."""
-    args = ["python", "-m", "maskdepth", subcommand]
-    for f in dataclasses.fields(TrainConfig):
-        value = out if (f.name == "out_dir" and out is not None) else getattr(cfg, f.name)
-        if f.name in _NOT_IN_CLI or (value == f.default and f.name != "out_dir"):
-            continue
-        if f.name in _NEGATED:
-            if not value:
-                args.append(_NEGATED[f.name])
-        elif value is not None:
-            args += [_FLAG.get(f.name, "--" + f.name.replace("_", "-")), str(value)]
-    return shlex.join([*args, *extra])
-
-
 def resume_choices(ctx: AppContext) -> list[Any]:
     return [NO_RESUME, *ctx.run_choices()]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")[:60] or "run"
 
 
 def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
@@ -324,59 +118,30 @@ def build_config(
     ctx: AppContext,
     *,
     dataset: str,
-    backgrounds: int,
-    foregrounds: int,
-    positions: int,
-    mask_loss: str,
-    depth_loss: str,
-    optimizer: str,
-    lr: float,
-    scheduler: str,
-    batch_size: int,
-    size: int,
     budget_kind: str,
     budget: float,
-    base_width: int,
-    in_channels: int,
     resume: str | None,
-    resume_lr: str,
-    eval_every: int,
-    eval_samples: int,
-    sample_every: int,
     run_name: str | None,
+    **values: Any,
 ) -> TrainConfig:
-    """A TrainConfig from the tab's controls (the run folder is new under the runs folder)."""
+    """A TrainConfig from the tab's controls (``values``: :func:`form_settings` by name); the run folder is
+    new under the runs folder."""
     if budget_kind not in BUDGET_KINDS:
         raise InputError(f"budget must be one of {', '.join(BUDGET_KINDS)}, got {budget_kind!r}")
     if budget is None or budget <= 0:
         raise InputError(f"the budget ({budget_kind}) must be > 0")
-    budget_value: dict[str, Any] = {budget_kind: int(budget) if budget_kind == "steps" else float(budget)}
+    expected = {s.name for s in form_settings()}
+    if set(values) != expected:
+        unknown, missing = sorted(set(values) - expected), sorted(expected - set(values))
+        raise InputError(f"train settings: unknown {unknown}, missing {missing}")
+    fields = {s.name: from_control(s, values[s.name]) for s in form_settings()}
+    fields[budget_kind] = from_control(setting(budget_kind), budget)
     resume_path = None
     if resume and resume != NO_RESUME:
         resume_path = ctx.resolve_source(resume)
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(run_name or f'{mask_loss}-{depth_loss}')}"
-    return TrainConfig(
-        dataset=dataset,
-        backgrounds=int(backgrounds),
-        foregrounds=int(foregrounds),
-        positions=int(positions),
-        mask_loss=mask_loss,
-        depth_loss=depth_loss,
-        optimizer=optimizer,
-        lr=float(lr),
-        scheduler=scheduler,
-        batch_size=int(batch_size),
-        size=int(size),
-        base_width=int(base_width),
-        in_channels=int(in_channels),
-        resume=resume_path,
-        resume_lr=resume_lr,
-        eval_every=int(eval_every) or None,
-        eval_samples=int(eval_samples),
-        sample_every=int(sample_every),
-        out_dir=str(ctx.runs_dir / name),
-        **budget_value,
-    )
+    losses = f"{fields['mask_loss']}-{fields['depth_loss']}"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(run_name or losses)}"
+    return TrainConfig(dataset=dataset, resume=resume_path, out_dir=str(ctx.runs_dir / name), **fields)
 
 
 # ---- the handler ------------------------------------------------------------------------------------
@@ -467,185 +232,125 @@ class TrainTab:
     outputs: list[Any]
 
 
+def _settings_controls(ctx: AppContext, place: str | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The controls of the settings shown at ``place`` (see :data:`PLACES`), by setting name, in the
+    config's order; one row per settings group. The resume picker sits where ``resume`` is declared."""
+    defaults = TrainConfig(steps=1)
+    shown = [s for s in settings() if s.ui and PLACES.get(s.group, "") == place and s.name not in skip]
+    out: dict[str, Any] = {}
+    for group in dict.fromkeys(s.group for s in shown):
+        with gr.Row():
+            for s in (s for s in shown if s.group == group):
+                if s.name == "resume":
+                    picker = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
+                    out["resume"] = register_picker(ctx, picker, lambda: resume_choices(ctx))
+                elif s.name not in OWN_CONTROLS:
+                    value = APP_DEFAULTS.get(s.name, getattr(defaults, s.name))
+                    out[s.name] = control(s, value, choices=APP_CHOICES.get(s.name))
+    return out
+
+
+def _data_controls(ctx: AppContext) -> tuple[dict[str, Any], list[Any]]:
+    """Dataset choice, synthetic sizes, zip and folder: (controls by parameter name, the boxes to toggle)."""
+    kinds = [k for k in DATASET_KINDS if not (ctx.on_space and k == "folder path")]
+    controls: dict[str, Any] = {
+        "dataset_kind": gr.Radio(kinds, value="synthetic", label=setting("dataset").label)
+    }
+    with gr.Group(visible=True) as synthetic_box:
+        sizes = {name: control(setting(name), APP_DEFAULTS[name]) for name in SYNTHETIC}
+        samples_md = gr.Markdown(_samples_text(*(APP_DEFAULTS[name] for name in SYNTHETIC)))
+    controls.update(sizes)
+    controls["zip_file"] = gr.File(
+        file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False
+    )
+    controls["folder"] = gr.Textbox(
+        label="Dataset folder on this machine",
+        visible=False,
+        placeholder="/path/to/dataset (seed or plain layout)",
+    )
+    for slider in sizes.values():
+        slider.change(_samples_text, list(sizes.values()), samples_md, api_visibility="private", queue=False)
+    return controls, [synthetic_box, controls["zip_file"], controls["folder"]]
+
+
+def _controls(ctx: AppContext) -> dict[str, Any]:
+    """Every input of the Start button, by the name the handler (and the API) gives it."""
+    controls, boxes = _data_controls(ctx)
+    controls.update(_settings_controls(ctx, None, skip=SYNTHETIC))
+    with gr.Row():
+        controls["budget_kind"] = gr.Radio(list(BUDGET_KINDS), value=BUDGET_DEFAULT[0], label="Budget in")
+        controls["budget"] = gr.Number(value=BUDGET_DEFAULT[1], minimum=0, label="Budget")
+    for title in dict.fromkeys(t for t in PLACES.values() if t):
+        with gr.Accordion(title, open=False):
+            controls.update(_settings_controls(ctx, title))
+    controls["run_name"] = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
+
+    def on_kind(kind: str) -> tuple[Any, ...]:
+        return tuple(gr.update(visible=kind == k) for k in ("synthetic", "zip upload", "folder path"))
+
+    controls["dataset_kind"].change(
+        on_kind, controls["dataset_kind"], boxes, api_visibility="private", queue=False
+    )
+    return controls
+
+
+def _outputs() -> list[Any]:
+    """Progress, status, loss and lr curves, sample predictions (what ``train_stream`` yields)."""
+    progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress")
+    status = gr.Markdown(label="Status")
+    loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
+    lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
+    samples = gr.Image(
+        label="Sample predictions (test samples), left to right: input | mask target | "
+        "mask predicted | depth target | depth predicted",
+        format="png",
+        interactive=False,
+    )
+    return [progress, status, loss_curves, lr_plot, samples]
+
+
 def build(ctx: AppContext) -> TrainTab:
     """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
-    names = loss_names()
-    defaults = TrainConfig(steps=1)
-    kinds = [k for k in DATASET_KINDS if not (ctx.on_space and k == "folder path")]
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
-            dataset = gr.Radio(kinds, value="synthetic", label="Dataset")
-            with gr.Group(visible=True) as synthetic_box:
-                backgrounds = gr.Slider(1, 100, value=10, step=1, label="backgrounds (rooms)")
-                foregrounds = gr.Slider(1, 100, value=10, step=1, label="foregrounds (objects)")
-                positions = gr.Slider(1, 20, value=5, step=1, label="positions per (room, object)")
-                samples_md = gr.Markdown(_samples_text(10, 10, 5))
-            zip_file = gr.File(file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False)
-            folder = gr.Textbox(
-                label="Dataset folder on this machine",
-                visible=False,
-                placeholder="/path/to/dataset (seed or plain layout)",
-            )
-            with gr.Row():
-                mask_loss = gr.Dropdown(names["mask"], value=defaults.mask_loss, label="Mask loss")
-                depth_loss = gr.Dropdown(names["depth"], value=defaults.depth_loss, label="Depth loss")
-            with gr.Row():
-                budget_kind = gr.Radio(list(BUDGET_KINDS), value="minutes", label="Budget in")
-                budget = gr.Number(value=2, minimum=0, label="Budget")
-            with gr.Accordion("Optimisation", open=False):
-                with gr.Row():
-                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=defaults.optimizer, label="Optimiser")
-                    scheduler = gr.Dropdown(list(SCHEDULERS), value=defaults.scheduler, label="LR schedule")
-                lr = gr.Number(value=defaults.lr, label="Learning rate (peak for onecycle)")
-                batch_size = gr.Slider(1, 256, value=defaults.batch_size, step=1, label="Batch size")
-                size = gr.Slider(32, 224, value=defaults.size, step=32, label="Training resolution (pixels)")
-            with gr.Accordion("Model, resume and evaluation", open=False):
-                base_width = gr.Dropdown([4, 8, 16, 32], value=32, label="Width (32 = the seed's W-Net)")
-                in_channels = gr.Radio(
-                    [6, 3], value=6, label="Input channels (6 = bg + fg_bg, 3 = fg_bg only)"
-                )
-                resume = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
-                register_picker(ctx, resume, lambda: resume_choices(ctx))
-                resume_lr = gr.Radio(
-                    ["continue", "restart"],
-                    value="continue",
-                    label="On resume, the learning rate",
-                    info="continue where the scheduler left it, or restart from its initial value",
-                )
-                eval_every = gr.Number(
-                    value=50, precision=0, label="Evaluate every N steps (0 = once per epoch)"
-                )
-                eval_samples = gr.Number(
-                    value=128, precision=0, label="Test samples per evaluation (0 = all)"
-                )
-                sample_every = gr.Number(
-                    value=10, precision=0, label="Refresh sample predictions every N steps"
-                )
-            run_name = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
+            controls = _controls(ctx)
             with gr.Row():
                 start = gr.Button("Start training", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
         with gr.Column(scale=3):
-            progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress")
-            status = gr.Markdown(label="Status")
-            loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
-            lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
-            samples = gr.Image(
-                label="Sample predictions (test samples), left to right: input | mask target | "
-                "mask predicted | depth target | depth predicted",
-                format="png",
-                interactive=False,
-            )
+            outputs = _outputs()
 
-    def on_kind(kind: str) -> tuple[Any, ...]:
-        return (
-            gr.update(visible=kind == "synthetic"),
-            gr.update(visible=kind == "zip upload"),
-            gr.update(visible=kind == "folder path"),
-        )
-
-    dataset.change(on_kind, dataset, [synthetic_box, zip_file, folder], api_visibility="private", queue=False)
-    sizes = [backgrounds, foregrounds, positions]
-    for slider in sizes:
-        slider.change(_samples_text, sizes, samples_md, api_visibility="private", queue=False)
-
-    @gradio_errors
-    def on_train(
-        dataset_kind: str,
-        backgrounds: int,
-        foregrounds: int,
-        positions: int,
-        zip_file: str | None,
-        folder: str | None,
-        mask_loss: str,
-        depth_loss: str,
-        optimizer: str,
-        lr: float,
-        scheduler: str,
-        batch_size: int,
-        size: int,
-        budget_kind: str,
-        budget: float,
-        base_width: int,
-        in_channels: int,
-        resume: str | None,
-        resume_lr: str,
-        eval_every: int,
-        eval_samples: int,
-        sample_every: int,
-        run_name: str | None,
-        request: gr.Request,
-    ) -> Iterator[tuple[Any, ...]]:
-        yield from train_stream(
-            ctx,
-            session_of(request),
-            dataset_kind=dataset_kind,
-            zip_file=zip_file,
-            folder=folder,
-            backgrounds=backgrounds,
-            foregrounds=foregrounds,
-            positions=positions,
-            mask_loss=mask_loss,
-            depth_loss=depth_loss,
-            optimizer=optimizer,
-            lr=lr,
-            scheduler=scheduler,
-            batch_size=batch_size,
-            size=size,
-            budget_kind=budget_kind,
-            budget=budget,
-            base_width=base_width,
-            in_channels=in_channels,
-            resume=resume,
-            resume_lr=resume_lr,
-            eval_every=eval_every,
-            eval_samples=eval_samples,
-            sample_every=sample_every,
-            run_name=run_name,
-        )
+    def on_train(request: gr.Request | None = None, **values: Any) -> Iterator[tuple[Any, ...]]:
+        """Train a W-Net with these settings (see the /train API description)."""
+        yield from train_stream(ctx, session_of(request), **values)
 
     @gradio_errors
     def on_stop(request: gr.Request) -> None:
         stop_training(session_of(request))
 
-    inputs = [
-        dataset,
-        backgrounds,
-        foregrounds,
-        positions,
-        zip_file,
-        folder,
-        mask_loss,
-        depth_loss,
-        optimizer,
-        lr,
-        scheduler,
-        batch_size,
-        size,
-        budget_kind,
-        budget,
-        base_width,
-        in_channels,
-        resume,
-        resume_lr,
-        eval_every,
-        eval_samples,
-        sample_every,
-        run_name,
-    ]
-    outputs = [progress, status, loss_curves, lr_plot, samples]
+    handler = gradio_errors(named_handler(on_train, list(controls)))
     event = start.click(
-        on_train,
-        inputs,
+        handler,
+        list(controls.values()),
         outputs,
         api_name="train",
+        api_description=TRAIN_API,
         concurrency_id="train",
         concurrency_limit=TRAIN_CONCURRENCY,
         show_progress="hidden",
     )
     ctx.model_events.append(event)
     # Not queued behind the training: a stop must get through while the run holds the train queue.
-    stop.click(on_stop, None, None, api_name="stop_training", concurrency_id="stop", concurrency_limit=None)
+    stop.click(
+        on_stop,
+        None,
+        None,
+        api_name="stop_training",
+        api_description="Stop the training this session started, at its next step (the best checkpoint so far "
+        "is kept); a training started by another session is left running.",
+        concurrency_id="stop",
+        concurrency_limit=None,
+    )
     return TrainTab(start=start, stop=stop, outputs=outputs)
 
 
