@@ -10,8 +10,9 @@ import tiny
 from maskdepth.compare import run_comparison
 from maskdepth.errors import InputError
 from maskdepth.train import TrainConfig
-from maskdepth.ui import common, compare_tab
-from maskdepth.ui.common import TRAINING, AppContext
+from maskdepth.ui import compare_tab, context
+from maskdepth.ui.context import AppContext
+from maskdepth.ui.jobs import TRAINING
 
 TINY_COMPARE = dict(
     backgrounds=2,
@@ -29,7 +30,7 @@ TINY_COMPARE = dict(
 @pytest.fixture
 def ctx(tmp_path: Path) -> AppContext:
     tiny.tiny_model().save_pretrained(tmp_path / "checkpoints")
-    return common.make_context(
+    return context.make_context(
         tmp_path / "checkpoints",
         tmp_path / "runs",
         data_dir=tmp_path / "data",
