@@ -11,12 +11,13 @@ import sys
 import threading
 from pathlib import Path
 
+from maskdepth.checkpoint import SHIPPED_DIR, shipped_source
 from maskdepth.config import config_from_args
 from maskdepth.errors import MaskDepthError
 from maskdepth.naming import IMAGE_SUFFIXES, is_image_name, pair_by_name
 from maskdepth.predict import DEFAULT_RESOLUTION, RESOLUTIONS
 
-DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints")
+DEFAULT_MODEL = shipped_source()  # checkpoints/ when present, else the weights' Hub repo
 
 
 def add_train_args(p: argparse.ArgumentParser, *, run_folder: bool = False) -> None:
@@ -347,8 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("space_id", help="owner/name of the Space (created if missing)")
     p.add_argument("--model-repo", help="also push --model to this model repo (owner/name) first")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="the model folder to push with --model-repo")
-    p.add_argument("--app-folder", default=str(Path(DEFAULT_MODEL).parent), help="the folder holding app.py")
+    p.add_argument("--model", default=str(SHIPPED_DIR), help="the model folder to push with --model-repo")
+    p.add_argument("--app-folder", default=str(SHIPPED_DIR.parent), help="the folder holding app.py")
     p.add_argument("--private", action="store_true")
     p.set_defaults(func=cmd_publish_space)
 

@@ -739,3 +739,14 @@ def test_cli_publish_space_with_the_model_repo(
     assert card.data.library_name == "maskdepth" and 'load_model("alice/weights")' in card.text
     assert "checkpoints/model.safetensors" in fake_hub.spaces["alice/demo"].files
     assert TOKEN.encode() not in stored_text(fake_hub) and TOKEN not in out
+
+
+def test_shipped_source_prefers_the_local_folder_then_the_repo(tmp_path: Path) -> None:
+    from maskdepth.checkpoint import SHIPPED_DIR, SHIPPED_REPO, shipped_source
+
+    assert shipped_source() == str(SHIPPED_DIR)  # the repo ships checkpoints/
+    assert shipped_source(tmp_path / "absent") == SHIPPED_REPO
+    save_model(tiny(), tmp_path / "here")
+    assert shipped_source(tmp_path / "here") == str(tmp_path / "here")
+    front = (Path(__file__).resolve().parent.parent / "README.md").read_text().split("---\n")[1]
+    assert f"  - {SHIPPED_REPO}\n" in front and f"  - {SHIPPED_REPO} config.json,model.safetensors" in front
