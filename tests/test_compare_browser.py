@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.models import tiny_config, torch_threads
 from test_browser import CHROMIUM, CHROMIUM_ARGS
-from tiny import tiny_config, torch_threads
 
 from maskdepth.compare import VARIANTS, run_comparison
 from maskdepth.model import WNet

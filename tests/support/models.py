@@ -1,4 +1,7 @@
-"""Tiny models, data and training configs shared by the tests: each run takes well under a second on one CPU core."""
+"""Tiny models, data and training configs: each run takes well under a second on one CPU core.
+
+``conftest.py`` runs every test module with one torch thread (``torch_threads(1)``).
+"""
 
 from __future__ import annotations
 
@@ -73,7 +76,8 @@ def tiny_train_controls(**overrides: object) -> dict:
     The recipe (losses, optimiser, schedule, input channels) is TrainConfig's defaults.
     """
     from maskdepth.config import TrainConfig
-    from maskdepth.ui import train_tab
+
+    from .ui import train_tab  # the app's modules are imported in support/ui.py only
 
     d = TrainConfig(steps=1)
     recipe = ("mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "in_channels", "resume_lr")
