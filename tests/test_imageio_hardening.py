@@ -159,4 +159,4 @@ def test_any_image_mode_predicts_at_its_displayed_size(entry: Any, tmp_path: Pat
     for path in predicted.files:
         with Image.open(path) as img:
             assert img.size == size, (case, path)
-    assert predicted.resized_note == note
+    assert predicted.resized_note == note, predicted

@@ -95,7 +95,7 @@ class CliEntry:
     def predict_error(self, fg: Path, bg: Path, out: Path, model: Path | None = None) -> str:
         """The one ``error:`` line (exit code 2); nothing half-written."""
         line = cli_error(self._args(fg, bg, out, model), self.capsys)
-        assert not out.exists()
+        assert not out.exists()  # nothing half-written
         return line
 
     def model_errors(self, source: Path, image: Path, out: Path) -> list[str]:
