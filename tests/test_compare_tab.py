@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tiny
+from support import models as tiny
+from support.ui import TRAINING, AppContext, compare_tab, context
 
 from maskdepth.compare import run_comparison
 from maskdepth.errors import InputError
 from maskdepth.train import TrainConfig
-from maskdepth.ui import compare_tab, context
-from maskdepth.ui.context import AppContext
-from maskdepth.ui.jobs import TRAINING
 
 TINY_COMPARE = dict(
     backgrounds=2,
@@ -37,12 +35,6 @@ def ctx(tmp_path: Path) -> AppContext:
         comparison_dir=tmp_path / "comparison",
         on_space=False,
     )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with tiny.torch_threads(1):
-        yield
 
 
 def test_compare_tab_shows_a_comparison_or_says_how_to_make_one(ctx: AppContext) -> None:
