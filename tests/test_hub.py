@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 from support.fakehub import DEFAULT_TOKEN, FakeHub
-from support.models import assert_same_outputs, wnet_with_stats
+from support.models import assert_same_outputs, tiny_model, wnet_with_stats
 from support.net import free_port
 
 from maskdepth import hub
@@ -408,7 +408,7 @@ def test_shipped_source_prefers_the_local_folder_then_the_repo(tmp_path: Path) -
 
     assert shipped_source() == str(SHIPPED_DIR)  # the repo ships checkpoints/
     assert shipped_source(tmp_path / "absent") == SHIPPED_REPO
-    save_model(tiny(), tmp_path / "here")
+    save_model(tiny_model(), tmp_path / "here")
     assert shipped_source(tmp_path / "here") == str(tmp_path / "here")
     front = (Path(__file__).resolve().parent.parent / "README.md").read_text().split("---\n")[1]
     assert f"  - {SHIPPED_REPO}\n" in front and f"  - {SHIPPED_REPO} config.json,model.safetensors" in front
