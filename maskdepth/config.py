@@ -34,20 +34,17 @@ Defaults are the shipped recipe (checkpoints/, BENCHMARKS.md): AdamW + one-cycle
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import typing
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Literal
 
 from maskdepth.errors import TrainingError
-from maskdepth.losses import LossConfig, loss_names
+from maskdepth.losses import LossConfig
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
+SCENE_FAMILIES = ("rooms", "train", "heldout")  # "rooms": the generator's original room-only scenes
 
 # argparse group title -> description (None: no description), in CLI order.
 GROUPS: dict[str, str | None] = {
@@ -106,6 +103,18 @@ class TrainConfig:
         label="positions per (room, object)",
     )
     flips: bool = _opt(True, "data", "synthetic: no flipped copies")
+    scene_families: str = _opt(
+        "rooms",
+        "data",
+        "synthetic: rooms (the seed-like rooms only), train (the training mix of rooms, corridors, outdoor "
+        "and tabletop scenes, maskdepth.data.families) or heldout (the street family, for evaluation only)",
+        choices=SCENE_FAMILIES,
+    )
+    two_shot: bool = _opt(
+        False,
+        "data",
+        "synthetic: bg and fg_bg as two separate photos (own noise, exposure, JPEG, <= 2 px shift, a shadow)",
+    )
     data_seed: int = _opt(0, "data")
     size: int = _opt(
         64,
@@ -224,7 +233,12 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for name, valid in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("precision", PRECISIONS)):
+        for name, valid in (
+            ("optimizer", OPTIMIZERS),
+            ("scheduler", SCHEDULERS),
+            ("precision", PRECISIONS),
+            ("scene_families", SCENE_FAMILIES),
+        ):
             if getattr(self, name) not in valid:
                 raise TrainingError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(valid)}"
@@ -260,139 +274,28 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-# ---- metadata -----------------------------------------------------------------------------------
+# The field metadata as the CLI and the app use it lives in maskdepth/settings.py (it reads
+# TrainConfig's fields, so it is imported after the class exists); re-exported here.
+from maskdepth.settings import (  # noqa: E402
+    Setting,
+    add_arguments,
+    config_from_args,
+    setting,
+    settings,
+    to_cli_args,
+)
 
-
-@dataclass(frozen=True)
-class Setting:
-    """One TrainConfig field as the CLI and the app show it (see the module docstring)."""
-
-    name: str
-    flag: str
-    dest: str
-    help: str
-    group: str
-    default: Any
-    type: type
-    optional: bool = False
-    choices: tuple | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
-    step: float | None = None
-    label: str = ""
-    cli: bool = True
-    ui: bool = False
-
-    @property
-    def negated(self) -> bool:
-        """A boolean that defaults True: its flag (``--no-...``) turns it off."""
-        return self.type is bool and self.default is True
-
-
-def _setting(f: dataclasses.Field, annotation: Any) -> Setting:
-    meta = dict(f.metadata)
-    args = typing.get_args(annotation)
-    optional = type(None) in args
-    if typing.get_origin(annotation) is Literal:
-        kind, literal_choices = type(args[0]), tuple(args)
-    else:
-        kind, literal_choices = next(a for a in (args or (annotation,)) if a is not type(None)), None
-    choices = meta.pop("choices", literal_choices)
-    if isinstance(choices, str):  # a head's loss names
-        choices = tuple(loss_names()[choices])
-    negated = kind is bool and f.default is True
-    flag = meta.pop("flag", ("--no-" if negated else "--") + f.name.replace("_", "-"))
-    return Setting(
-        name=f.name,
-        flag=flag,
-        dest=meta.pop("dest", f.name),
-        default=f.default,
-        type=kind,
-        optional=optional,
-        choices=choices,
-        **meta,
-    )
-
-
-@cache
-def _settings() -> tuple[Setting, ...]:
-    hints = typing.get_type_hints(TrainConfig)
-    return tuple(_setting(f, hints[f.name]) for f in dataclasses.fields(TrainConfig))
-
-
-def settings() -> list[Setting]:
-    """Every TrainConfig field's metadata, in declaration order."""
-    return list(_settings())
-
-
-def setting(name: str) -> Setting:
-    """The metadata of the TrainConfig field ``name``."""
-    for s in _settings():
-        if s.name == name:
-            return s
-    raise KeyError(name)
-
-
-# ---- the CLI ------------------------------------------------------------------------------------
-
-
-def _strictly_above(minimum: float, kind: type) -> Any:
-    def parse(value: str) -> Any:
-        v = kind(value)
-        if v <= minimum:
-            raise argparse.ArgumentTypeError(f"must be > {minimum:g}, got {value}")
-        return v
-
-    parse.__name__ = kind.__name__  # argparse names the type in its "invalid value" message
-    return parse
-
-
-def add_arguments(parser: argparse.ArgumentParser, *, exclude: Iterable[str] = ()) -> None:
-    """Add the CLI's TrainConfig flags to ``parser`` in their argparse groups (minus ``exclude``)."""
-    skip = set(exclude)
-    groups: dict[str, Any] = {}
-    for s in _settings():
-        if not s.cli or s.name in skip:
-            continue
-        if s.group not in groups:
-            groups[s.group] = parser.add_argument_group(s.group, GROUPS[s.group])
-        kwargs: dict[str, Any] = {"dest": s.dest, "help": s.help or None}
-        if s.type is bool:
-            kwargs["action"] = "store_false" if s.negated else "store_true"
-        else:
-            strict = s.exclusive_minimum and s.minimum is not None
-            kwargs.update(
-                type=_strictly_above(s.minimum, s.type) if strict else s.type,
-                default=s.default,
-                choices=s.choices,
-            )
-        groups[s.group].add_argument(s.flag, **kwargs)
-
-
-def config_from_args(args: argparse.Namespace, **overrides: Any) -> TrainConfig:
-    """The TrainConfig an argparse namespace (from :func:`add_arguments`) describes.
-
-    ``overrides`` (field names) win; with no budget at all the run trains for one epoch.
-    """
-    given = vars(args)
-    values = {s.name: given[s.dest] for s in _settings() if s.dest in given}
-    values.update(overrides)
-    if values.get("epochs") is None and values.get("steps") is None and values.get("minutes") is None:
-        values["epochs"] = 1.0
-    return TrainConfig(**values)
-
-
-def to_cli_args(cfg: TrainConfig, *, always: Sequence[str] = ()) -> list[str]:
-    """The CLI arguments that reproduce ``cfg``: non-default settings (and ``always``) with their flags."""
-    out: list[str] = []
-    for s in _settings():
-        value = getattr(cfg, s.name)
-        if not s.cli or (value == s.default and s.name not in always):
-            continue
-        if s.type is bool:
-            if value != s.negated:  # --no-x when False, --x when True
-                out.append(s.flag)
-        elif value is not None:
-            out += [s.flag, str(value)]
-    return out
+__all__ = [
+    "GROUPS",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "SCENE_FAMILIES",
+    "SCHEDULERS",
+    "Setting",
+    "TrainConfig",
+    "add_arguments",
+    "config_from_args",
+    "setting",
+    "settings",
+    "to_cli_args",
+]

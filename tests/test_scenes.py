@@ -133,3 +133,19 @@ def test_defaults_are_the_shipped_generator() -> None:
     assert torch.equal(
         s["bg"][:, outside], s["fg_bg"][:, outside]
     )  # one image with a paste: no two-shot effects
+
+
+def test_train_config_switches_the_families_and_two_shots_on(tmp_path) -> None:
+    """--scene-families / --two-shot reach the generator through build_dataset (off by default: rooms)."""
+    from maskdepth.config import TrainConfig
+    from maskdepth.data import build_dataset
+
+    base = dict(backgrounds=4, foregrounds=2, positions=2, steps=1, out_dir=str(tmp_path))
+    rooms = build_dataset(TrainConfig(**base))
+    mixed = build_dataset(TrainConfig(**base, scene_families="train", two_shot=True))
+    held = build_dataset(TrainConfig(**base, scene_families="heldout"))
+    assert {rooms.family(b) for b in range(4)} == {"room"}
+    assert {held.family(b) for b in range(4)} == {HELDOUT_FAMILY}
+    assert HELDOUT_FAMILY not in {mixed.family(b) for b in range(4)}
+    a, b = rooms[0], mixed[0]
+    assert a["fg_bg"].shape == b["fg_bg"].shape == (3, 64, 64)

@@ -42,6 +42,8 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
             flips=cfg.flips,
             size=cfg.size,
             seed=cfg.data_seed,
+            families=None if cfg.scene_families == "rooms" else cfg.scene_families,
+            two_shot=cfg.two_shot,
         )
     from maskdepth.data.folder import open_folder_dataset
 
