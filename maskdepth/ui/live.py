@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pandas as pd
-from gradio.components.plot import PlotData
+from gradio.components.plot import AltairPlotData, PlotData
 from PIL import Image
 
 from maskdepth.imageio import grey_tile, rgb_tile
@@ -297,7 +297,7 @@ def curves_plot(
 
     Every series is in the legend from the start; the loss axis is logarithmic when the losses
     span :data:`LOG_SPAN` or more, else linear and fitted to the data; the learning rate has its
-    own axis on the right. ``gr.Plot`` renders the spec as it is (no altair needed).
+    own axis on the right. ``gr.Plot`` renders the spec (no altair needed).
     """
     finite = np.isfinite  # NaN/inf are not JSON, and a diverged point has no place on the axis
     rows = [
@@ -316,37 +316,37 @@ def curves_plot(
         "legend": {"orient": "bottom", "title": None, "columns": 3},
     }
     x = {"field": "step", "type": "quantitative", "title": "step"}
-    loss_y = {
-        "field": "loss",
-        "type": "quantitative",
-        "title": "loss (log scale)" if log else "loss",
-        "scale": {"type": "log"} if log else {"zero": False},
-    }
+    # Train and test lines are two layers on one axis: the same fixed domain, fitted to the data.
+    values = positive if log else [r["loss"] for r in rows if "loss" in r]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    if log:
+        pad = (hi / lo) ** 0.05
+        domain = [lo / pad, hi * pad]
+    else:
+        pad = 0.05 * (hi - lo or 1.0)
+        domain = [lo - pad, hi + pad]
+    scale = {"type": "log" if log else "linear", "domain": domain, "nice": False, "zero": False}
     shown = "isValid(datum.loss) && datum.loss > 0" if log else "isValid(datum.loss)"
 
-    def loss_layer(prefix: str, mark: dict[str, Any]) -> dict[str, Any]:
+    def loss_layer(prefix: str, mark: dict[str, Any], axis: dict[str, Any] | None) -> dict[str, Any]:
         keep = f"{shown} && indexof(datum.series, '{prefix}') == 0"
-        return {
-            "transform": [{"filter": keep}],
-            "mark": mark,
-            "encoding": {"x": x, "y": loss_y, "color": color},
-        }
+        y = {"field": "loss", "type": "quantitative", "scale": scale, "axis": axis}
+        return {"transform": [{"filter": keep}], "mark": mark, "encoding": {"x": x, "y": y, "color": color}}
 
-    lr_axis = {"orient": "right", "title": "learning rate", "format": ".0e"}
+    loss_axis = {"title": "loss (log scale)" if log else "loss"}
+    lr_axis = {"orient": "right", "title": "learning rate", "format": ".1e", "grid": False}
     spec = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "data": {"values": rows},
-        "width": "container",
         "height": height,
-        "autosize": {"type": "fit-x", "contains": "padding"},
         "background": "transparent",
         "layer": [
-            {
-                "layer": [
-                    loss_layer("train", {"type": "line", "strokeWidth": 1.5}),
-                    loss_layer("test", {"type": "line", "point": {"size": 25}, "strokeWidth": 2}),
-                ]
-            },
+            loss_layer("train", {"type": "line", "strokeWidth": 1.5}, loss_axis),
+            loss_layer(
+                "test",
+                {"type": "line", "point": {"filled": True, "size": 30, "strokeOpacity": 0}, "strokeWidth": 2},
+                None,
+            ),
             {
                 "transform": [{"filter": "isValid(datum.lr)"}],
                 "mark": {"type": "line", "strokeDash": [4, 3], "strokeWidth": 1.5},
@@ -358,10 +358,7 @@ def curves_plot(
             },
         ],
         "resolve": {"scale": {"y": "independent"}},
-        "config": {
-            "axis": {"labelColor": "#6b7280", "titleColor": "#6b7280", "gridColor": "#e5e7eb44"},
-            "legend": {"labelColor": "#6b7280", "labelLimit": 240},
-            "view": {"stroke": None},
-        },
     }
-    return PlotData(type="altair", plot=json.dumps(spec))
+    # chart="line": Gradio fits it to the page's width and themes it (fonts, colours: its palette, in the
+    # order of the legend), which needs a flat list of layers, each with a colour scale.
+    return AltairPlotData(type="altair", plot=json.dumps(spec), chart="line")
