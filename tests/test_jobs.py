@@ -8,9 +8,11 @@ W-Net on 16 synthetic 32 px samples (tests/tiny.py), so each test takes seconds.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import socket
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,50 @@ def test_watching_never_stops_the_run(tmp_path: Path) -> None:
     assert "stopping" in TRAINING.request_stop("me")
     job.join(30)
     assert job.view.done is not None and job.view.done.reason == "stopped"
+
+
+def test_fine_tune_the_shipped_model_and_the_space_cap(tmp_path: Path) -> None:
+    from maskdepth.ui import context, models_tab, train_tab
+
+    torch.manual_seed(0)
+    maskdepth.WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
+    ctx = context.make_context(tmp_path / "checkpoints", tmp_path / "runs", on_space=False)
+    assert train_tab.FINE_TUNE in train_tab.resume_choices(ctx)
+    controls = tiny.tiny_train_controls(resume=train_tab.FINE_TUNE, resume_lr="continue")
+    cfg = train_tab.build_config(ctx, dataset="synthetic", **controls)
+    assert cfg.resume == str(tmp_path / "checkpoints") and cfg.resume_lr == "restart"
+    assert cfg.minutes is None and cfg.steps == 3
+    ctx.on_space = True  # a Space caps every budget in time
+    capped = train_tab.build_config(
+        ctx, dataset="synthetic", **tiny.tiny_train_controls(budget_kind="minutes", budget=60)
+    )
+    assert capped.minutes == train_tab.SPACE_MAX_MINUTES
+    assert "runs are temporary" in train_tab.defaults_text(
+        ctx
+    ) and "your own runs" in train_tab.defaults_text(ctx)
+    with zipfile.ZipFile(models_tab.download(ctx, context.DEFAULT_CHOICE)) as zf:
+        assert "checkpoints/model.safetensors" in zf.namelist()
+
+
+def test_curves_name_every_line_and_go_log_when_losses_span_decades() -> None:
+    from maskdepth.ui.live import LOSS_COLORS, LR_SERIES, curves_plot
+
+    flat = json.loads(curves_plot({"train mask": [(1, 0.5), (2, 0.4)]}, [(1, 1e-3)]).plot)
+    steep = json.loads(
+        curves_plot({"train mask": [(1, 5.0), (2, 0.01)], "test mask": [(2, float("nan"))]}, []).plot
+    )
+    train, test, lr = steep["layer"]
+    assert train["encoding"]["color"]["scale"]["domain"] == [*LOSS_COLORS, LR_SERIES]  # all in the legend
+    assert (
+        train["encoding"]["y"]["scale"]["type"] == "log"
+        and train["encoding"]["y"]["axis"]["title"] == "loss (log scale)"
+    )
+    assert test["encoding"]["y"]["scale"] == train["encoding"]["y"]["scale"]  # one axis for train and test
+    assert (
+        lr["encoding"]["y"]["axis"]["orient"] == "right" and steep["resolve"]["scale"]["y"] == "independent"
+    )
+    assert all(r.get("loss") == r.get("loss") for r in steep["data"]["values"])  # NaN left out (not JSON)
+    lo, hi = flat["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    assert (
+        flat["layer"][0]["encoding"]["y"]["scale"]["type"] == "linear" and 0.35 < lo < 0.4 and 0.5 < hi < 0.55
+    )
