@@ -21,7 +21,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.common import ROOT, Row, SectionResult, Stats, free_port, verdict
+from support.net import free_port
+
+from bench.common import ROOT, Row, SectionResult, Stats, verdict
 
 API_NAME = "/predict"
 COLD_TARGET_S = 10.0

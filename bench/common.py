@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import socket
 import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -84,13 +83,6 @@ class SectionResult:
 def verdict(ok: bool | None) -> str:
     """PASS / MISS, or n/a when the target could not be checked."""
     return "n/a" if ok is None else ("PASS" if ok else "MISS")
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def vm_hwm_mb() -> float | None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from support.net import free_port, load_app_module
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LOAD = 2.0  # the 1-minute load average above which the numbers would measure someone else's work
@@ -74,8 +75,7 @@ class Flood:
 
 def serve(checkpoints: Path, root: Path, port: int) -> None:
     """The child process: build the app on these folders and serve it until killed."""
-    sys.path.insert(0, str(ROOT))
-    import app  # the repo's app.py, importable once ROOT is on the path
+    app = load_app_module()  # the repo's app.py, imported by path
 
     demo = app.build_demo(
         checkpoints, root / "runs", data_dir=root / "data", comparison_dir=root / "comparison", on_space=False
@@ -92,14 +92,6 @@ def model_folder(root: Path) -> Path:
     if is_model_dir(ROOT / "checkpoints"):
         return ROOT / "checkpoints"
     return save_model(WNet(in_channels=6, base_width=32, image_size=64), root / "checkpoints")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = 120.0) -> None:

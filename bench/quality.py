@@ -28,7 +28,13 @@ METRICS = {
 TARGET_MINUTES = 15.0
 TARGET_IOU = 0.95
 TARGET_DELTA = 0.90
-RECIPES = {"shipped": shipped_config, "seed": seed_config}
+RECIPES = {
+    "shipped": shipped_config,
+    "seed": seed_config,
+    # The shipped recipe with its forward forced to one precision (bench/precision.py compares them).
+    "bf16": lambda out_dir, **kw: shipped_config(out_dir, **{"precision": "bf16", **kw}),
+    "fp32": lambda out_dir, **kw: shipped_config(out_dir, **{"precision": "fp32", **kw}),
+}
 
 
 # ---- inside the subprocess ---------------------------------------------------------------------
@@ -135,12 +141,19 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def run_quality(budgets: list[float], *, eval_n: int, work: Path, log: Any = print) -> SectionResult:
+def run_quality(
+    budgets: list[float],
+    *,
+    eval_n: int,
+    work: Path,
+    log: Any = print,
+    recipes: tuple[str, str] = ("shipped", "seed"),
+) -> SectionResult:
     """Section 5: for each budget, both recipes (order alternating per budget), scored alike."""
     res = SectionResult()
     runs: dict[float, dict[str, dict[str, Any]]] = {}
     for i, minutes in enumerate(budgets):
-        order = ["shipped", "seed"] if i % 2 == 0 else ["seed", "shipped"]
+        order = list(recipes) if i % 2 == 0 else list(reversed(recipes))
         runs[minutes] = {}
         for recipe in order:
             log(f"  quality: {recipe} recipe for {minutes:g} min ...")
@@ -163,7 +176,7 @@ def run_quality(budgets: list[float], *, eval_n: int, work: Path, log: Any = pri
     ]
     table_rows = []
     for minutes, by_recipe in runs.items():
-        for recipe in ("shipped", "seed"):
+        for recipe in recipes:
             r = by_recipe.get(recipe)
             if r is None:
                 continue

@@ -11,12 +11,13 @@ import sys
 import threading
 from pathlib import Path
 
+from maskdepth.checkpoint import SHIPPED_DIR, shipped_source
 from maskdepth.config import config_from_args
 from maskdepth.errors import MaskDepthError
+from maskdepth.naming import IMAGE_SUFFIXES, is_image_name, pair_by_name
 from maskdepth.predict import DEFAULT_RESOLUTION, RESOLUTIONS
 
-DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_MODEL = shipped_source()  # checkpoints/ when present, else the weights' Hub repo
 
 
 def add_train_args(p: argparse.ArgumentParser, *, run_folder: bool = False) -> None:
@@ -150,23 +151,15 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
         raise MaskDepthError(f"--image {image} does not exist: give a composite image or a folder of them")
     if image.is_file():
         return [(image, bg, out)]
-    files = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in image.iterdir() if is_image_name(p.name) and p.is_file())
     if not files:
         raise MaskDepthError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image}: check the folder")
-    jobs = []
-    for f in files:
-        if bg is None:
-            b = None
-        elif bg.is_dir():
-            b = next((c for c in bg.iterdir() if c.stem == f.stem), None)
-            if b is None:
-                raise MaskDepthError(
-                    f"no background named {f.stem}.* in {bg} for {f.name}: name bg files like their composites"
-                )
-        else:
-            b = bg  # one background for every composite
-        jobs.append((f, b, out / f.stem))
-    return jobs
+    if bg is not None and bg.is_dir():
+        bg_files = sorted(p for p in bg.iterdir() if is_image_name(p.name) and p.is_file())
+        pairs = pair_by_name(files, bg_files, fix=f"name bg files in {bg} like their composites")
+    else:
+        pairs = [(f, bg) for f in files]  # one background for every composite, or none
+    return [(f, b, out / f.stem) for f, b in pairs]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -355,8 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("space_id", help="owner/name of the Space (created if missing)")
     p.add_argument("--model-repo", help="also push --model to this model repo (owner/name) first")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="the model folder to push with --model-repo")
-    p.add_argument("--app-folder", default=str(Path(DEFAULT_MODEL).parent), help="the folder holding app.py")
+    p.add_argument("--model", default=str(SHIPPED_DIR), help="the model folder to push with --model-repo")
+    p.add_argument("--app-folder", default=str(SHIPPED_DIR.parent), help="the folder holding app.py")
     p.add_argument("--private", action="store_true")
     p.set_defaults(func=cmd_publish_space)
 

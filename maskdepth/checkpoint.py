@@ -44,6 +44,21 @@ _CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".tar", ".safetensors", 
 
 
 # ----------------------------------------------------------------------------- loading
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"  # the default weights, in the repo
+SHIPPED_REPO = "maskdepth/wnet-maskdepth"  # the same weights on the Hub (README front matter: models:)
+
+
+def shipped_source(folder: str | os.PathLike = SHIPPED_DIR) -> str:
+    """Where the default weights are: ``folder`` when it holds them (offline), else :data:`SHIPPED_REPO`.
+
+    A Space preloads the repo (``preload_from_hub``), so the download is a cache hit there.
+    """
+    folder = Path(folder)
+    if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():
+        return str(folder)
+    return SHIPPED_REPO
+
+
 def load_model(
     source: str | os.PathLike,
     *,

@@ -36,6 +36,7 @@ from maskdepth.errors import TrainingError
 from maskdepth.evaluate import evaluate
 from maskdepth.metrics import METRIC_NAMES
 from maskdepth.model import WNet
+from maskdepth.naming import slug
 from maskdepth.train import EvalEvent, StepEvent, TrainConfig, build_dataset, train
 
 __all__ = [
@@ -65,10 +66,6 @@ def shipped_command(out: str | os.PathLike = "comparisons/default") -> str:
     return " ".join(
         ["python -m maskdepth compare", *SHIPPED_ARGS, "--seeds", str(DEFAULT_SEEDS), "--out", str(out)]
     )
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
 def _scaled(cfg: TrainConfig, fraction: float) -> dict:
@@ -169,7 +166,7 @@ def _train_seed(
         key = RunKey(name, seed, seed_index, first + j, total)
         forward = lambda e, k=key: emit(k, e)  # noqa: E731
         variant = VARIANTS[name]
-        run_dir = folder / f"{_slug(name)}{suffix}"
+        run_dir = folder / (slug(name, keep="") + suffix)
         t0 = time.perf_counter()
         recorder = _Recorder(forward)
         if variant.resume_from:

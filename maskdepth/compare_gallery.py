@@ -15,8 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from maskdepth.data.transforms import model_input
-from maskdepth.imageio import save_png_rgb
+from maskdepth.imageio import grey_tile, rgb_tile, save_png_rgb
 from maskdepth.model import WNet
+from maskdepth.naming import slug
 from maskdepth.predict import colorize_depth
 
 GALLERY_SAMPLES = 4
@@ -46,17 +47,9 @@ def gallery_samples(dataset: Dataset, test_indices: Sequence[int], n: int = GALL
     return sorted(picked + spread(rest, n - len(picked)) if len(picked) < n else picked)
 
 
-def _grey(a: np.ndarray) -> np.ndarray:
-    return (np.repeat(np.clip(a, 0, 1)[..., None], 3, -1) * 255).round().astype(np.uint8)
-
-
 def _rgb(t: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
-    return (t.permute(1, 2, 0).numpy().clip(0, 1) * 255).round().astype(np.uint8)
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-")
+    return rgb_tile(t.permute(1, 2, 0).numpy())
 
 
 @torch.inference_mode()
@@ -86,7 +79,7 @@ def write_gallery(
                 "scene": int(scene_of(i)) if scene_of is not None else None,
                 "input": save(_rgb(batch["fg_bg"][j]), f"sample{j}-input"),
                 "background": save(_rgb(batch["bg"][j]), f"sample{j}-background"),
-                "mask": save(_grey(batch["mask"][j, 0].numpy()), f"sample{j}-target-mask"),
+                "mask": save(grey_tile(batch["mask"][j, 0].numpy()), f"sample{j}-target-mask"),
                 "depth": save(colorize_depth(batch["depth"][j, 0].numpy()), f"sample{j}-target-depth"),
             }
         )
@@ -97,10 +90,11 @@ def write_gallery(
         out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels))
         model.train(was_training)
         mask, depth = torch.sigmoid(out.mask)[:, 0].numpy(), torch.sigmoid(out.depth)[:, 0].numpy()
+        tag = slug(name, keep="")  # "bce|ssim" -> "bce-ssim"
         rows[name] = [
             {
-                "mask": save(_grey(mask[j]), f"sample{j}-{_slug(name)}-mask"),
-                "depth": save(colorize_depth(depth[j]), f"sample{j}-{_slug(name)}-depth"),
+                "mask": save(grey_tile(mask[j]), f"sample{j}-{tag}-mask"),
+                "depth": save(colorize_depth(depth[j]), f"sample{j}-{tag}-depth"),
             }
             for j in range(len(indices))
         ]

@@ -193,7 +193,8 @@ class Predictor:
     def _to_tensor(self, img: Image.Image, size: tuple[int, int]) -> torch.Tensor:
         """(3, h, w) float32 in [0, 1] at ``size`` = (w, h); PIL's reducing_gap makes big downscales cheap."""
         small = img if img.size == size else img.resize(size, Image.BILINEAR, reducing_gap=3.0)
-        return torch.from_numpy(np.asarray(small, np.float32) / 255.0).permute(2, 0, 1)
+        # contiguous: a permuted (channels-last) input makes the NCHW convolutions 4-6x slower on CPU
+        return torch.from_numpy(np.asarray(small, np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
     def _run(self, prepared: list[Prepared], resolution: int | str | None = None) -> list[Prediction]:
         """One batch of pairs that share a working size -> predictions at each photo's own size."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import socket
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -18,9 +17,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-import tiny
 import torch
 from PIL import Image
+from support import models as tiny
 
 from maskdepth.errors import CheckpointError, HubError, InputError
 from maskdepth.model import WNet
@@ -383,8 +382,7 @@ def test_zip_dataset_is_extracted_per_upload_and_folders_are_local_only(
 def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     from huggingface_hub import constants
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    fakehub = pytest.importorskip("fakehub")
+    fakehub = pytest.importorskip("support.fakehub")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with fakehub.FakeHub(token="app-test-token-1234", user="alice") as server:

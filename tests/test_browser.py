@@ -97,8 +97,8 @@ def test_a_reload_shows_the_running_training_and_stop_ends_it(tmp_path: Path) ->
     )
     import re
 
-    import tiny
     from gradio_client import Client
+    from support import models as tiny
 
     import maskdepth
 

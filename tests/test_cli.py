@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from tiny import tiny_model, torch_threads, write_image
+from support.models import tiny_model, write_image
 
 import maskdepth
 from maskdepth.__main__ import build_parser, main
@@ -24,12 +24,6 @@ TINY_TRAIN = [
     "--backgrounds", "2", "--foregrounds", "2", "--positions", "2",
     "--base-width", "4", "--size", "32", "--batch-size", "4", "--eval-samples", "4",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny import tiny_config, torch_threads
+from support.models import tiny_config
 
 from maskdepth.compare import VARIANTS, load_comparison, run_comparison, shipped_command
 from maskdepth.errors import TrainingError
@@ -15,12 +15,6 @@ from maskdepth.train import DoneEvent, StepEvent
 
 CHOSEN = ["bce|bce", "bce|ssim", "resume continue-lr", "resume restart-lr"]
 SEEDS = 2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

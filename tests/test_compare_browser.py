@@ -7,28 +7,19 @@ screenshot is written to the test's temp dir (``compare-tab.png``) for a person 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 import torch
+from support.models import tiny_config, torch_threads
+from support.net import free_port, load_app_module
 from test_browser import CHROMIUM, CHROMIUM_ARGS
-from tiny import tiny_config, torch_threads
 
 from maskdepth.compare import VARIANTS, run_comparison
 from maskdepth.model import WNet
 
-ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 1280
-
-
-def _app(tmp_path: Path):
-    spec = importlib.util.spec_from_file_location("maskdepth_app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    return app
 
 
 def test_compare_tab_reads_at_1280_px(tmp_path: Path) -> None:
@@ -42,17 +33,14 @@ def test_compare_tab_reads_at_1280_px(tmp_path: Path) -> None:
         base = tiny_config(comparison, steps=2, backgrounds=4, positions=1)
         run_comparison(base, list(VARIANTS), comparison, command="python -m maskdepth compare ...", seeds=2)
     WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
-    demo = _app(tmp_path).build_demo(
+    demo = load_app_module().build_demo(
         tmp_path / "checkpoints",
         tmp_path / "runs",
         data_dir=tmp_path / "data",
         comparison_dir=comparison,
         on_space=False,
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     torch.set_num_threads(1)
     try:
         with sync_api.sync_playwright() as p:

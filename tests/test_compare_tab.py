@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tiny
+from support import models as tiny
+from support.ui import TRAINING, AppContext, compare_tab, context
 
 from maskdepth.compare import run_comparison
 from maskdepth.errors import InputError
 from maskdepth.train import TrainConfig
-from maskdepth.ui import common, compare_tab
-from maskdepth.ui.common import TRAINING, AppContext
 
 TINY_COMPARE = dict(
     backgrounds=2,
@@ -29,19 +28,13 @@ TINY_COMPARE = dict(
 @pytest.fixture
 def ctx(tmp_path: Path) -> AppContext:
     tiny.tiny_model().save_pretrained(tmp_path / "checkpoints")
-    return common.make_context(
+    return context.make_context(
         tmp_path / "checkpoints",
         tmp_path / "runs",
         data_dir=tmp_path / "data",
         comparison_dir=tmp_path / "comparison",
         on_space=False,
     )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with tiny.torch_threads(1):
-        yield
 
 
 def test_compare_tab_shows_a_comparison_or_says_how_to_make_one(ctx: AppContext) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from support.net import free_port
 
 from maskdepth.data.transforms import split_dataset
 from maskdepth.evaluate import evaluate
@@ -41,12 +41,6 @@ TINY: dict[str, Any] = dict(
     threads=1,
     precision="fp32",  # the comparison with one process is exact to 1e-4 in float32, not in bfloat16
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _StopAtCall(threading.Event):
@@ -139,7 +133,7 @@ def ddp(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, 
     old = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"
     try:
-        mp.spawn(_worker, args=((_free_port(), _free_port()), str(tmp)), nprocs=WORLD, join=True)
+        mp.spawn(_worker, args=((free_port(), free_port()), str(tmp)), nprocs=WORLD, join=True)
     finally:
         if old is None:
             os.environ.pop("OMP_NUM_THREADS", None)

@@ -1,315 +1,34 @@
-"""maskdepth.hub: save/load round trips, seed checkpoints, refusals, model card, and the Hub
-(push / load / pull / offline) against tests/fakehub.py driven by the real huggingface_hub client."""
+"""maskdepth.hub and the model card: push / load / pull / offline against tests/support/fakehub.py
+(the ``fake_hub`` fixture) driven by the real huggingface_hub client, and Spaces."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import pickle
-import shlex
-import socket
-import sys
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from huggingface_hub import ModelCard
-from safetensors import safe_open
-from safetensors.torch import save_file
-from torch import nn
+from support.fakehub import DEFAULT_TOKEN, FakeHub
+from support.models import assert_same_outputs, tiny_model, wnet_with_stats
+from support.net import free_port
 
-from maskdepth import checkpoint, hub
+from maskdepth import hub
 from maskdepth.card import model_card
 from maskdepth.checkpoint import load_model, save_model
-from maskdepth.errors import CheckpointError, HubError, InputError
+from maskdepth.errors import HubError, InputError
 from maskdepth.hub import pull, push_to_hub
-from maskdepth.model import SEED_PARAMETERS, WNet, count_parameters
+from maskdepth.model import WNet, count_parameters
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fakehub import FakeHub  # noqa: E402
-
-TOKEN = "test-write-token-4b9e2d71"  # deliberately not hf_-shaped: redaction must use the literal
+TOKEN = DEFAULT_TOKEN  # the fake Hub's token; deliberately not hf_-shaped: redaction must use the literal
 HF_LIKE_TOKEN = "hf_AbCdEfGhIjKlMnOpQrStUv123"
-
-torch.set_num_threads(1)
-
-
-# ----------------------------------------------------------------------------- helpers
-def tiny(in_channels: int = 6, width: int = 4, seed: int = 0, **kwargs: int) -> WNet:
-    """A small WNet with non-trivial BatchNorm statistics (so buffers must round-trip too)."""
-    torch.manual_seed(seed)
-    model = WNet(in_channels=in_channels, base_width=width, **kwargs)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 1.5)
-            module.num_batches_tracked.fill_(7)
-    return model.eval()
-
-
-def logits(model: WNet, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(123)
-    x = torch.rand(1, model.in_channels, size, size, generator=generator) * 2 - 1
-    with torch.no_grad():
-        out = model.eval()(x)
-    return out.mask, out.depth
-
-
-def assert_same_outputs(a: WNet, b: WNet, size: int = 32) -> None:
-    for got, want in zip(logits(b, size), logits(a, size), strict=True):
-        assert torch.equal(got, want)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def full_error_text(err: BaseException) -> str:
     """Message plus the whole chained traceback, as a user would see it."""
     return "".join(traceback.format_exception(type(err), err, err.__traceback__))
-
-
-class RunsCode:
-    """Pickles to a call of os.system: what a malicious checkpoint looks like."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
-
-
-# ----------------------------------------------------------------------------- save / load
-def test_save_load_round_trip_is_exact(tmp_path: Path) -> None:
-    model = tiny(image_size=48)
-    folder = save_model(model, tmp_path / "m")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
-    assert json.loads((folder / "config.json").read_text()) == model.config
-    loaded = load_model(folder)
-    assert isinstance(loaded, WNet) and not loaded.training
-    assert loaded.config == model.config
-    assert all(p.dtype == torch.float32 for p in loaded.parameters())
-    assert_same_outputs(model, loaded)
-    assert torch.equal(loaded.inc.double_conv[1].num_batches_tracked, torch.tensor(7))
-
-
-def test_fp16_save_is_half_size_and_loads_as_float32(tmp_path: Path) -> None:
-    model = tiny(width=8)
-    full = save_model(model, tmp_path / "fp32") / "model.safetensors"
-    half = save_model(model, tmp_path / "fp16", fp16=True) / "model.safetensors"
-    assert half.stat().st_size < 0.6 * full.stat().st_size
-    with safe_open(str(half), framework="pt") as f:
-        assert f.get_tensor("inc.double_conv.0.weight").dtype == torch.float16
-        assert f.get_tensor("inc.double_conv.1.num_batches_tracked").dtype == torch.int64
-    loaded = load_model(half.parent)
-    assert all(t.dtype == torch.float32 for t in loaded.state_dict().values() if t.is_floating_point())
-    for got, want in zip(logits(loaded), logits(model), strict=True):
-        torch.testing.assert_close(got, want, atol=5e-2, rtol=5e-2)
-
-
-def test_saved_folder_also_loads_with_from_pretrained(tmp_path: Path) -> None:
-    model = tiny()
-    folder = save_model(model, tmp_path / "m")
-    assert_same_outputs(model, WNet.from_pretrained(folder, strict=True))
-
-
-def test_save_replaces_weights_and_keeps_other_run_files(tmp_path: Path) -> None:
-    folder = save_model(tiny(seed=0), tmp_path / "run")
-    (folder / "last.pt").write_bytes(b"resume state")
-    (folder / "samples").mkdir()
-    (folder / "samples" / "a.png").write_bytes(b"png")
-    newer = tiny(seed=1)
-    save_model(newer, folder, card={"dataset": "synthetic"})
-    assert_same_outputs(newer, load_model(folder))
-    assert (folder / "last.pt").read_bytes() == b"resume state"
-    assert (folder / "samples" / "a.png").read_bytes() == b"png"
-    assert (folder / "README.md").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temp or backup folders left
-
-
-def test_failed_save_leaves_the_old_folder_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    good = tiny(seed=0)
-    folder = save_model(good, tmp_path / "m")
-
-    def crash(state: dict, path: str, metadata: dict | None = None) -> None:
-        Path(path).write_bytes(b"half a file")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(checkpoint, "save_file", crash)
-    with pytest.raises(OSError, match="No space left"):
-        save_model(tiny(seed=1), folder)
-    assert_same_outputs(good, load_model(folder))
-    assert [p.name for p in tmp_path.iterdir()] == ["m"]
-
-
-def test_save_onto_a_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "x").write_text("not a folder")
-    with pytest.raises(InputError, match="not a folder"):
-        save_model(tiny(), tmp_path / "x")
-
-
-# ----------------------------------------------------------------------------- seed checkpoints
-def test_seed_checkpoint_of_the_default_wnet_loads_exactly(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = WNet().eval()
-    assert count_parameters(model) == SEED_PARAMETERS
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    path = tmp_path / "seed_best.pt"
-    torch.save(
-        {
-            "epoch": 7,
-            "model_state_dict": model.state_dict(),
-            "optimizer_state_dict": optimizer.state_dict(),
-            "loss": torch.tensor(0.1234),
-            "acc": 0.987,
-        },
-        path,
-    )
-    loaded = load_model(path)
-    assert loaded.config == {"in_channels": 6, "out_channels": 1, "base_width": 32, "image_size": 64}
-    assert count_parameters(loaded) == SEED_PARAMETERS
-    assert_same_outputs(model, loaded, size=64)
-
-
-@pytest.mark.parametrize("in_channels,width", [(3, 16), (6, 4)])
-def test_bare_state_dict_config_is_inferred(tmp_path: Path, in_channels: int, width: int) -> None:
-    model = tiny(in_channels=in_channels, width=width)
-    torch.save(model.state_dict(), tmp_path / "bare.pth")
-    loaded = load_model(tmp_path / "bare.pth")
-    assert (loaded.in_channels, loaded.base_width) == (in_channels, width)
-    assert_same_outputs(model, loaded)
-
-
-def test_dataparallel_prefix_is_stripped(tmp_path: Path) -> None:
-    model = tiny()
-    torch.save(
-        {"model_state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "dp.pt"
-    )
-    assert_same_outputs(model, load_model(tmp_path / "dp.pt"))
-
-
-def test_safetensors_file_loads_directly_and_keeps_image_size(tmp_path: Path) -> None:
-    model = tiny(image_size=48)
-    save_file(model.state_dict(), str(tmp_path / "plain.safetensors"))
-    assert_same_outputs(model, load_model(tmp_path / "plain.safetensors"))
-    # The file save_model writes carries its config in the metadata, so it can travel alone.
-    saved = save_model(model, tmp_path / "m") / "model.safetensors"
-    alone = tmp_path / "alone.safetensors"
-    alone.write_bytes(saved.read_bytes())
-    assert load_model(alone).image_size == 48
-
-
-def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
-    torch.save({"model_state_dict": RunsCode(marker), "epoch": 1}, tmp_path / "evil.pt")
-    with open(tmp_path / "evil.pkl", "wb") as f:
-        pickle.dump({"model_state_dict": RunsCode(marker)}, f)
-    for name in ("evil.pt", "evil.pkl"):
-        with pytest.raises(CheckpointError, match="weights_only") as info:
-            load_model(tmp_path / name)
-        assert "run code" in str(info.value)
-        assert not marker.exists()
-    # The payload is live: plain unpickling would have run it.
-    live = tmp_path / "live"
-    pickle.loads(pickle.dumps(RunsCode(live)))
-    assert live.exists()
-
-
-def test_truncated_and_garbage_files_are_checkpoint_errors(tmp_path: Path) -> None:
-    torch.save({"model_state_dict": tiny().state_dict()}, tmp_path / "full.pt")
-    data = (tmp_path / "full.pt").read_bytes()
-    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    (tmp_path / "garbage.pt").write_bytes(b"definitely not a checkpoint")
-    (tmp_path / "empty.pt").write_bytes(b"")
-    for name in ("cut.pt", "garbage.pt", "empty.pt"):
-        with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
-            load_model(tmp_path / name)
-    folder = save_model(tiny(), tmp_path / "m")
-    weights = folder / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:5000])
-    with pytest.raises(CheckpointError, match="truncated or not a safetensors file"):
-        load_model(folder)
-
-
-def test_other_architecture_is_named(tmp_path: Path) -> None:
-    torchvision = pytest.importorskip("torchvision")
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet.pth")
-    with pytest.raises(CheckpointError) as info:
-        load_model(tmp_path / "resnet.pth")
-    message = str(info.value)
-    assert "does not hold W-Net weights" in message
-    assert "conv1.weight" in message and "inc.double_conv.0.weight" in message
-
-
-def test_extra_and_missing_tensors_are_listed(tmp_path: Path) -> None:
-    state = tiny().state_dict()
-    state.pop("outc_depth.conv.bias")
-    state["decoder.extra.weight"] = torch.zeros(3)
-    torch.save(state, tmp_path / "odd.pt")
-    with pytest.raises(CheckpointError) as info:
-        load_model(tmp_path / "odd.pt")
-    message = str(info.value)
-    assert "outc_depth.conv.bias" in message and "decoder.extra.weight" in message
-
-
-def test_folder_config_with_wrong_width_names_both(tmp_path: Path) -> None:
-    folder = save_model(tiny(width=4), tmp_path / "m")
-    config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**config, "base_width": 8}))
-    with pytest.raises(CheckpointError) as info:
-        load_model(folder)
-    message = str(info.value)
-    assert "base_width=8" in message  # what config.json asked for
-    assert "(4, 6, 3, 3)" in message and "(8, 6, 3, 3)" in message  # file vs expected shape
-    assert "look like in_channels=6, base_width=4" in message
-    assert "config.json" in message
-
-
-@pytest.mark.parametrize(
-    "text,needle",
-    [
-        ('{"in_channels": 5, "base_width": 4}', "in_channels"),
-        ('{"in_channels": 6, "base_width": -4}', "base_width"),
-        ('{"in_channels": 6, "base_width": 4, "image_size": "64"}', "image_size"),
-        ('{"in_channels": 6, "base_width": 4, "out_channels": true}', "out_channels"),
-        ("{oops", "not valid JSON"),
-        ("[6, 4]", "JSON object"),
-    ],
-)
-def test_bad_config_values_name_the_field(tmp_path: Path, text: str, needle: str) -> None:
-    folder = save_model(tiny(), tmp_path / "m")
-    (folder / "config.json").write_text(text)
-    with pytest.raises(CheckpointError, match=needle) as info:
-        load_model(folder)
-    assert "config.json" in str(info.value)
-
-
-def test_missing_path_that_is_not_a_repo_id(tmp_path: Path) -> None:
-    for source in (tmp_path / "nope", "nope.pt", "runs/best.pt"):
-        with pytest.raises(
-            CheckpointError, match=r"no such file or folder, and not a Hub repo id \(owner/name\)"
-        ):
-            load_model(source)
-
-
-def test_folder_without_weights_lists_its_content(tmp_path: Path) -> None:
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "epoch3.pt").write_bytes(b"")
-    with pytest.raises(CheckpointError, match="no model.safetensors.*epoch3.pt"):
-        load_model(tmp_path / "m")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_unavailable_device_is_an_input_error(tmp_path: Path) -> None:
-    folder = save_model(tiny(), tmp_path / "m")
-    with pytest.raises(InputError, match="device='cpu'"):
-        load_model(folder, device="cuda")
 
 
 # ----------------------------------------------------------------------------- model card
@@ -340,33 +59,16 @@ def test_model_card_has_metadata_metrics_command_and_no_token() -> None:
     assert "python -m maskdepth train --epochs 3 --width 4" in body
     assert 'maskdepth.load_model("alice/wnet")' in body
     assert HF_LIKE_TOKEN not in card and "hub_token" not in card and "HF_TOKEN" not in card
-    assert f"{count_parameters(tiny()):,}" in body
+    assert f"{count_parameters(wnet_with_stats()):,}" in body
 
 
 # ----------------------------------------------------------------------------- the (fake) Hub
-@pytest.fixture
-def online(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Offline mode off, even if the shell running the tests set HF_HUB_OFFLINE=1."""
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-
-
-@pytest.fixture
-def fake_hub(online: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """A fake Hub on a free port; HF_ENDPOINT points at it (maskdepth.hub reads it per call)."""
-    with FakeHub(token=TOKEN, user="alice") as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        yield server
-
-
 def stored_text(server: FakeHub) -> bytes:
     return b"\n".join(data for _, _, data in server.all_bytes())
 
 
 def test_push_then_load_from_the_hub_is_exact(fake_hub: FakeHub) -> None:
-    model = tiny()
+    model = wnet_with_stats()
     url = push_to_hub(model, "alice/wnet", token=TOKEN, card={"dataset": "synthetic"})
     assert url == f"{fake_hub.endpoint}/alice/wnet"
     assert set(fake_hub.repos["alice/wnet"].files) == {
@@ -386,7 +88,7 @@ def test_push_run_folder_then_pull(
     fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", TOKEN)  # the token comes from the environment this time
-    model = tiny()
+    model = wnet_with_stats()
     run = save_model(model, tmp_path / "run")
     (run / "last.pt").write_bytes(b"optimizer state: must stay local")
     (run / "metrics.json").write_text(json.dumps({"best": {"epoch": 2, "metrics": {"mask_dice": 0.75}}}))
@@ -423,7 +125,7 @@ def test_missing_repo_is_a_not_found_hub_error(fake_hub: FakeHub, tmp_path: Path
 
 
 def test_private_repo_needs_the_token(fake_hub: FakeHub) -> None:
-    model = tiny()
+    model = wnet_with_stats()
     push_to_hub(model, "alice/secret", token=TOKEN, private=True)
     assert fake_hub.repos["alice/secret"].private
     with pytest.raises(HubError, match="not found.*private"):
@@ -432,7 +134,7 @@ def test_private_repo_needs_the_token(fake_hub: FakeHub) -> None:
 
 
 def test_unknown_revision_and_repo_without_weights(fake_hub: FakeHub) -> None:
-    push_to_hub(tiny(), "alice/wnet", token=TOKEN)
+    push_to_hub(wnet_with_stats(), "alice/wnet", token=TOKEN)
     with pytest.raises(HubError, match="Revision 'v9' not found"):
         load_model("alice/wnet", revision="v9")
     fake_hub.add_repo("alice/notes", {"README.md": b"# just notes\n"})
@@ -443,7 +145,10 @@ def test_unknown_revision_and_repo_without_weights(fake_hub: FakeHub) -> None:
 def test_no_server_fails_fast(online: None, monkeypatch: pytest.MonkeyPatch) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    for call in (lambda: load_model("alice/wnet"), lambda: push_to_hub(tiny(), "alice/wnet", token=TOKEN)):
+    for call in (
+        lambda: load_model("alice/wnet"),
+        lambda: push_to_hub(wnet_with_stats(), "alice/wnet", token=TOKEN),
+    ):
         start = time.monotonic()
         with pytest.raises(HubError, match=f"Cannot reach the Hugging Face Hub at {endpoint}") as info:
             call()
@@ -455,7 +160,7 @@ def test_no_server_fails_fast(online: None, monkeypatch: pytest.MonkeyPatch) -> 
 def test_bad_token_is_rejected_without_echoing_it(fake_hub: FakeHub) -> None:
     wrong = "wrong-token-9f8e7d6c"
     with pytest.raises(HubError, match="rejected the token") as info:
-        push_to_hub(tiny(), "alice/wnet", token=wrong)
+        push_to_hub(wnet_with_stats(), "alice/wnet", token=wrong)
     assert "https://huggingface.co/settings/tokens" in str(info.value) and "HF_TOKEN" in str(info.value)
     assert wrong not in full_error_text(info.value)
     with pytest.raises(HubError, match="rejected the token") as info:
@@ -466,18 +171,18 @@ def test_bad_token_is_rejected_without_echoing_it(fake_hub: FakeHub) -> None:
 
 def test_read_only_token_and_foreign_namespace(fake_hub: FakeHub) -> None:
     with pytest.raises(HubError, match="refused access to bob/wnet") as info:
-        push_to_hub(tiny(), "bob/wnet", token=TOKEN)
+        push_to_hub(wnet_with_stats(), "bob/wnet", token=TOKEN)
     assert TOKEN not in full_error_text(info.value)
     fake_hub.token_role = "read"
     with pytest.raises(HubError, match="read-only"):
-        push_to_hub(tiny(), "alice/wnet", token=TOKEN)
+        push_to_hub(wnet_with_stats(), "alice/wnet", token=TOKEN)
 
 
 def test_no_token_anywhere(fake_hub: FakeHub) -> None:
     with pytest.raises(HubError, match="No Hugging Face token found.*HF_TOKEN"):
-        push_to_hub(tiny(), "alice/wnet")
+        push_to_hub(wnet_with_stats(), "alice/wnet")
     with pytest.raises(HubError, match="not a Hub repo id"):
-        push_to_hub(tiny(), "not a repo", token=TOKEN)
+        push_to_hub(wnet_with_stats(), "not a repo", token=TOKEN)
 
 
 def test_token_never_reaches_the_logs(fake_hub: FakeHub) -> None:
@@ -494,10 +199,10 @@ def test_token_never_reaches_the_logs(fake_hub: FakeHub) -> None:
         lg.addHandler(handler)
         lg.setLevel(logging.DEBUG)
     try:
-        push_to_hub(tiny(), "alice/wnet", token=TOKEN)
+        push_to_hub(wnet_with_stats(), "alice/wnet", token=TOKEN)
         load_model("alice/wnet", token=TOKEN)
         with pytest.raises(HubError):
-            push_to_hub(tiny(), "bob/wnet", token=TOKEN)
+            push_to_hub(wnet_with_stats(), "bob/wnet", token=TOKEN)
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(handler)
@@ -510,7 +215,7 @@ def test_token_never_reaches_the_logs(fake_hub: FakeHub) -> None:
 def test_offline_uses_the_cache(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     from huggingface_hub import constants
 
-    model = tiny()
+    model = wnet_with_stats()
     push_to_hub(model, "alice/wnet", token=TOKEN)
     load_model("alice/wnet")  # fills the cache
     if how == "env":  # set after huggingface_hub was imported: maskdepth reads it per call
@@ -527,7 +232,7 @@ def test_offline_uses_the_cache(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPat
 
 
 def test_unreachable_hub_falls_back_to_the_cache(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = tiny()
+    model = wnet_with_stats()
     push_to_hub(model, "alice/wnet", token=TOKEN)
     load_model("alice/wnet")
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
@@ -538,56 +243,13 @@ def test_unreachable_hub_falls_back_to_the_cache(fake_hub: FakeHub, monkeypatch:
         load_model("alice/never-downloaded")
 
 
-# ----------------------------------------------------------------------------- the mixin's methods
-def _broken_folders(tmp_path: Path) -> dict[str, Path]:
-    """A saved folder with one tensor missing, and one with a tensor of another shape."""
-    folders = {}
-    for case in ("missing", "reshaped"):
-        folder = save_model(tiny(), tmp_path / case)
-        with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-            meta = f.metadata()
-            state = {k: f.get_tensor(k) for k in f.keys()}
-        if case == "missing":
-            del state["outc_depth.conv.bias"]
-        else:
-            state["outc_mask.conv.weight"] = torch.zeros(1, 8, 1, 1)
-        save_file(state, str(folder / "model.safetensors"), metadata=meta)
-        folders[case] = folder
-    return folders
-
-
-def test_from_pretrained_is_the_strict_loader(tmp_path: Path) -> None:
-    for case, folder in _broken_folders(tmp_path).items():
-        with pytest.raises(CheckpointError) as ours:
-            load_model(folder)
-        with pytest.raises(CheckpointError) as mixin:
-            WNet.from_pretrained(folder)
-        assert str(mixin.value) == str(ours.value)
-        expected = "outc_depth.conv.bias" if case == "missing" else "file (1, 8, 1, 1), expected (1, 4, 1, 1)"
-        assert expected in str(mixin.value)
-    with pytest.raises(ValueError, match="strictly"):
-        WNet.from_pretrained(tmp_path / "missing", strict=False)
-
-
-def test_save_pretrained_writes_what_save_model_writes(tmp_path: Path) -> None:
-    model = tiny(image_size=48)
-    model.save_pretrained(tmp_path / "mixin", model_card_kwargs={"dataset": "synthetic"})
-    save_model(model, tmp_path / "ours", card={"dataset": "synthetic"})
-    for name in ("config.json", "README.md"):
-        assert (tmp_path / "mixin" / name).read_text() == (tmp_path / "ours" / name).read_text()
-    alone = tmp_path / "alone.safetensors"  # the weights carry their config, as save_model's do
-    alone.write_bytes((tmp_path / "mixin" / "model.safetensors").read_bytes())
-    assert load_model(alone).image_size == 48
-    assert_same_outputs(model, WNet.from_pretrained(tmp_path / "mixin"))
-
-
 def _card(text: bytes, tmp_path: Path) -> ModelCard:
     (tmp_path / "README.md").write_bytes(text)
     return ModelCard.load(tmp_path / "README.md")
 
 
 def test_pushed_card_is_one_the_hub_reads(fake_hub: FakeHub, tmp_path: Path) -> None:
-    run = save_model(tiny(), tmp_path / "run")
+    run = save_model(wnet_with_stats(), tmp_path / "run")
     best = {"step": 3, "metrics": {"mask_dice": 0.75, "mask_iou": 0.6, "depth_rmse": 0.1}}
     (run / "metrics.json").write_text(json.dumps({"best": best, "dataset": "maskdepth synthetic scenes"}))
     (run / "README.md").write_text(model_card({"dataset": "old card"}))  # placeholder repo id
@@ -613,7 +275,7 @@ def test_pushed_card_is_one_the_hub_reads(fake_hub: FakeHub, tmp_path: Path) -> 
 
 
 def test_every_push_path_writes_the_same_card(fake_hub: FakeHub) -> None:
-    model = tiny()
+    model = wnet_with_stats()
     info = {"dataset": "maskdepth synthetic scenes", "metrics": {"mask_iou": 0.5}, "base_model": "bob/wnet"}
     push_to_hub(model, "alice/ours", token=TOKEN, card=info)
     url = model.push_to_hub("alice/mixin", token=TOKEN, model_card_kwargs=info)
@@ -677,7 +339,7 @@ def _app_folder(root: Path) -> Path:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    save_model(tiny(), root / "checkpoints", card={})
+    save_model(wnet_with_stats(), root / "checkpoints", card={})
     (root / "checkpoints" / ".model.safetensors.123.tmp").write_bytes(b"half")
     return root
 
@@ -739,3 +401,14 @@ def test_cli_publish_space_with_the_model_repo(
     assert card.data.library_name == "maskdepth" and 'load_model("alice/weights")' in card.text
     assert "checkpoints/model.safetensors" in fake_hub.spaces["alice/demo"].files
     assert TOKEN.encode() not in stored_text(fake_hub) and TOKEN not in out
+
+
+def test_shipped_source_prefers_the_local_folder_then_the_repo(tmp_path: Path) -> None:
+    from maskdepth.checkpoint import SHIPPED_DIR, SHIPPED_REPO, shipped_source
+
+    assert shipped_source() == str(SHIPPED_DIR)  # the repo ships checkpoints/
+    assert shipped_source(tmp_path / "absent") == SHIPPED_REPO
+    save_model(tiny_model(), tmp_path / "here")
+    assert shipped_source(tmp_path / "here") == str(tmp_path / "here")
+    front = (Path(__file__).resolve().parent.parent / "README.md").read_text().split("---\n")[1]
+    assert f"  - {SHIPPED_REPO}\n" in front and f"  - {SHIPPED_REPO} config.json,model.safetensors" in front

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tiny
 import torch
+from support import models as tiny
 
 import maskdepth
 from maskdepth import train as train_mod

@@ -14,18 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny import tiny_model, torch_threads
+from support.models import tiny_model
 from torch import nn
 
 import maskdepth
 from maskdepth.model import SEED_PARAMETERS, WNet, WNetOutput, count_parameters
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
-
 
 # ---- the seed network, from SEED.md ---------------------------------------------------
 

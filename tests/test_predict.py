@@ -8,18 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import tiny_model, torch_threads, write_image
+from support.models import tiny_model, write_image
 
 from maskdepth.data.transforms import model_input
 from maskdepth.errors import InputError
 from maskdepth.hub import save_model
 from maskdepth.predict import OUTPUT_FILES, Predictor, colorize_depth, save_prediction
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

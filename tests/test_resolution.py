@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import tiny_model, torch_threads
+from support.models import tiny_model
 
 from maskdepth.errors import InputError
 from maskdepth.predict import RESOLUTIONS, Predictor, resolution_pixels
 from maskdepth.refine import NETWORK_MULTIPLE, guided_upsample, pad_to_multiple, working_size
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 def _pair(w: int, h: int, seed: int = 0) -> tuple[Image.Image, Image.Image, np.ndarray]:

@@ -7,17 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from tiny import tiny_model, torch_threads
+from support.models import tiny_model
 
 from maskdepth.hub import save_model
 from maskdepth.model import WNet
 from maskdepth.runs import card_info, list_runs, write_run_card
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from tiny import torch_threads
 
 from maskdepth.data.compose import compose
 from maskdepth.data.families import FAMILIES, HELDOUT_FAMILY, family_of, resolve
@@ -19,12 +18,6 @@ NO_CAMERA = TwoShot(
     shift_px=0, rotate_deg=0, exposure=0, white_balance=0, blur=(0, 0), read_noise=(0, 0), shot_noise=(0, 0),
     jpeg_p=0, shadow_p=1, reflection_p=0,
 )  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 def test_the_mix_table_sums_to_one_and_holds_one_family_out() -> None:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from tiny import torch_threads
 
 from maskdepth.data import DEPTH_CONVENTION, Z_REF
 from maskdepth.data.geometry import downsample
@@ -14,12 +13,6 @@ from maskdepth.data.synthetic import SUPERSAMPLE, SyntheticScenes, depth_from_z,
 from maskdepth.data.textures import TEXTURE_SIZE, texture_pool
 
 SIZE = 32
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import tiny_config, torch_threads
+from support.models import tiny_config, torch_threads
 from torch.utils.data import Subset
 
 import maskdepth
@@ -30,12 +30,6 @@ from maskdepth.metrics import METRIC_NAMES
 from maskdepth.train import DoneEvent, EvalEvent, SamplesEvent, StepEvent, TrainConfig, build_dataset, train
 
 RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json", "last.pt")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 class Recorder:

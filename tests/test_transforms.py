@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from tiny import torch_threads
 
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
 
 H = W = 32
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with torch_threads(1):
-        yield
 
 
 def test_model_input_puts_bg_first_and_scales_to_minus_one_one() -> None:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from maskdepth.data.folder import LAYOUT_FILE, PLAIN_DIRS, SEED_DIRS, SEED_PREFIXES
 from maskdepth.errors import DatasetError, InputError
-from maskdepth.imageio import save_image, save_png_rgb, save_png_u8, save_png_u16
+from maskdepth.imageio import rgb_tile, save_image, save_png_rgb, save_png_u8, save_png_u16
 
 ProgressFn = Callable[[int, int], None]
 
@@ -44,7 +44,7 @@ def _count(dataset: Any, n: int | None) -> int:
 
 def _rgb_u8(t: torch.Tensor) -> np.ndarray:
     """(3, H, W) float in [0, 1] -> (H, W, 3) uint8."""
-    return (t.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return rgb_tile(t.detach().float().permute(1, 2, 0).cpu().numpy())
 
 
 def _gray01(t: torch.Tensor) -> np.ndarray:

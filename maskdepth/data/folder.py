@@ -30,7 +30,6 @@ import os
 from pathlib import Path
 
 from maskdepth.data.folder_base import (
-    IMAGE_SUFFIXES,
     LAYOUT_FILE,
     MASK_THRESHOLD,
     PLAIN_DIRS,
@@ -53,6 +52,7 @@ from maskdepth.data.folder_base import (
 from maskdepth.data.plain_layout import PlainLayoutDataset
 from maskdepth.data.seed_layout import SeedLayoutDataset
 from maskdepth.errors import DatasetError
+from maskdepth.naming import IMAGE_SUFFIXES
 
 __all__ = [
     "IMAGE_SUFFIXES",

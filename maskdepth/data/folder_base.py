@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,8 +19,7 @@ from torch.utils.data import Dataset
 
 from maskdepth.errors import DatasetError, InputError
 from maskdepth.imageio import open_gray, open_image
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+from maskdepth.naming import is_image_name
 
 # The seed's recipe: 100 backgrounds x 100 foregrounds x 20 positions x 2 (flipped or not),
 # shipped as 5 zip sets; every set holds all 100 backgrounds, grouped in equal blocks.
@@ -38,6 +38,8 @@ PLAIN_DIRS = ("bg", "fg_bg", "mask", "depth")
 LAYOUT_FILE = "layout.json"
 MASK_THRESHOLD = 0.5  # restores a binary mask after resizing or JPEG artefacts
 SHOW_NAMES = 5  # how many file names an error message lists
+
+K = TypeVar("K")
 
 
 # ---------------------------------------------------------------- helpers
@@ -85,12 +87,31 @@ def image_files(folder: Path) -> list[str]:
         return [
             e.name
             for e in os.scandir(folder)
-            if not e.name.startswith(".")
-            and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES
-            and e.is_file()
+            if not e.name.startswith(".") and is_image_name(e.name) and e.is_file()
         ]
     except OSError as e:
         raise DatasetError(f"cannot list {folder} ({e}): check the path and its permissions") from e
+
+
+def index_images(folder: Path, key_of: Callable[[str], K | None], *, same: str, fix: str) -> dict[K, str]:
+    """The image files in ``folder`` by ``key_of(name)`` (names it gives None are skipped).
+
+    Raises:
+        DatasetError: several files share a key; the message lists them as ``"{folder} has several
+            files {same}: a.png / a.jpg; {fix}"``.
+    """
+    found: dict[K, str] = {}
+    dupes = []
+    for name in image_files(folder):
+        key = key_of(name)
+        if key is None:
+            continue
+        if key in found:
+            dupes.append(f"{found[key]} / {name}")
+        found[key] = name
+    if dupes:
+        raise DatasetError(f"{folder} has several files {same}: {list_names(sorted(dupes))}; {fix}")
+    return found
 
 
 def _resize_rgb(img: Image.Image, size: int) -> torch.Tensor:

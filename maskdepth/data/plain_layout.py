@@ -10,7 +10,7 @@ from maskdepth.data.folder_base import (
     FolderDataset,
     check_size,
     find_dir,
-    image_files,
+    index_images,
     list_names,
     natural_key,
 )
@@ -35,18 +35,9 @@ class PlainLayoutDataset(FolderDataset):
         self._dirs: dict[str, Path] = dirs  # type: ignore[assignment]
         self._names: dict[str, dict[str, str]] = {}
         for key, folder in self._dirs.items():
-            by_stem: dict[str, str] = {}
-            dupes = []
-            for name in image_files(folder):
-                stem = os.path.splitext(name)[0]
-                if stem in by_stem:
-                    dupes.append(f"{by_stem[stem]} / {name}")
-                by_stem[stem] = name
-            if dupes:
-                raise DatasetError(
-                    f"{folder} has several files with the same name: {list_names(sorted(dupes))}; keep one"
-                )
-            self._names[key] = by_stem
+            self._names[key] = index_images(
+                folder, lambda name: os.path.splitext(name)[0], same="with the same name", fix="keep one"
+            )
         self._stems = sorted(self._names["fg_bg"], key=natural_key)
         if not self._stems:
             raise DatasetError(f"{self._dirs['fg_bg']} holds no images (.png/.jpg/...): check the folder")

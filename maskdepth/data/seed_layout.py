@@ -22,7 +22,7 @@ from maskdepth.data.folder_base import (
     FolderDataset,
     check_size,
     find_dir,
-    image_files,
+    index_images,
     list_names,
     visible_subdirs,
 )
@@ -51,22 +51,14 @@ class _Numbered:
 def _scan_numbered(folders: Iterable[Path], prefix: str, default_suffix: str = ".jpg") -> _Numbered:
     """Index ``<prefix><N>.<img>`` files; earlier folders win; duplicates in one folder are an error."""
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+)(\.[A-Za-z]+)$", re.IGNORECASE)
+
+    def number_of(name: str) -> int | None:
+        m = pattern.match(name)
+        return int(m.group(1)) if m else None
+
     found: dict[int, Path] = {}
     for folder in folders:
-        here: dict[int, str] = {}
-        dupes: list[str] = []
-        for name in image_files(folder):
-            m = pattern.match(name)
-            if m is None:
-                continue
-            n = int(m.group(1))
-            if n in here:
-                dupes.append(f"{here[n]} / {name}")
-            here[n] = name
-        if dupes:
-            raise DatasetError(
-                f"{folder} has several files for the same number: {list_names(sorted(dupes))}; keep one of each"
-            )
+        here = index_images(folder, number_of, same="for the same number", fix="keep one of each")
         for n, name in here.items():
             found.setdefault(n, folder / name)
     numbers = np.array(sorted(found), dtype=np.int64)

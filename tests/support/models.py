@@ -1,4 +1,7 @@
-"""Tiny models, data and training configs shared by the tests: each run takes well under a second on one CPU core."""
+"""Tiny models, data and training configs: each run takes well under a second on one CPU core.
+
+``conftest.py`` runs every test module with one torch thread (``torch_threads(1)``).
+"""
 
 from __future__ import annotations
 
@@ -73,7 +76,8 @@ def tiny_train_controls(**overrides: object) -> dict:
     The recipe (losses, optimiser, schedule, input channels) is TrainConfig's defaults.
     """
     from maskdepth.config import TrainConfig
-    from maskdepth.ui import train_tab
+
+    from .ui import train_tab  # the app's modules are imported in support/ui.py only
 
     d = TrainConfig(steps=1)
     recipe = ("mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "in_channels", "resume_lr")
@@ -92,3 +96,31 @@ def tiny_train_controls(**overrides: object) -> dict:
     }
     controls.update(overrides)
     return controls
+
+
+def wnet_with_stats(in_channels: int = 6, width: int = 4, seed: int = 0, **kwargs: int) -> WNet:
+    """A small WNet in eval mode whose BatchNorm buffers are set, not trained: running mean / var
+    drawn uniformly and ``num_batches_tracked`` = 7, so a round trip must carry every buffer."""
+    torch.manual_seed(seed)
+    model = WNet(in_channels=in_channels, base_width=width, **kwargs)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 1.5)
+            module.num_batches_tracked.fill_(7)
+    return model.eval()
+
+
+def logits(model: WNet, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's (mask, depth) logits, in eval mode, on one fixed random input of ``size`` px."""
+    generator = torch.Generator().manual_seed(123)
+    x = torch.rand(1, model.in_channels, size, size, generator=generator) * 2 - 1
+    with torch.no_grad():
+        out = model.eval()(x)
+    return out.mask, out.depth
+
+
+def assert_same_outputs(a: WNet, b: WNet, size: int = 32) -> None:
+    """``b`` gives exactly ``a``'s logits."""
+    for got, want in zip(logits(b, size), logits(a, size), strict=True):
+        assert torch.equal(got, want)

@@ -18,7 +18,7 @@ Usage::
         os.environ["HF_ENDPOINT"] = hub.endpoint   # read by maskdepth.hub at call time
         ...
 
-Standalone (e.g. for a benchmark): ``python tests/fakehub.py --port 8123 --token secret``.
+Standalone (e.g. for a benchmark): ``python tests/support/fakehub.py --port 8123 --token secret``.
 """
 
 from __future__ import annotations

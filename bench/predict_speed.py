@@ -1,0 +1,122 @@
+"""Big photos: Predictor.predict end to end against the model's forward alone, and peak memory.
+
+    .venv/bin/python -m bench.predict_speed [--sizes 1024x768,4000x3000,6000x4000] [--repeats 3]
+
+Each size runs in its own subprocess so its peak RSS (VmHWM) is its own: a real photo pair
+(examples/checkset.py's coffee + cat, upscaled to the size and saved as JPEG quality 92) goes
+through ``Predictor.predict`` from the files (decode, working size, model, guided refinement to
+full size), then ``save_prediction`` (4 PNGs) is timed apart. "forward" is the model alone on a
+tensor of the same working size (padded), so the ratio says what the rest costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _status(field: str) -> int:
+    """A VmRSS / VmHWM line of /proc/self/status, MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) // 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def measure(width: int, height: int, repeats: int, work: Path) -> dict:
+    """Inside the subprocess: one size, ``repeats`` predictions."""
+    import torch
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    from checkset import PASTES, _backgrounds, _objects, make
+
+    from maskdepth.predict import Predictor, save_prediction
+    from maskdepth.refine import pad_to_multiple
+
+    bg, fg_bg, _ = make(PASTES[0], _backgrounds(), _objects())
+    paths = []
+    for name, img in (("bg", bg), ("fg_bg", fg_bg)):
+        path = work / f"{name}-{width}x{height}.jpg"
+        img.resize((width, height), Image.BICUBIC).save(path, quality=92)
+        paths.append(path)
+    del bg, fg_bg
+    predictor = Predictor.from_source(str(ROOT / "checkpoints"))
+    predictor.predict(paths[1], paths[0])  # warm-up (allocator, kernels)
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    idle = _status("VmRSS")
+    e2e, save = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        pred = predictor.predict(paths[1], paths[0])
+        e2e.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        save_prediction(pred, work / "out")
+        save.append(time.perf_counter() - t)
+    peak_predict = _status("VmHWM") - idle
+    w, h = pred.working_size
+    x, _ = pad_to_multiple(torch.zeros(1, 6, h, w))
+    fwd = []
+    with torch.inference_mode():
+        predictor.model(x)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            predictor.model(x)
+            fwd.append(time.perf_counter() - t)
+    return {
+        "size": f"{width}x{height}",
+        "working_size": f"{w}x{h}",
+        "predict_s": statistics.median(e2e),
+        "forward_s": statistics.median(fwd),
+        "ratio": statistics.median(e / f for e, f in zip(e2e, fwd, strict=True)),
+        "save_s": statistics.median(save),
+        "idle_rss_mib": idle,
+        "peak_growth_mib": peak_predict,
+        "repeats": repeats,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="1024x768,4000x3000,6000x4000")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", help="write the rows as JSON here")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:  # WxH:workdir
+        size, work = args.child.split(":", 1)
+        w, h = (int(v) for v in size.split("x"))
+        print(json.dumps(measure(w, h, args.repeats, Path(work))))
+        return 0
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="maskdepth-predict-speed-") as tmp:
+        for size in args.sizes.split(","):
+            cmd = [sys.executable, "-m", "bench.predict_speed", "--repeats", str(args.repeats)]
+            out = subprocess.run(
+                [*cmd, "--child", f"{size}:{tmp}"], cwd=ROOT, capture_output=True, text=True, check=True
+            )
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(
+        f"{'photo':>10} {'works at':>9} {'predict':>8} {'forward':>8} {'ratio':>6} {'4 PNGs':>7} "
+        f"{'RSS growth':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r['size']:>10} {r['working_size']:>9} {r['predict_s']:>7.3f}s {r['forward_s']:>7.3f}s "
+            f"{r['ratio']:>5.2f}x {r['save_s']:>6.2f}s {r['peak_growth_mib']:>7d} MiB"
+        )
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
