@@ -46,6 +46,8 @@ def start_training(ctx: AppContext, owner: str, cfg: TrainConfig, dataset: Calla
     def target(emit: Callable[[Any], None]) -> TrainResult:
         try:
             prepared["dataset"] = dataset()
+            if ctx.on_space:
+                ctx.visitors.save_secret()  # the run's folder is named with it: keep it with the runs
             run_cfg = dataclasses.replace(cfg, dataset=prepared["dataset"])
             job.change(lambda v: setattr(v, "message", "starting the training..."))
             result = train(run_cfg, emit, stop)

@@ -7,8 +7,9 @@ the signed-in Hugging Face user, else an id kept in the browser's localStorage (
 session (API clients). Each visitor's runs go in a folder of their own under the runs folder,
 named by a keyed hash of the visitor (:func:`runs_folder`), so nobody can guess another's.
 
-The key is ``MASKDEPTH_SECRET`` if set, else a random one kept in the runs folder (on a mounted
-storage bucket it survives restarts, and so do the visitors' folders), else one per process.
+The key is ``MASKDEPTH_SECRET`` if set, else a random one kept in the runs folder (written with a
+visitor's first run; on a mounted storage bucket it survives restarts, and so do the visitors'
+folders), else one per process.
 """
 
 from __future__ import annotations
@@ -36,12 +37,22 @@ class Visitors:
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._secret: str | None = None
+        self._unsaved = False  # the key is new: write it to the runs folder with the first run
 
     @property
     def secret(self) -> str:
         if self._secret is None:
-            self._secret = os.environ.get("MASKDEPTH_SECRET") or _stored_secret(self.runs_dir)
+            self._secret = os.environ.get("MASKDEPTH_SECRET") or _read_secret(self.runs_dir)
+            if self._secret is None:
+                self._secret, self._unsaved = secrets.token_hex(16), True
         return self._secret
+
+    def save_secret(self) -> None:
+        """Keep a new key in the runs folder (a run is about to be written there); once."""
+        secret = self.secret
+        if self._unsaved:
+            self._unsaved = False
+            self._secret = _write_secret(self.runs_dir / SECRET_FILE, secret)
 
     def remember(self, session: str, visitor: str) -> None:
         with self._lock:
@@ -55,26 +66,22 @@ class Visitors:
             return self._sessions.get(session)
 
 
-def _stored_secret(runs_dir: Path) -> str:
-    """The key kept in ``runs_dir`` (created on first use); a per-process one if it cannot be written."""
-    path = runs_dir / SECRET_FILE
+def _read_secret(runs_dir: Path) -> str | None:
     try:
-        return path.read_text().strip() or _new_secret(path)
-    except FileNotFoundError:
-        return _new_secret(path)
+        return (runs_dir / SECRET_FILE).read_text().strip() or None
     except OSError:
-        return secrets.token_hex(16)
+        return None
 
 
-def _new_secret(path: Path) -> str:
-    value = secrets.token_hex(16)
+def _write_secret(path: Path, value: str) -> str:
+    """Write ``value`` to ``path`` unless it exists; returns the key in effect (the file's if it won)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(value)
     except FileExistsError:
-        return path.read_text().strip() or value  # another process wrote it first
+        return _read_secret(path.parent) or value  # another process wrote it first
     except OSError:
         pass  # a read-only runs folder: this process's key only
     return value
