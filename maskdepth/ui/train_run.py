@@ -14,6 +14,7 @@ import dataclasses
 import shutil
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 
 import gradio as gr
 
+from maskdepth.data.folder import open_folder_dataset
+from maskdepth.errors import DatasetError, InputError, MaskDepthError
 from maskdepth.runs import write_run_card
 from maskdepth.train import TrainConfig, TrainResult, train
 from maskdepth.ui.context import AppContext
@@ -28,6 +31,7 @@ from maskdepth.ui.errors import user_message
 from maskdepth.ui.jobs import TRAINING, Job, cli_command
 from maskdepth.ui.live import RENDER_EVERY_S, LiveRun
 
+DATASET_KINDS = ("synthetic", "zip upload", "folder path")
 CURVES_EVERY_S = 2.0  # the chart is re-sent at most this often (and at each end), the rest every 0.5 s
 CURVES_HEIGHT = 300
 
@@ -64,6 +68,40 @@ def start_training(ctx: AppContext, owner: str, cfg: TrainConfig, dataset: Calla
     except BaseException:
         TRAINING.release(stop)
         raise
+
+
+def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
+    """``TrainConfig.dataset`` for the UI's choice; extracts an uploaded zip into its own folder."""
+    if kind == "synthetic":
+        return "synthetic"
+    if kind == "zip upload":
+        if not zip_file:
+            raise InputError(
+                "upload a dataset zip (seed layout: Fg-Bg/, Fg-Bg-Mask/, Depth/, bg*.jpg; "
+                "or plain: bg/, fg_bg/, mask/, depth/), or pick the synthetic dataset"
+            )
+        from maskdepth.data.zipsafe import safe_extract
+
+        dest = ctx.data_dir / "uploads" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        root = safe_extract(
+            zip_file, dest, max_files=ctx.upload_max_files, max_total_bytes=ctx.upload_max_bytes
+        )
+        try:
+            open_folder_dataset(root)  # lists the files only: a wrong layout is reported now, not in the run
+        except MaskDepthError:
+            shutil.rmtree(dest, ignore_errors=True)  # nothing to train on: keep no copy
+            raise
+        return str(root)
+    if kind == "folder path":
+        if ctx.on_space:
+            raise InputError(
+                "folder paths are only available when the app runs locally: upload a zip instead"
+            )
+        if not folder or not Path(folder).expanduser().is_dir():
+            raise DatasetError(f"no folder at {folder!r}: type the path of a dataset folder on this machine")
+        open_folder_dataset(Path(folder).expanduser())
+        return str(Path(folder).expanduser())
+    raise InputError(f"unknown dataset choice {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
 
 
 def finished(ctx: AppContext, stop: threading.Event, dataset: str | None) -> None:

@@ -15,9 +15,7 @@ visitor sees only their own runs and the budget is capped (:data:`SPACE_MAX_MINU
 from __future__ import annotations
 
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +24,7 @@ from typing import Any
 import gradio as gr
 
 from maskdepth.config import Setting, setting, settings
-from maskdepth.data.folder import open_folder_dataset
-from maskdepth.errors import DatasetError, InputError, MaskDepthError
+from maskdepth.errors import InputError
 from maskdepth.naming import slug
 from maskdepth.runs import is_model_dir
 from maskdepth.train import TrainConfig
@@ -37,8 +34,8 @@ from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
 from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING
 from maskdepth.ui.live import LiveRun, curves_plot
+from maskdepth.ui.train_run import DATASET_KINDS, dataset_source
 
-DATASET_KINDS = ("synthetic", "zip upload", "folder path")
 BUDGET_KINDS = tuple(s.name for s in settings() if s.group == "budget")  # epochs, steps, minutes
 NO_RESUME = "(start from scratch)"
 FINE_TUNE = "(start from the shipped model: fine-tune it, the learning rate restarted)"
@@ -94,40 +91,6 @@ def resume_choices(ctx: AppContext, visitor: str | None = None) -> list[Any]:
     """From scratch, the shipped model (if installed), then the (visitor's) runs."""
     shipped = [FINE_TUNE] if is_model_dir(ctx.checkpoints_dir) else []
     return [NO_RESUME, *shipped, *ctx.run_choices(visitor)]
-
-
-def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
-    """``TrainConfig.dataset`` for the UI's choice; extracts an uploaded zip into its own folder."""
-    if kind == "synthetic":
-        return "synthetic"
-    if kind == "zip upload":
-        if not zip_file:
-            raise InputError(
-                "upload a dataset zip (seed layout: Fg-Bg/, Fg-Bg-Mask/, Depth/, bg*.jpg; "
-                "or plain: bg/, fg_bg/, mask/, depth/), or pick the synthetic dataset"
-            )
-        from maskdepth.data.zipsafe import safe_extract
-
-        dest = ctx.data_dir / "uploads" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        root = safe_extract(
-            zip_file, dest, max_files=ctx.upload_max_files, max_total_bytes=ctx.upload_max_bytes
-        )
-        try:
-            open_folder_dataset(root)  # lists the files only: a wrong layout is reported now, not in the run
-        except MaskDepthError:
-            shutil.rmtree(dest, ignore_errors=True)  # nothing to train on: keep no copy
-            raise
-        return str(root)
-    if kind == "folder path":
-        if ctx.on_space:
-            raise InputError(
-                "folder paths are only available when the app runs locally: upload a zip instead"
-            )
-        if not folder or not Path(folder).expanduser().is_dir():
-            raise DatasetError(f"no folder at {folder!r}: type the path of a dataset folder on this machine")
-        open_folder_dataset(Path(folder).expanduser())
-        return str(Path(folder).expanduser())
-    raise InputError(f"unknown dataset choice {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
 
 
 def build_config(
