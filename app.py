@@ -4,7 +4,12 @@
 
 Folders: ``MASKDEPTH_RUNS`` (default ``runs/``) for trained runs, ``MASKDEPTH_DATA`` (default
 ``data_cache/app``) for uploaded datasets; the shipped model is ``checkpoints/``. On a Hugging Face
-Space (``SPACE_ID`` set) local paths are refused and Hub pushes use the visitor's sign-in.
+Space (``SPACE_ID`` set) local paths are refused, Hub pushes use the visitor's sign-in, each visitor
+sees only their own runs, and a training ends after 10 minutes at most. A Space's disk is wiped on
+restart: to keep runs, mount a storage bucket and point ``MASKDEPTH_RUNS`` at it (e.g.
+``MASKDEPTH_RUNS=/data/runs``); the key naming the visitors' folders (``MASKDEPTH_SECRET``, else one
+kept in that folder) then survives restarts too. A training is a server-side job: closing the page
+does not stop it, and a reload shows it again.
 ``MASKDEPTH_MCP=1`` also serves an MCP server (``/gradio_api/mcp/``) whose one tool is predict.
 This file only assembles the tabs from ``maskdepth/ui/`` and launches; no logic lives here.
 """

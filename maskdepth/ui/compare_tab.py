@@ -38,7 +38,7 @@ from maskdepth.ui.compare_html import (
 )
 from maskdepth.ui.context import AppContext
 from maskdepth.ui.errors import gradio_errors
-from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command
 from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot
 
 SHIPPED = "shipped comparison"
@@ -355,11 +355,11 @@ def _build_runner(ctx: AppContext, outputs: list[Any]) -> None:  # outputs: the 
         variants, seeds, minutes, base_width, size, backgrounds, foregrounds, positions, request: gr.Request
     ):
         base = base_config(minutes, backgrounds, foregrounds, positions, size, base_width)
-        yield from compare_stream(ctx, session_of(request), base, list(variants or []), int(seeds))
+        yield from compare_stream(ctx, ctx.visitor(request), base, list(variants or []), int(seeds))
 
     @gradio_errors
     def on_stop(request: gr.Request) -> None:
-        gr.Info(TRAINING.request_stop(session_of(request)))
+        gr.Info(TRAINING.request_stop(ctx.visitor(request)))
 
     event = start.click(
         on_run,

@@ -2,11 +2,14 @@
 
 :class:`AppContext` holds the folders, the predictor cache and the output folders; its
 ``resolve_source`` / ``local_path`` keep a Space's visitors inside the runs and shipped-model
-folders. :func:`register_picker` / :func:`finish` keep every model dropdown up to date.
+folders. :func:`register_picker` / :func:`finish` keep every model dropdown up to date, with the
+runs of the visitor who looks at it (on a Space each visitor has their own; see
+:mod:`maskdepth.ui.visitors`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from maskdepth.hub import is_repo_id
 from maskdepth.runs import RunInfo, is_model_dir, list_runs
 from maskdepth.ui.outputs import OutputDirs
 from maskdepth.ui.predictors import PREDICTOR_CACHE_SIZE, PredictorCache
+from maskdepth.ui.visitors import STORAGE_KEY, Visitors, on_page_load, runs_folder, visitor_of
 
 DEFAULT_CHOICE = "default (shipped)"
 # Queue size: a flood of requests waits in a bounded queue instead of exhausting memory.
@@ -43,12 +47,16 @@ class AppContext:
     hub_models: list[str] = field(default_factory=list)  # Hub ids loaded in this app, for the picker
     predictors: PredictorCache = field(default_factory=lambda: PredictorCache(PREDICTOR_CACHE_SIZE))
     outputs: OutputDirs | None = None
-    # Dropdowns refreshed after model-changing events (with the function giving their choices),
-    # and the events after which they refresh.
-    pickers: list[tuple[Any, Callable[[], list[Any]]]] = field(default_factory=list)
+    # Dropdowns refreshed after model-changing events (with the function giving their choices for a
+    # visitor), and the events after which they refresh.
+    pickers: list[tuple[Any, Callable[[str | None], list[Any]]]] = field(default_factory=list)
     model_events: list[Any] = field(default_factory=list)
     # (function, outputs) run on every page load, not in the public API (see on_page_load).
     page_loads: list[tuple[Callable[[], Any], Any]] = field(default_factory=list)
+    # (generator of a gr.Request, outputs, event options) streamed on every page load, e.g. re-attaching
+    # to a training.
+    page_streams: list[tuple[Callable[..., Any], Any, dict[str, Any]]] = field(default_factory=list)
+    visitors: Visitors | None = None
 
     def __post_init__(self) -> None:
         self.checkpoints_dir, self.runs_dir = Path(self.checkpoints_dir), Path(self.runs_dir)
@@ -56,6 +64,8 @@ class AppContext:
         self.examples_dir = Path(self.examples_dir)
         if self.outputs is None:
             self.outputs = OutputDirs()
+        if self.visitors is None:
+            self.visitors = Visitors(self.runs_dir)
 
     def on_page_load(self, fn: Callable[[], Any], outputs: Any) -> None:
         """Run ``fn`` on every page load into ``outputs``, as a private event.
@@ -64,28 +74,54 @@ class AppContext:
         """
         self.page_loads.append((fn, outputs))
 
+    def on_page_stream(self, fn: Callable[..., Any], outputs: Any, **options: Any) -> None:
+        """Stream ``fn(request)`` (a generator) into ``outputs`` on every page load; private unless
+        ``options`` (of the load event) give it an ``api_name`` and ``api_visibility="public"``."""
+        self.page_streams.append((fn, outputs, options))
+
+    def visitor(self, request: Any) -> str:
+        """Who ``request`` is from (:func:`maskdepth.ui.visitors.visitor_of`)."""
+        return visitor_of(self.visitors, request, on_space=self.on_space)
+
+    def visitor_runs_dir(self, visitor: str | None) -> Path:
+        """Where ``visitor``'s new runs go: the runs folder, or on a Space their own folder in it."""
+        if not self.on_space or visitor is None:
+            return self.runs_dir
+        return self.runs_dir / runs_folder(self.visitors, visitor)
+
     # The model picker ------------------------------------------------------------------------
 
-    def runs(self) -> list[RunInfo]:
-        return list_runs(self.runs_dir)
+    def runs(self, visitor: str | None = None) -> list[RunInfo]:
+        """Every run, newest first; on a Space only ``visitor``'s (none without a visitor).
 
-    def model_choices(self) -> list[tuple[str, str]]:
-        """(label, value) pairs: the shipped model, every run (newest first), Hub ids loaded here."""
+        Names are relative to the runs folder, so a visitor's run is ``visitor-.../name``.
+        """
+        if not self.on_space:
+            return list_runs(self.runs_dir)
+        if visitor is None:
+            return []
+        folder = runs_folder(self.visitors, visitor)
+        return [
+            dataclasses.replace(r, name=f"{folder}/{r.name}") for r in list_runs(self.runs_dir / folder, 1)
+        ]
+
+    def model_choices(self, visitor: str | None = None) -> list[tuple[str, str]]:
+        """(label, value) pairs: the shipped model, the (visitor's) runs, newest first, Hub ids loaded here."""
         default_label = (
             DEFAULT_CHOICE if is_model_dir(self.checkpoints_dir) else f"{DEFAULT_CHOICE} (missing)"
         )
         choices = [(default_label, DEFAULT_CHOICE)]
-        choices += [(f"run: {r.label()}", r.name) for r in self.runs()]
+        choices += [(f"run: {r.label()}", r.name) for r in self.runs(visitor)]
         choices += [(f"Hub: {repo}", repo) for repo in self.hub_models]
         return choices
 
-    def local_model_choices(self) -> list[tuple[str, str]]:
+    def local_model_choices(self, visitor: str | None = None) -> list[tuple[str, str]]:
         """The shipped model and the runs (what can be pushed)."""
-        return [c for c in self.model_choices() if c[1] not in self.hub_models]
+        return [c for c in self.model_choices(visitor) if c[1] not in self.hub_models]
 
-    def run_choices(self) -> list[tuple[str, str]]:
+    def run_choices(self, visitor: str | None = None) -> list[tuple[str, str]]:
         """Runs only (for "resume from" and "push")."""
-        return [(r.label(), r.name) for r in self.runs()]
+        return [(r.label(), r.name) for r in self.runs(visitor)]
 
     def add_hub_model(self, repo_id: str) -> None:
         if repo_id not in self.hub_models:
@@ -140,36 +176,58 @@ class AppContext:
 # ---- the model pickers ------------------------------------------------------------------------
 
 
-def picker_updates(ctx: AppContext) -> list[Any]:
-    """New choices for every registered model picker (values are kept)."""
-    return [gr.update(choices=choices()) for _, choices in ctx.pickers]
+def picker_updates(ctx: AppContext, visitor: str | None = None) -> list[Any]:
+    """New choices for every registered model picker, as ``visitor`` sees them (values are kept)."""
+    return [gr.update(choices=choices(visitor)) for _, choices in ctx.pickers]
 
 
-def register_picker(ctx: AppContext, dropdown: Any, choices: Callable[[], list[Any]] | None = None) -> Any:
+def register_picker(
+    ctx: AppContext, dropdown: Any, choices: Callable[[str | None], list[Any]] | None = None
+) -> Any:
     """Add a dropdown to the pickers refreshed after a training, a load, a refresh click and on page load.
 
-    ``choices`` recomputes its choices (default: every model source, ``ctx.model_choices``).
+    ``choices(visitor)`` recomputes its choices (default: every model source, ``ctx.model_choices``).
     """
     ctx.pickers.append((dropdown, choices or ctx.model_choices))
     return dropdown
 
 
 def finish(ctx: AppContext, demo: gr.Blocks) -> None:
-    """Wire what spans tabs: pickers refresh after each model-changing event and on page load; the
-    tabs' other page-load events. All private: none of them is part of the API."""
+    """Wire what spans tabs: on a Space, who the visitor is (first, on page load); pickers refresh after
+    each model-changing event and on page load; the tabs' page-load events and streams. All private:
+    none of them is part of the API."""
+    private: dict[str, Any] = {"api_visibility": "private"}
+    first = None
+    if ctx.on_space:  # the browser's id, kept in its localStorage: a reload is the same visitor
+        browser = gr.BrowserState(storage_key=STORAGE_KEY, secret=ctx.visitors.secret)
+
+        def identify(browser_id: str | None, request: gr.Request) -> str:
+            return on_page_load(ctx.visitors, browser_id, request)
+
+        first = demo.load(identify, browser, browser, queue=False, **private)
+
+    def on_load(fn: Callable[..., Any], outputs: Any, **kwargs: Any) -> Any:
+        return (
+            first.then(fn, outputs=outputs, **kwargs) if first else demo.load(fn, outputs=outputs, **kwargs)
+        )
+
     for fn, fn_outputs in ctx.page_loads:
-        demo.load(fn, outputs=fn_outputs, api_visibility="private", queue=False)
+        on_load(fn, fn_outputs, queue=False, **private)
+    for fn, fn_outputs, options in ctx.page_streams:  # queued (streams need it), no concurrency limit
+        on_load(
+            fn, fn_outputs, **{"concurrency_limit": None, "show_progress": "hidden", **private, **options}
+        )
     if not ctx.pickers:
         return
 
     outputs = [dropdown for dropdown, _ in ctx.pickers]
 
-    def refresh() -> list[Any]:
-        return picker_updates(ctx)
+    def refresh(request: gr.Request) -> list[Any]:
+        return picker_updates(ctx, ctx.visitor(request))
 
     for event in ctx.model_events:
-        event.then(refresh, outputs=outputs, api_visibility="private", queue=False)
-    demo.load(refresh, outputs=outputs, api_visibility="private", queue=False)
+        event.then(refresh, outputs=outputs, queue=False, **private)
+    on_load(refresh, outputs, queue=False, **private)
 
 
 def env_path(name: str, default: str | os.PathLike) -> Path:

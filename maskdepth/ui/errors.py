@@ -30,6 +30,11 @@ def _to_gr_error(err: Exception) -> gr.Error:
     )
 
 
+def user_message(err: Exception) -> str:
+    """What the user is told about ``err`` (as :func:`gradio_errors` would; unexpected ones are logged)."""
+    return _to_gr_error(err).message
+
+
 def gradio_errors(fn: F) -> F:
     """Decorate a handler so MaskDepthError -> gr.Error(message) and other errors -> a generic gr.Error.
 

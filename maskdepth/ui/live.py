@@ -2,16 +2,23 @@
 
 :class:`LiveRun` folds the training loop's events (``maskdepth.train``) into what a tab shows:
 a progress bar, a status line, loss and learning-rate curves, and a grid of sample predictions.
+The Train tab's curves are one Vega-Lite chart (:func:`curves_plot`): a legend naming every line,
+a log y-axis when the losses span a decade or more, the learning rate on its own right-hand axis.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import pandas as pd
+from gradio.components.plot import AltairPlotData, PlotData
 from PIL import Image
 
 from maskdepth.imageio import grey_tile, rgb_tile
@@ -27,6 +34,9 @@ LOSS_COLORS = {
     "test mask": "#f97316",
     "test depth": "#dc2626",
 }
+LR_SERIES, LR_COLOR = "learning rate (right axis)", "#6b7280"
+LOG_SPAN = 10.0  # losses spanning at least this factor get a log y-axis
+CURVE_POINTS = 200  # per series in the Train tab's chart
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -125,6 +135,12 @@ class LiveRun:
         self.samples: np.ndarray | None = None  # the samples grid, once the first SamplesEvent came
         self.done: DoneEvent | None = None
         self.message = "starting..."
+        self.failure: str | None = None  # the user-facing message if the run's thread failed
+        # Wall time spent in evaluations and previews: the gap before each EvalEvent / SamplesEvent
+        # (the loop emits them right after that work), out of the time since the first event.
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.overhead_s = 0.0
 
     @property
     def progress(self) -> float:
@@ -133,6 +149,11 @@ class LiveRun:
         return self.step.progress if self.step else 0.0
 
     def update(self, event: Any) -> None:
+        now = time.perf_counter()
+        if self.last_t is not None and isinstance(event, (EvalEvent, SamplesEvent)):
+            self.overhead_s += now - self.last_t
+        self.first_t = now if self.first_t is None else self.first_t
+        self.last_t = now
         if isinstance(event, StepEvent):
             self.step = event
             self.train_points["train mask"].append((event.step, event.mask_loss))
@@ -151,15 +172,48 @@ class LiveRun:
             self.done = event
             self.message = event.message
 
+    @property
+    def overhead_share(self) -> float | None:
+        """The share of wall time spent evaluating and drawing previews so far (None before any)."""
+        if self.first_t is None or self.last_t is None or self.last_t - self.first_t < 1.0:
+            return None
+        return self.overhead_s / (self.last_t - self.first_t)
+
+    def progress_detail(self) -> str:
+        """Step, epoch, elapsed, ETA, images/s and the evaluation + previews share of the time."""
+        s = self.step
+        if s is None:
+            return ""
+        total = f"/{s.total_steps}" if s.total_steps else ""
+        eta = "done" if self.done else f"ETA {fmt_time(s.eta_s)}"
+        parts = [f"step {s.step}{total}", f"epoch {s.epoch + 1}", f"{fmt_time(s.elapsed_s)} elapsed", eta]
+        parts.append(f"{s.images_per_s:.0f} images/s")
+        share = self.overhead_share
+        if share is not None:
+            parts.append(f"evaluation + previews {share:.0%} of the time")
+        return " · ".join(parts)
+
+    def result_line(self) -> str | None:
+        """One line at the end: the best held-out scores, steps and time, where the run is saved."""
+        d = self.done
+        if d is None or d.reason not in ("budget", "stopped"):
+            return None
+        saved = f"saved as {shown_path(d.run_dir)}; use it in Predict"
+        if d.best is None:
+            return f"{d.steps} steps in {fmt_time(d.elapsed_s)}, no evaluation yet; {saved}"
+        m = d.best.metrics
+        return (
+            f"IoU {m.get('mask_iou', 0):.2f}, δ<1.25 {m.get('depth_delta1', 0):.2f} after {d.steps} steps "
+            f"in {fmt_time(d.elapsed_s)}; {saved}"
+        )
+
     def progress_html(self, prefix: str = "", progress: float | None = None, idle: bool = False) -> str:
         p = self.progress if progress is None else progress
         s = self.step
-        detail = ""
-        if s is not None:
-            total = f"/{s.total_steps}" if s.total_steps else ""
-            eta = "done" if self.done else f"ETA {fmt_time(s.eta_s)}"
-            detail = f"step {s.step}{total} · epoch {s.epoch + 1} · {fmt_time(s.elapsed_s)} elapsed · {eta}"
+        detail = self.progress_detail()
         reason = self.done.reason if self.done else ("running" if s else "idle" if idle else "starting")
+        if self.failure is not None:
+            reason = "error"
         state = {
             "budget": "finished",
             "nan": "stopped: the loss became NaN",
@@ -196,9 +250,14 @@ class LiveRun:
                 f" · Dice {m.get('mask_dice', 0):.3f} · RMSE {m.get('depth_rmse', 0):.4f} · "
                 f"δ<1.25 {m.get('depth_delta1', 0):.3f} · SSIM {m.get('depth_ssim', 0):.3f}"
             )
+        if self.failure is not None:
+            lines.append(f"**failed:** {self.failure}")
         if self.done is not None:
-            lines.append(f"**{self.done.message}**  \nrun folder: `{self.done.run_dir}`")
-        elif self.message != "training":
+            result = self.result_line()
+            if result:
+                lines.append(f"**{result}**")
+            lines.append(f"{self.done.message}  \nrun folder: `{self.done.run_dir}`")
+        elif self.message != "training" and self.failure is None:
             lines.append(self.message)
         return "\n\n".join(lines)
 
@@ -212,3 +271,94 @@ class LiveRun:
 
     def lr_frame(self) -> pd.DataFrame:
         return lr_frame(binned(self.lr_points))
+
+    def curves(self, height: int = 280) -> PlotData:
+        """The Train tab's chart of this run (:func:`curves_plot`)."""
+        losses = {
+            name: binned(points, CURVE_POINTS)
+            for series in (self.train_points, self.test_points)
+            for name, points in series.items()
+        }
+        return curves_plot(losses, binned(self.lr_points, CURVE_POINTS), height)
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the working directory when it is inside it (``runs/...``), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def curves_plot(
+    losses: dict[str, list[tuple[float, float]]], lr: list[tuple[float, float]], height: int = 280
+) -> PlotData:
+    """Loss curves (train per step, test per evaluation) and the learning rate, as a Vega-Lite chart.
+
+    Every series is in the legend from the start; the loss axis is logarithmic when the losses
+    span :data:`LOG_SPAN` or more, else linear and fitted to the data; the learning rate has its
+    own axis on the right. ``gr.Plot`` renders the spec (no altair needed).
+    """
+    finite = np.isfinite  # NaN/inf are not JSON, and a diverged point has no place on the axis
+    rows = [
+        {"step": float(x), "loss": float(y), "series": name}
+        for name, pts in losses.items()
+        for x, y in pts
+        if finite(y)
+    ]
+    rows += [{"step": float(x), "lr": float(y), "series": LR_SERIES} for x, y in lr if finite(y)]
+    positive = [r["loss"] for r in rows if "loss" in r and r["loss"] > 0]
+    log = len(positive) >= 2 and max(positive) >= LOG_SPAN * min(positive)
+    color = {
+        "field": "series",
+        "type": "nominal",
+        "scale": {"domain": [*LOSS_COLORS, LR_SERIES], "range": [*LOSS_COLORS.values(), LR_COLOR]},
+        "legend": {"orient": "bottom", "title": None, "columns": 3},
+    }
+    x = {"field": "step", "type": "quantitative", "title": "step"}
+    # Train and test lines are two layers on one axis: the same fixed domain, fitted to the data.
+    values = positive if log else [r["loss"] for r in rows if "loss" in r]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    if log:
+        pad = (hi / lo) ** 0.05
+        domain = [lo / pad, hi * pad]
+    else:
+        pad = 0.05 * (hi - lo or 1.0)
+        domain = [lo - pad, hi + pad]
+    scale = {"type": "log" if log else "linear", "domain": domain, "nice": False, "zero": False}
+    shown = "isValid(datum.loss) && datum.loss > 0" if log else "isValid(datum.loss)"
+
+    def loss_layer(prefix: str, mark: dict[str, Any], axis: dict[str, Any] | None) -> dict[str, Any]:
+        keep = f"{shown} && indexof(datum.series, '{prefix}') == 0"
+        y = {"field": "loss", "type": "quantitative", "scale": scale, "axis": axis}
+        return {"transform": [{"filter": keep}], "mark": mark, "encoding": {"x": x, "y": y, "color": color}}
+
+    loss_axis = {"title": "loss (log scale)" if log else "loss"}
+    lr_axis = {"orient": "right", "title": "learning rate", "format": ".1e", "grid": False}
+    spec = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": rows},
+        "height": height,
+        "background": "transparent",
+        "layer": [
+            loss_layer("train", {"type": "line", "strokeWidth": 1.5}, loss_axis),
+            loss_layer(
+                "test",
+                {"type": "line", "point": {"filled": True, "size": 30, "strokeOpacity": 0}, "strokeWidth": 2},
+                None,
+            ),
+            {
+                "transform": [{"filter": "isValid(datum.lr)"}],
+                "mark": {"type": "line", "strokeDash": [4, 3], "strokeWidth": 1.5},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "lr", "type": "quantitative", "axis": lr_axis, "scale": {"zero": True}},
+                    "color": color,
+                },
+            },
+        ],
+        "resolve": {"scale": {"y": "independent"}},
+    }
+    # chart="line": Gradio fits it to the page's width and themes it (fonts, colours: its palette, in the
+    # order of the legend), which needs a flat list of layers, each with a colour scale.
+    return AltairPlotData(type="altair", plot=json.dumps(spec), chart="line")

@@ -97,6 +97,16 @@ def push(
     return f"Pushed `{Path(path).name}` to [{repo_id}]({url})."
 
 
+def download(ctx: AppContext, source: str | None) -> str:
+    """The shipped model or a run as a zip (its folder: weights, card, metrics), for the browser."""
+    from maskdepth.ui.train_run import zip_folder
+
+    path = Path(ctx.resolve_source(source or DEFAULT_CHOICE))
+    if not path.is_dir():
+        raise InputError(f"{source!r} is not a local model: pick the shipped model or a trained run")
+    return str(zip_folder(path, ctx.outputs.new("download")))
+
+
 @dataclass
 class ModelsTab:
     repo: gr.Textbox
@@ -133,8 +143,11 @@ def build(ctx: AppContext) -> ModelsTab:
         )
         target = gr.Textbox(label="Target repo id", placeholder="your-name/maskdepth-wnet", scale=3)
         private = gr.Checkbox(label="private", value=False, scale=1)
-    push_btn = gr.Button("Push", variant="primary")
+    with gr.Row():
+        push_btn = gr.Button("Push", variant="primary")
+        zip_btn = gr.Button("Download as a zip")
     push_status = gr.Markdown()
+    zipped = gr.File(label="The model's folder (zip)", interactive=False, visible=True)
     register_picker(ctx, source, ctx.local_model_choices)
     gr.Markdown(CLI_HELP)
 
@@ -148,7 +161,12 @@ def build(ctx: AppContext) -> ModelsTab:
     ) -> str:
         return push(ctx, source, repo_id, private, oauth_token)
 
+    @gradio_errors
+    def on_zip(source: str | None) -> str:
+        return download(ctx, source)
+
     hub = {"concurrency_id": "hub", "concurrency_limit": HUB_CONCURRENCY}
+    zip_btn.click(on_zip, source, zipped, api_visibility="private", **hub)
     load_event = load.click(
         on_load,
         repo,

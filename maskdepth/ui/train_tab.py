@@ -6,15 +6,16 @@ Four settings have controls of their own here: the dataset (synthetic, a zip upl
 the budget (one number in minutes, epochs or steps), resume (a run from the list) and the run
 folder (a name under the runs folder).
 
-The handler is a generator: ``train()`` runs in a background thread (:class:`ThreadJob`) and
-every few events the tab re-renders. One training at a time per process (``TRAINING``).
+A training is a server-side job (:mod:`maskdepth.ui.train_run`): Start begins it and watches it;
+a page load (a reload, a second tab) of the same owner watches it again from where it is, and
+Stop works from there too. One training at a time per process (``TRAINING``); on a Space each
+visitor sees only their own runs and the budget is capped (:data:`SPACE_MAX_MINUTES`).
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,20 +24,22 @@ from typing import Any
 import gradio as gr
 
 from maskdepth.config import Setting, setting, settings
-from maskdepth.data.folder import open_folder_dataset
-from maskdepth.errors import DatasetError, InputError, MaskDepthError
+from maskdepth.errors import InputError
 from maskdepth.naming import slug
-from maskdepth.runs import write_run_card
-from maskdepth.train import DoneEvent, EvalEvent, SamplesEvent, TrainConfig, TrainResult, train
+from maskdepth.runs import is_model_dir
+from maskdepth.train import TrainConfig
+from maskdepth.ui import train_run
 from maskdepth.ui.config_form import control, from_control, named_handler
-from maskdepth.ui.context import AppContext, register_picker
+from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
-from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING, ThreadJob, cli_command, session_of
-from maskdepth.ui.live import RENDER_EVERY_S, LiveRun, loss_plot, lr_frame
+from maskdepth.ui.jobs import TRAIN_CONCURRENCY, TRAINING
+from maskdepth.ui.live import LiveRun, curves_plot
+from maskdepth.ui.train_run import DATASET_KINDS, dataset_source
 
-DATASET_KINDS = ("synthetic", "zip upload", "folder path")
 BUDGET_KINDS = tuple(s.name for s in settings() if s.group == "budget")  # epochs, steps, minutes
 NO_RESUME = "(start from scratch)"
+FINE_TUNE = "(start from the shipped model: fine-tune it, the learning rate restarted)"
+SPACE_MAX_MINUTES = 10  # on a Space: a training ends after this many minutes whatever its budget
 # Settings with a control of their own in this tab (see the module docstring); the run folder's is a name.
 OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
 SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
@@ -61,10 +64,18 @@ APP_DEFAULTS: dict[str, Any] = {
 }
 APP_CHOICES: dict[str, list[Any]] = {"base_width": [4, 8, 16, 32]}
 BUDGET_DEFAULT = ("minutes", 2)
+WATCH_API = (
+    "Watch your training (locally: the app's): streams the same outputs as /train from where the run is "
+    "until it ends; for a finished run, its summary once; nothing if you have none. Every page load does "
+    "this, so a reload or a second tab shows the run still going."
+)
 TRAIN_API = (
-    "Train a W-Net, streaming (progress html, status markdown, loss curves, lr curve, sample predictions) "
-    "until the budget is spent. One training at a time per app: a second one is refused at once. The run "
-    "folder then appears in the model pickers, so /predict can use it by name."
+    "Train a W-Net, streaming (progress html, status markdown, curves: a Vega-Lite chart of the losses and "
+    "the learning rate, sample predictions, the finished run as a zip) until the budget is spent. The run "
+    "is a server-side job: cancelling this call does not stop it (/stop_training does), and a page load "
+    "shows it again. One training at a time per app: a second one is refused at once. The run folder "
+    "then appears in the model pickers, so /predict can use it by name. resume: a run, "
+    f"{NO_RESUME!r} or {FINE_TUNE!r}."
 )
 
 
@@ -76,42 +87,10 @@ def form_settings() -> list[Setting]:
 # ---- configuration ------------------------------------------------------------------------------------
 
 
-def resume_choices(ctx: AppContext) -> list[Any]:
-    return [NO_RESUME, *ctx.run_choices()]
-
-
-def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
-    """``TrainConfig.dataset`` for the UI's choice; extracts an uploaded zip into its own folder."""
-    if kind == "synthetic":
-        return "synthetic"
-    if kind == "zip upload":
-        if not zip_file:
-            raise InputError(
-                "upload a dataset zip (seed layout: Fg-Bg/, Fg-Bg-Mask/, Depth/, bg*.jpg; "
-                "or plain: bg/, fg_bg/, mask/, depth/), or pick the synthetic dataset"
-            )
-        from maskdepth.data.zipsafe import safe_extract
-
-        dest = ctx.data_dir / "uploads" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        root = safe_extract(
-            zip_file, dest, max_files=ctx.upload_max_files, max_total_bytes=ctx.upload_max_bytes
-        )
-        try:
-            open_folder_dataset(root)  # lists the files only: a wrong layout is reported now, not in the run
-        except MaskDepthError:
-            shutil.rmtree(dest, ignore_errors=True)  # nothing to train on: keep no copy
-            raise
-        return str(root)
-    if kind == "folder path":
-        if ctx.on_space:
-            raise InputError(
-                "folder paths are only available when the app runs locally: upload a zip instead"
-            )
-        if not folder or not Path(folder).expanduser().is_dir():
-            raise DatasetError(f"no folder at {folder!r}: type the path of a dataset folder on this machine")
-        open_folder_dataset(Path(folder).expanduser())
-        return str(Path(folder).expanduser())
-    raise InputError(f"unknown dataset choice {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
+def resume_choices(ctx: AppContext, visitor: str | None = None) -> list[Any]:
+    """From scratch, the shipped model (if installed), then the (visitor's) runs."""
+    shipped = [FINE_TUNE] if is_model_dir(ctx.checkpoints_dir) else []
+    return [NO_RESUME, *shipped, *ctx.run_choices(visitor)]
 
 
 def build_config(
@@ -122,10 +101,12 @@ def build_config(
     budget: float,
     resume: str | None,
     run_name: str | None,
+    runs_dir: Path | None = None,
     **values: Any,
 ) -> TrainConfig:
     """A TrainConfig from the tab's controls (``values``: :func:`form_settings` by name); the run folder is
-    new under the runs folder."""
+    new under ``runs_dir`` (default: the runs folder). :data:`FINE_TUNE` resumes the shipped model with
+    the learning rate restarted; on a Space the run stops after :data:`SPACE_MAX_MINUTES` at most."""
     if budget_kind not in BUDGET_KINDS:
         raise InputError(f"budget must be one of {', '.join(BUDGET_KINDS)}, got {budget_kind!r}")
     if budget is None or budget <= 0:
@@ -137,11 +118,16 @@ def build_config(
     fields = {s.name: from_control(s, values[s.name]) for s in form_settings()}
     fields[budget_kind] = from_control(setting(budget_kind), budget)
     resume_path = None
-    if resume and resume != NO_RESUME:
+    if resume == FINE_TUNE:
+        resume_path, fields["resume_lr"] = ctx.resolve_source(DEFAULT_CHOICE), "restart"
+    elif resume and resume != NO_RESUME:
         resume_path = ctx.resolve_source(resume)
+    if ctx.on_space:
+        fields["minutes"] = min(fields.get("minutes") or SPACE_MAX_MINUTES, SPACE_MAX_MINUTES)
     losses = f"{fields['mask_loss']}-{fields['depth_loss']}"
     name = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(run_name or losses)}"
-    return TrainConfig(dataset=dataset, resume=resume_path, out_dir=str(ctx.runs_dir / name), **fields)
+    out_dir = (runs_dir or ctx.runs_dir) / name
+    return TrainConfig(dataset=dataset, resume=resume_path, out_dir=str(out_dir), **fields)
 
 
 # ---- the handler ------------------------------------------------------------------------------------
@@ -156,65 +142,21 @@ def train_stream(
     folder: str | None,
     **controls: Any,
 ) -> Iterator[tuple[Any, ...]]:
-    """Yield (progress html, status markdown, loss frame, lr frame, sample rows) while a run trains.
+    """Start a training job owned by ``owner`` and yield (progress html, status markdown, curves,
+    samples, run zip) while it trains (see :func:`maskdepth.ui.train_run.stream`).
 
-    Refuses at once if another training holds the slot. Stopping (the Stop button) or
-    leaving (closing the tab, cancelling the API job) ends the run at its next step; the
-    best checkpoint so far is kept and the run's model card is written either way.
+    Refuses at once if another training holds the slot. Stop ends the run at its next step; the
+    best checkpoint so far is kept and the run's model card is written either way. Leaving (closing
+    the tab, cancelling the API call) does not stop it: a page load of the same owner shows it again.
     """
-    stop = TRAINING.acquire("training", owner)
-    dataset = None
-    try:
-        view = LiveRun("training")
-        view.message = "preparing the dataset..."
-        yield _render(view)
-        dataset = dataset_source(ctx, dataset_kind, zip_file, folder)
-        cfg = build_config(ctx, dataset=dataset, **controls)
-    except BaseException:
-        finished(ctx, stop, dataset)
-        raise
-
-    def target(emit: Any) -> TrainResult:
-        result = train(cfg, emit, stop)
-        write_run_card(result.run_dir, command=cli_command(cfg))
-        return result
-
-    job = ThreadJob(target, stop=stop, on_exit=lambda: finished(ctx, stop, dataset), name="maskdepth-train")
-    last = 0.0
-    for event in job.events():
-        if event is not None:
-            view.update(event)
-            TRAINING.set_progress(stop, view.progress)
-        # Render on what matters at once; step events at most every RENDER_EVERY_S.
-        if (
-            isinstance(event, (EvalEvent, SamplesEvent, DoneEvent))
-            or time.monotonic() - last >= RENDER_EVERY_S
-        ):
-            last = time.monotonic()
-            yield _render(view)
-    job.join()
-    if job.error is not None:
-        raise job.error
-    if view.done is not None and view.done.reason == "nan":
-        gr.Warning(view.done.message)
-    else:
-        gr.Info(f"{view.done.message if view.done else 'done'}: the run is now in the model pickers")
-    yield _render(view)
-
-
-def finished(ctx: AppContext, stop: Any, dataset: str | None) -> None:
-    """A run ended (or never started): free the training slot; on a Space, delete the extracted upload.
-
-    Locally an extracted zip is kept, so the command in the run's model card can reproduce it.
-    """
-    TRAINING.release(stop)
-    uploads = (ctx.data_dir / "uploads").resolve()
-    if ctx.on_space and dataset and Path(dataset).resolve().is_relative_to(uploads):
-        shutil.rmtree(uploads / Path(dataset).resolve().relative_to(uploads).parts[0], ignore_errors=True)
-
-
-def _render(view: LiveRun) -> tuple[Any, ...]:
-    return view.progress_html(), view.status_md(), view.loss_frame(), view.lr_frame(), view.samples
+    runs_dir = ctx.visitor_runs_dir(owner if ctx.on_space else None)
+    cfg = build_config(ctx, dataset="synthetic", runs_dir=runs_dir, **controls)  # the dataset comes next
+    if dataset_kind not in DATASET_KINDS:
+        dataset_source(ctx, dataset_kind, zip_file, folder)  # says which kinds there are
+    job = train_run.start_training(
+        ctx, owner, cfg, lambda: dataset_source(ctx, dataset_kind, zip_file, folder)
+    )
+    yield from train_run.stream(ctx, job, started_here=True)
 
 
 def stop_training(owner: str) -> None:
@@ -234,17 +176,14 @@ class TrainTab:
 
 def _settings_controls(ctx: AppContext, place: str | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The controls of the settings shown at ``place`` (see :data:`PLACES`), by setting name, in the
-    config's order; one row per settings group. The resume picker sits where ``resume`` is declared."""
+    config's order; one row per settings group."""
     defaults = TrainConfig(steps=1)
     shown = [s for s in settings() if s.ui and PLACES.get(s.group, "") == place and s.name not in skip]
     out: dict[str, Any] = {}
     for group in dict.fromkeys(s.group for s in shown):
         with gr.Row():
             for s in (s for s in shown if s.group == group):
-                if s.name == "resume":
-                    picker = gr.Dropdown(resume_choices(ctx), value=NO_RESUME, label="Resume from a run")
-                    out["resume"] = register_picker(ctx, picker, lambda: resume_choices(ctx))
-                elif s.name not in OWN_CONTROLS:
+                if s.name not in OWN_CONTROLS:
                     value = APP_DEFAULTS.get(s.name, getattr(defaults, s.name))
                     out[s.name] = control(s, value, choices=APP_CHOICES.get(s.name))
     return out
@@ -280,6 +219,13 @@ def _controls(ctx: AppContext) -> dict[str, Any]:
     with gr.Row():
         controls["budget_kind"] = gr.Radio(list(BUDGET_KINDS), value=BUDGET_DEFAULT[0], label="Budget in")
         controls["budget"] = gr.Number(value=BUDGET_DEFAULT[1], minimum=0, label="Budget")
+    picker = gr.Dropdown(
+        resume_choices(ctx),
+        value=NO_RESUME,
+        label="Start from",
+        info="a new W-Net, the shipped model (its weights and size; the learning rate restarts) or a run",
+    )
+    controls["resume"] = register_picker(ctx, picker, lambda visitor: resume_choices(ctx, visitor))
     for title in dict.fromkeys(t for t in PLACES.values() if t):
         with gr.Accordion(title, open=False):
             controls.update(_settings_controls(ctx, title))
@@ -295,38 +241,84 @@ def _controls(ctx: AppContext) -> dict[str, Any]:
 
 
 def _outputs() -> list[Any]:
-    """Progress, status, loss and lr curves, sample predictions (what ``train_stream`` yields)."""
-    progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress")
-    status = gr.Markdown(label="Status")
-    loss_curves = loss_plot("Loss curves (train per step, test per evaluation)", height=300)
-    lr_plot = gr.LinePlot(lr_frame(), x="step", y="lr", label="Learning rate", height=160)
+    """Progress, status, curves, sample predictions, the run as a zip (what ``train_stream`` yields)."""
+    progress = gr.HTML(LiveRun().progress_html(idle=True), label="Progress", elem_id="md-train-progress")
+    status = gr.Markdown(label="Status", elem_id="md-train-status")
+    curves = gr.Plot(
+        curves_plot({name: [] for name in LiveRun().train_points | LiveRun().test_points}, []),
+        label="Losses (train per step, test per evaluation) and the learning rate",
+        elem_id="md-train-curves",
+    )
     samples = gr.Image(
         label="Sample predictions (test samples), left to right: input | mask target | "
         "mask predicted | depth target | depth predicted",
         format="png",
         interactive=False,
     )
-    return [progress, status, loss_curves, lr_plot, samples]
+    download = gr.File(label="The finished run (zip: weights, metrics, model card)", interactive=False)
+    return [progress, status, curves, samples, download]
+
+
+def defaults_text(ctx: AppContext) -> str:
+    """One paragraph: what the tab's defaults are and why, from :data:`APP_DEFAULTS` (and the caps)."""
+    d = TrainConfig(steps=1)
+
+    def v(name: str) -> Any:
+        return APP_DEFAULTS.get(name, getattr(d, name))
+
+    n = int(v("backgrounds")) * int(v("foregrounds")) * int(v("positions")) * 2
+    kind, amount = BUDGET_DEFAULT
+    budget = f"{amount:g} {kind}"
+    every = f"every {v('eval_every')} steps" if v("eval_every") else "once per epoch"
+    previews = (
+        f"previews every {v('sample_every')} steps" if v("sample_every") else "no previews until the end"
+    )
+    text = (
+        f"**The defaults** train a new W-Net of width {v('base_width')} for {budget} on {n:,} synthetic "
+        f"{v('size')} px scenes (batch {v('batch_size')}, {v('optimizer')} at lr {v('lr'):g}, "
+        f"{v('scheduler')} schedule; {v('mask_loss')} mask loss, {v('depth_loss')} depth loss), scoring "
+        f"{v('eval_samples')} held-out samples {every}, with {previews}. Why: a first run should end in "
+        f"{budget} on a CPU with a mask that is already usable (the aim: held-out mask IoU 0.90 or more), "
+        "and evaluation and previews should take about a tenth of the time (the progress line shows "
+        "their share). For a better model, raise the budget or start from the shipped model."
+    )
+    if ctx.on_space:
+        kept = (
+            f"runs are kept in `{ctx.runs_dir}` (`MASKDEPTH_RUNS`)"
+            if os.environ.get("MASKDEPTH_RUNS")
+            else "runs are temporary: they are lost when the Space restarts"
+        )
+        text += (
+            f"\n\n**On this Space** {kept}; download a finished run as a zip below, or push it to the Hub "
+            "in the Models tab. You see only your own runs (and the shipped model). One training at a time "
+            f"for all visitors, no waiting line (others are told at once); each ends after {SPACE_MAX_MINUTES} "
+            "minutes at most."
+        )
+    return text
 
 
 def build(ctx: AppContext) -> TrainTab:
     """Lay out the tab and wire its events (call inside a ``gr.Tab``)."""
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
+            gr.Markdown(defaults_text(ctx), elem_id="md-train-defaults")
             controls = _controls(ctx)
             with gr.Row():
-                start = gr.Button("Start training", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
+                start = gr.Button("Start training", variant="primary", elem_id="md-train-start")
+                stop = gr.Button("Stop", variant="stop", elem_id="md-train-stop")
         with gr.Column(scale=3):
             outputs = _outputs()
 
     def on_train(request: gr.Request | None = None, **values: Any) -> Iterator[tuple[Any, ...]]:
         """Train a W-Net with these settings (see the /train API description)."""
-        yield from train_stream(ctx, session_of(request), **values)
+        yield from train_stream(ctx, ctx.visitor(request), **values)
 
     @gradio_errors
     def on_stop(request: gr.Request) -> None:
-        stop_training(session_of(request))
+        stop_training(ctx.visitor(request))
+
+    def on_load(request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        yield from train_run.reattach(ctx, ctx.visitor(request))
 
     handler = gradio_errors(named_handler(on_train, list(controls)))
     event = start.click(
@@ -340,14 +332,22 @@ def build(ctx: AppContext) -> TrainTab:
         show_progress="hidden",
     )
     ctx.model_events.append(event)
+    ctx.on_page_stream(
+        on_load,
+        outputs,
+        api_name="watch_training",
+        api_description=WATCH_API,
+        api_visibility="public",
+    )
     # Not queued behind the training: a stop must get through while the run holds the train queue.
     stop.click(
         on_stop,
         None,
         None,
         api_name="stop_training",
-        api_description="Stop the training this session started, at its next step (the best checkpoint so far "
-        "is kept); a training started by another session is left running.",
+        api_description="Stop the training you started (locally: the running one), at its next step; the "
+        "best checkpoint so far is kept. Works from any page or client of the same owner; on a Space a "
+        "training started by another visitor is left running.",
         concurrency_id="stop",
         concurrency_limit=None,
     )
