@@ -104,7 +104,7 @@ def pair(folders: dict[str, Path]) -> tuple[Path, Path]:
 
 def test_predict_outputs_are_pngs_of_the_composites_size(ctx: AppContext, pair: tuple[Path, Path]) -> None:
     bg, fg = pair
-    overlay, color, (before, after), mask, depth, depth16 = predict_tab.predict(
+    overlay, color, (before, after), mask, depth, depth16, ran = predict_tab.predict(
         str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx
     )
     for path in (overlay, color, before, after, mask, depth, depth16):
@@ -112,6 +112,26 @@ def test_predict_outputs_are_pngs_of_the_composites_size(ctx: AppContext, pair: 
             assert img.format == "PNG" and img.size == (83, 61)
     assert Image.open(depth16).mode.startswith("I;16") and Image.open(mask).mode == "L"
     assert after == color  # the slider compares the composite with the depth colour map
+    assert "ran at **83x61**" in ran and "83x61" in ran  # a small photo is not enlarged
+
+
+def test_predict_runs_at_the_chosen_resolution(ctx: AppContext, tmp_path: Path) -> None:
+    """The working resolution control: the model runs at the chosen long side, outputs stay full size."""
+    rng = np.random.default_rng(0)
+    bg = rng.integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    fg = bg.copy()
+    fg[100:200, 150:300] = 255
+    Image.fromarray(bg).save(tmp_path / "bg.png")
+    Image.fromarray(fg).save(tmp_path / "fg.png")
+    for resolution, expected in (("fast", "128x77"), ("balanced", "256x154"), ("320", "320x192")):
+        *images, ran = predict_tab.predict(
+            str(tmp_path / "bg.png"), str(tmp_path / "fg.png"), resolution=resolution, ctx=ctx
+        )
+        assert f"ran at **{expected}**" in ran and "**500x300**" in ran
+        with Image.open(images[3]) as mask:
+            assert mask.size == (500, 300)
+    with pytest.raises(InputError, match="resolution"):
+        predict_tab.predict(str(tmp_path / "bg.png"), str(tmp_path / "fg.png"), resolution="huge", ctx=ctx)
 
 
 def test_three_channel_model_needs_no_background(ctx: AppContext, pair: tuple[Path, Path]) -> None:
@@ -458,9 +478,10 @@ def test_app_predicts_at_the_input_size(server: str, pair: tuple[Path, Path]) ->
     out = client.predict(
         handle_file(str(pair[0])), handle_file(str(pair[1])), DEFAULT_CHOICE, api_name="/predict"
     )
-    assert len(out) == 6
+    assert len(out) == 7  # 6 images/files and the "model ran at" note
     for path in (out[0], out[1], out[3], out[4], out[5]):
         assert Image.open(path).size == (83, 61)
+    assert "ran at **83x61**" in out[6]
 
 
 def test_app_trains_streams_stops_and_the_run_predicts(server: str, pair: tuple[Path, Path]) -> None:
@@ -537,6 +558,7 @@ def test_api_lists_only_named_described_endpoints(server: str) -> None:
         "background",
         "composite",
         "model",
+        "resolution",
     ]
 
 
@@ -588,7 +610,7 @@ def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, 
         on_space=False,
     )
     (dataset,) = [b for b in demo.blocks.values() if isinstance(b, gr.Dataset)]
-    (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 6]
+    (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 7]
     assert cached.api_visibility != "public"
     start = time.time()
     demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)  # caching runs at launch
@@ -602,7 +624,7 @@ def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, 
         demo.close()
     # Without the shipped model there is nothing to cache: the examples only fill the inputs.
     bare = app.build_demo(folders["runs"] / "none", folders["runs"], data_dir=folders["data"], on_space=False)
-    assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 6]
+    assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 7]
 
 
 def test_mcp_server_offers_predict_only(folders: dict[str, Path]) -> None:

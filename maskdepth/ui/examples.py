@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from maskdepth.naming import is_image_name
+from maskdepth.predict import DEFAULT_RESOLUTION
 from maskdepth.runs import is_model_dir
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
 
@@ -47,7 +48,7 @@ def cached_examples(ctx: AppContext, inputs: list[Any], outputs: list[Any], fn: 
         return
     cached = is_model_dir(ctx.checkpoints_dir)
     examples = gr.Examples(
-        examples=[[bg, fg, DEFAULT_CHOICE] for bg, fg in pairs],
+        examples=[[bg, fg, DEFAULT_CHOICE, DEFAULT_RESOLUTION] for bg, fg in pairs],
         inputs=inputs,
         outputs=outputs if cached else None,
         fn=fn if cached else None,
@@ -60,7 +61,7 @@ def cached_examples(ctx: AppContext, inputs: list[Any], outputs: list[Any], fn: 
     )
     if cached:
         weights = ctx.checkpoints_dir / "model.safetensors"
-        stamp = f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{weights.stat().st_size}:{pairs}"
+        stamp = f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{weights.stat().st_size}:{pairs}:{DEFAULT_RESOLUTION}"
         key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
         examples.cached_folder = examples.cached_folder.with_name(f"maskdepth-{key}-{examples.dataset._id}")
         examples.cached_file = examples.cached_folder / "log.csv"

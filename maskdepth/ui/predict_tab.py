@@ -18,7 +18,9 @@ from maskdepth.errors import InputError, MaskDepthError
 from maskdepth.imageio import save_png_rgb
 from maskdepth.naming import pair_by_name
 from maskdepth.predict import (
+    DEFAULT_RESOLUTION,
     OUTPUT_FILES,
+    RESOLUTIONS,
     Prediction,
     Predictor,
     colorize_depth,
@@ -41,12 +43,15 @@ GPU_S_MAX = 240
 PREDICT_API = (
     "Mask and depth of one pair. background: the photo without the object (optional for 3-channel models); "
     "composite: the same photo with the object pasted in; model: 'default (shipped)', a run name or a Hub "
-    "repo id. Returns the mask overlay, the depth colour map, the (composite, depth) slider pair, and "
-    "mask.png, depth.png, depth16.png, all at the composite's size."
+    "repo id; resolution: fast, balanced or detailed (the long side the model runs at: "
+    + ", ".join(f"{k} {v} px" for k, v in RESOLUTIONS.items())
+    + "), or a number of pixels. Returns the mask overlay, the depth colour map, the (composite, depth) "
+    "slider pair, and mask.png, depth.png, depth16.png, all at the composite's size, and a note saying at "
+    "what resolution the model ran."
 )
 PREDICT_BATCH_API = (
     f"Mask and depth of up to {MAX_BATCH_FILES} composites. backgrounds: none (3-channel models), one for "
-    "all, or one per composite with the same file name. Returns a zip (one folder per composite: mask.png, "
+    "all, or one per composite with the same file name; resolution as for /predict. Returns a zip (one folder per composite: mask.png, "
     "depth.png, depth16.png, depth_color.png) and a summary naming any file that could not be read."
 )
 
@@ -76,29 +81,48 @@ def _show_notes(pred: Prediction, name: str = "") -> None:
 
 
 def predict(
-    background: str | None, composite: str | None, model: str | None = DEFAULT_CHOICE, *, ctx: AppContext
+    background: str | None,
+    composite: str | None,
+    model: str | None = DEFAULT_CHOICE,
+    resolution: str | int | None = DEFAULT_RESOLUTION,
+    *,
+    ctx: AppContext,
 ) -> tuple[Any, ...]:
-    """One pair -> (overlay, depth colour, slider pair, mask.png, depth.png, depth16.png).
+    """One pair -> (overlay, depth colour, slider pair, mask.png, depth.png, depth16.png, resolution note).
 
-    Every output has the composite's size.
+    Every image output has the composite's size.
     """
     if not composite:
         raise InputError("upload the composite image (fg_bg): the photo with the object pasted in")
     predictor = get_predictor(ctx, model)
-    pred = predictor.predict(composite, background or None)
+    pred = predictor.predict(composite, background or None, resolution=resolution)
     _show_notes(pred)
     out = ctx.outputs.new("predict")
     files = save_prediction(pred, out)
     overlay = save_png_rgb(mask_overlay(pred.image, pred.mask), out / "overlay.png")
     before = save_png_rgb(pred.image, out / "composite.png")  # EXIF-rotated RGB, same size as the maps
     color = str(files["depth_color.png"])
-    return (str(overlay), color, (str(before), color), *(str(files[name]) for name in DOWNLOADS))
+    return (
+        str(overlay),
+        color,
+        (str(before), color),
+        *(str(files[name]) for name in DOWNLOADS),
+        ran_at(pred),
+    )
+
+
+def ran_at(pred: Prediction) -> str:
+    """Where the model ran vs the size of the outputs, for the line beside the result."""
+    (w, h), (ww, wh) = pred.image.size, pred.working_size
+    how = "refined to full size by a guided filter" if (w, h) != (ww, wh) else "no resizing needed"
+    return f"The model ran at **{ww}x{wh}**; the outputs are at the photo's **{w}x{h}** ({how})."
 
 
 def predict_batch(
     composites: Sequence[str] | None,
     backgrounds: Sequence[str] | None,
     model: str | None = DEFAULT_CHOICE,
+    resolution: str | int | None = DEFAULT_RESOLUTION,
     *,
     ctx: AppContext,
     progress: gr.Progress | None = None,
@@ -137,7 +161,7 @@ def predict_batch(
         folder = name if name not in used else f"{name}-{i + 1}"
         used.add(folder)
         try:
-            pred = predictor.predict(comp, bg)
+            pred = predictor.predict(comp, bg, resolution=resolution)
         except MaskDepthError as err:
             skipped.append(f"{Path(comp).name}: {err}")
             continue
@@ -219,9 +243,9 @@ def handlers(ctx: AppContext) -> Handlers:
     @gpu(duration=GPU_S_PREDICT)
     @gradio_errors
     def predict_mask_and_depth(
-        background: str | None, composite: str | None, model: str | None
+        background: str | None, composite: str | None, model: str | None, resolution: str = DEFAULT_RESOLUTION
     ) -> tuple[Any, ...]:
-        return predict(background, composite, model, ctx=ctx)
+        return predict(background, composite, model, resolution, ctx=ctx)
 
     @gpu(duration=batch_gpu_seconds)
     @gradio_errors
@@ -229,9 +253,10 @@ def handlers(ctx: AppContext) -> Handlers:
         composites: list[str] | None,
         backgrounds: list[str] | None,
         model: str | None,
+        resolution: str = DEFAULT_RESOLUTION,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio's idiom: it injects the tracker
     ) -> tuple[str, str]:
-        return predict_batch(composites, backgrounds, model, ctx=ctx, progress=progress)
+        return predict_batch(composites, backgrounds, model, resolution, ctx=ctx, progress=progress)
 
     return Handlers(predict=predict_mask_and_depth, predict_batch=predict_mask_and_depth_batch)
 
@@ -257,10 +282,11 @@ def _output_views() -> list[Any]:
     slider = gr.ImageSlider(label="Before / after: composite | depth", format="png", interactive=False)
     with gr.Row():
         files = [gr.File(label=f"{name}: {OUTPUT_FILES[name]}", interactive=False) for name in DOWNLOADS]
-    return [overlay, depth, slider, *files]
+    ran = gr.Markdown(elem_id="md-ran-at")
+    return [overlay, depth, slider, *files, ran]
 
 
-def _batch_box(model: Any) -> tuple[Any, list[Any], list[Any]]:
+def _batch_box(model: Any, resolution: Any) -> tuple[Any, list[Any], list[Any]]:
     """The batch accordion: (its button, the handler's inputs, its outputs)."""
     with gr.Accordion("Batch: many composites at once → a zip", open=False):
         gr.Markdown(
@@ -275,7 +301,7 @@ def _batch_box(model: Any) -> tuple[Any, list[Any], list[Any]]:
         run = gr.Button("Predict batch", variant="primary")
         batch_zip = gr.File(label="Results (zip)", interactive=False)
         summary = gr.Markdown(label="Batch summary")
-    return run, [batch_fg, batch_bg, model], [batch_zip, summary]
+    return run, [batch_fg, batch_bg, model, resolution], [batch_zip, summary]
 
 
 def build(ctx: AppContext) -> PredictTab:
@@ -302,13 +328,20 @@ def build(ctx: AppContext) -> PredictTab:
     with gr.Row():
         background = image_upload(label="Background (bg)", sources=["upload", "clipboard"])
         composite = image_upload(label="Composite (fg_bg)", sources=["upload", "clipboard"])
+    resolution = gr.Radio(
+        [(f"{name} ({px} px)", name) for name, px in RESOLUTIONS.items()],
+        value=DEFAULT_RESOLUTION,
+        label="Working resolution: fast ... detailed",
+        info="the long side the model runs at (the photo's aspect ratio is kept); outputs are always at the "
+        "photo's own size. balanced is the measured best quality for its speed",
+    )
     on = handlers(ctx)
     examples_at = gr.Column()  # the examples sit here, above the button; they need the outputs below
     run = gr.Button("Predict", variant="primary", elem_id="md-predict")
     outputs = _output_views()
     with examples_at:
-        cached_examples(ctx, [background, composite, model], outputs, on.predict)
-    batch_run, batch_inputs, batch_outputs = _batch_box(model)
+        cached_examples(ctx, [background, composite, model, resolution], outputs, on.predict)
+    batch_run, batch_inputs, batch_outputs = _batch_box(model, resolution)
 
     def on_model(model: str | None) -> tuple[str, Any]:
         return model_info(model, ctx=ctx)
@@ -316,7 +349,7 @@ def build(ctx: AppContext) -> PredictTab:
     queue = {"concurrency_id": "predict", "concurrency_limit": PREDICT_CONCURRENCY}
     run.click(
         on.predict,
-        [background, composite, model],
+        [background, composite, model, resolution],
         outputs,
         api_name="predict",
         api_description=PREDICT_API,
