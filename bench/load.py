@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from support.net import free_port, load_app_module
+from support.net import build_app, free_port, training_step
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LOAD = 2.0  # the 1-minute load average above which the numbers would measure someone else's work
@@ -75,11 +74,7 @@ class Flood:
 
 def serve(checkpoints: Path, root: Path, port: int) -> None:
     """The child process: build the app on these folders and serve it until killed."""
-    app = load_app_module()  # the repo's app.py, imported by path
-
-    demo = app.build_demo(
-        checkpoints, root / "runs", data_dir=root / "data", comparison_dir=root / "comparison", on_space=False
-    )
+    demo = build_app(checkpoints, root)  # the repo's app.py, imported by path
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
 
 
@@ -106,15 +101,6 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = 120.0) ->
         except (urllib.error.URLError, OSError):
             time.sleep(0.5)
     raise RuntimeError(f"the app did not answer at {url} within {timeout_s:.0f} s")
-
-
-def training_step(job: Any) -> int:
-    """The latest step in the Train tab's progress bar (0 before the first)."""
-    for html, *_ in reversed(job.outputs()):
-        found = re.search(r"step (\d+)", html or "")
-        if found:
-            return int(found.group(1))
-    return 0
 
 
 def flood(url: str, clients: int, requests: int, bg: Path, fg: Path, train_job: Any) -> Flood:

@@ -6,9 +6,7 @@ Models are tiny untrained W-Nets (width 4, 32 px) and training runs are a few st
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
 import time
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 from support import models as tiny
+from support.net import build_app, free_port, launched, load_app_module
 
 from maskdepth.errors import CheckpointError, HubError, InputError
 from maskdepth.model import WNet
@@ -33,20 +32,6 @@ from maskdepth.ui.live import SAMPLE_TILE
 
 ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)  # the tests share two cores with other work
-
-
-def load_app_module():
-    """app.py lives at the repo root, outside any package: import it by path."""
-    spec = importlib.util.spec_from_file_location("maskdepth_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def save_tiny(folder: Path, in_channels: int = 6) -> Path:
@@ -70,6 +55,7 @@ def tiny_train_controls(**overrides) -> dict:
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("app")
     return {
+        "root": root,  # build_app(folders["checkpoints"], folders["root"]): runs, data, comparison below it
         "checkpoints": save_tiny(root / "checkpoints"),
         "runs": root / "runs",
         "data": root / "data",
@@ -451,19 +437,8 @@ def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch:
 
 @pytest.fixture(scope="module")
 def server(folders: dict[str, Path]) -> Iterator[str]:
-    app = load_app_module()
-    demo = app.build_demo(
-        folders["checkpoints"],
-        folders["runs"],
-        data_dir=folders["data"],
-        comparison_dir=folders["comparison"],
-        on_space=False,
-    )
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with launched(build_app(folders["checkpoints"], folders["root"], on_space=False)) as url:
+        yield url
 
 
 def api_train_args(**overrides) -> dict:
@@ -518,14 +493,7 @@ def test_app_trains_streams_stops_and_the_run_predicts(server: str, pair: tuple[
 
 def test_space_mode_offers_no_local_paths(folders: dict[str, Path]) -> None:
     """On a Space (SPACE_ID set): no folder-path dataset option; no sign-in button outside a real Space."""
-    app = load_app_module()
-    demo = app.build_demo(
-        folders["checkpoints"],
-        folders["runs"],
-        data_dir=folders["data"],
-        comparison_dir=folders["comparison"],
-        on_space=True,
-    )
+    demo = build_app(folders["checkpoints"], folders["root"], on_space=True)
     radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Dataset"]
     assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload"]
     assert not any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())  # SYSTEM=spaces is not set
@@ -601,29 +569,21 @@ def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, 
     """A click on an example shows the cached outputs at once (tests/test_browser.py clicks one)."""
     from gradio.utils import get_cache_folder
 
-    app = load_app_module()
-    demo = app.build_demo(
-        folders["checkpoints"],
-        folders["runs"],
-        data_dir=folders["data"],
-        comparison_dir=folders["comparison"],
-        on_space=False,
-    )
+    demo = build_app(folders["checkpoints"], folders["root"], on_space=False)
     (dataset,) = [b for b in demo.blocks.values() if isinstance(b, gr.Dataset)]
     (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 7]
     assert cached.api_visibility != "public"
     start = time.time()
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)  # caching runs at launch
-    try:
+    with launched(demo):  # caching runs at launch
         found = get_cache_folder().glob(f"maskdepth-*-{dataset._id}")
         (folder,) = [p for p in found if p.stat().st_mtime >= start - 1]
         rows = (folder / "log.csv").read_text().strip().splitlines()
         pairs, _ = examples.example_pairs(ROOT / "examples")
         assert len(rows) == len(pairs) + 1  # a header, then one row of outputs per example
-    finally:
-        demo.close()
     # Without the shipped model there is nothing to cache: the examples only fill the inputs.
-    bare = app.build_demo(folders["runs"] / "none", folders["runs"], data_dir=folders["data"], on_space=False)
+    bare = load_app_module().build_demo(
+        folders["runs"] / "none", folders["runs"], data_dir=folders["data"], on_space=False
+    )
     assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 7]
 
 
@@ -639,12 +599,11 @@ def test_mcp_server_offers_predict_only(folders: dict[str, Path]) -> None:
 
     app = load_app_module()
     demo = app.build_demo(folders["checkpoints"], folders["runs"], data_dir=folders["data"], on_space=False)
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True, mcp_server=True)
-    try:
+    with launched(demo, mcp_server=True) as url:
         kept = ui_mcp.keep_tools(demo)
 
         async def tools() -> list[str]:
-            async with streamablehttp_client(demo.local_url.rstrip("/") + "/gradio_api/mcp/") as (
+            async with streamablehttp_client(url.rstrip("/") + "/gradio_api/mcp/") as (
                 read,
                 write,
                 _,
@@ -654,5 +613,3 @@ def test_mcp_server_offers_predict_only(folders: dict[str, Path]) -> None:
                     return [tool.name for tool in (await session.list_tools()).tools]
 
         assert asyncio.run(tools()) == kept == ["predict_mask_and_depth"]
-    finally:
-        demo.close()

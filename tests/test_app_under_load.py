@@ -4,41 +4,24 @@ launched app. The queue is bounded, every prediction is served, the training kee
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 from support.files import write_text
 from support.models import write_image
-from support.net import launched, load_app_module
+from support.net import build_app, launched, training_step
 from support.ui import DEFAULT_CHOICE, PREDICT_CONCURRENCY, TRAIN_CONCURRENCY, context, tiny_controls
 
 pytestmark = pytest.mark.usefixtures("training_slot_free")
 
 
-def _step(job: Any) -> int:
-    """The latest training step shown in the Train tab's progress bar (0 before the first)."""
-    for html, *_ in reversed(job.outputs()):
-        found = re.search(r"step (\d+)", html or "")
-        if found:
-            return int(found.group(1))
-    return 0
-
-
 def test_concurrent_predictions_while_training(tmp_path: Path, shipped: Path) -> None:
     from gradio_client import Client, handle_file
 
-    demo = load_app_module("maskdepth_app_hardening").build_demo(
-        shipped,
-        tmp_path / "runs",
-        data_dir=tmp_path / "data",
-        comparison_dir=tmp_path / "cmp",
-        on_space=False,
-    )
+    demo = build_app(shipped, tmp_path)
     # A flood waits in a bounded queue (then is told the queue is full) instead of piling up in memory.
     assert demo._queue.max_size == context.QUEUE_MAX_SIZE
     fns = {fn.api_name: fn for fn in demo.fns.values()}
@@ -51,9 +34,9 @@ def test_concurrent_predictions_while_training(tmp_path: Path, shipped: Path) ->
         args.update(eval_every=50, run_name="under-load")
         job = trainer.submit(**args, api_name="/train")
         deadline = time.monotonic() + 60
-        while _step(job) < 1 and time.monotonic() < deadline:
+        while training_step(job) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        before = _step(job)
+        before = training_step(job)
         assert before >= 1, "the training did not start"
         errors: list[BaseException] = []
         sizes: list[tuple[int, int]] = []
@@ -75,7 +58,7 @@ def test_concurrent_predictions_while_training(tmp_path: Path, shipped: Path) ->
         for t in clients:
             t.join(120)
         time.sleep(1.0)  # one more progress render
-        after = _step(job)
+        after = training_step(job)
         assert errors == [] and sizes == [(83, 61)] * 20
         assert after > before, "the training must keep going while predictions are served"
         # Through the real upload path too, a non-image gets our message (not Gradio's decoder error).

@@ -1,80 +1,40 @@
 """One real browser session: open the app in headless Chromium, click an example, predict, see images.
 
-Uses Debian's /usr/bin/chromium through Python playwright (never ``playwright install``:
-browsers cannot be downloaded here). Skipped, with the reason, if either is missing.
+Uses Debian's /usr/bin/chromium through Python playwright (tests/support/browser.py). Skipped, with
+the reason, if either is missing.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import socket
 import time
 from pathlib import Path
 
-import pytest
-import torch
+from support.browser import browser_page, require_browser
+from support.net import build_app, launched
 
 from maskdepth.model import WNet
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def test_click_example_predict_and_see_the_outputs(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
-    )
-
+    require_browser()
     WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
-    spec = importlib.util.spec_from_file_location("maskdepth_app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    demo = app.build_demo(
-        tmp_path / "checkpoints",
-        tmp_path / "runs",
-        data_dir=tmp_path / "data",
-        comparison_dir=tmp_path / "comparison",
-        on_space=False,
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)
-    torch.set_num_threads(1)
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1600})
-                page.set_default_timeout(60_000)
-                page.goto(demo.local_url)
-                page.get_by_text("synthetic 1 (synthetic scene)").first.click()
-                # Both inputs show the example's images, and its cached outputs show at once.
-                page.wait_for_function(
-                    "() => document.querySelectorAll('img[src*=\"synthetic_1_\"]').length >= 2"
-                )
-                _wait_for_outputs(page)
-                # Predict runs the model again (same inputs and model: the same files).
-                with page.expect_response(lambda r: "/queue/join" in r.url and r.ok):
-                    page.locator("#md-predict").click()
-                _wait_for_outputs(page)
-                width = page.evaluate("() => document.querySelector('#md-overlay img').naturalWidth")
-                assert width == 224  # the example's size, not the model's 32 px
-                assert page.get_by_text("far (0, blue)").is_visible()
-            finally:
-                browser.close()
+        with launched(build_app(tmp_path / "checkpoints", tmp_path)) as url, browser_page(url) as page:
+            page.get_by_text("synthetic 1 (synthetic scene)").first.click()
+            # Both inputs show the example's images, and its cached outputs show at once.
+            page.wait_for_function(
+                "() => document.querySelectorAll('img[src*=\"synthetic_1_\"]').length >= 2"
+            )
+            _wait_for_outputs(page)
+            # Predict runs the model again (same inputs and model: the same files).
+            with page.expect_response(lambda r: "/queue/join" in r.url and r.ok):
+                page.locator("#md-predict").click()
+            _wait_for_outputs(page)
+            width = page.evaluate("() => document.querySelector('#md-overlay img').naturalWidth")
+            assert width == 224  # the example's size, not the model's 32 px
+            assert page.get_by_text("far (0, blue)").is_visible()
     finally:
-        demo.close()
         shutil.rmtree(tmp_path / "runs", ignore_errors=True)
 
 
@@ -90,11 +50,7 @@ def _wait_for_outputs(page) -> None:
 def test_a_reload_shows_the_running_training_and_stop_ends_it(tmp_path: Path) -> None:
     """A run started elsewhere (the API) shows on page load, still runs after a reload, and the page's
     Stop ends it with a loadable best checkpoint."""
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
-    )
+    require_browser()
     import re
 
     from gradio_client import Client
@@ -103,52 +59,34 @@ def test_a_reload_shows_the_running_training_and_stop_ends_it(tmp_path: Path) ->
     import maskdepth
 
     WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
-    spec = importlib.util.spec_from_file_location("maskdepth_app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    demo = app.build_demo(
-        tmp_path / "checkpoints", tmp_path / "runs", data_dir=tmp_path / "data", on_space=False
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)
-    torch.set_num_threads(1)
-    controls = tiny.tiny_train_controls(budget=100000, eval_every=2, eval_samples=4, sample_every=0)
-    job = Client(demo.local_url, verbose=False).submit(
-        dataset_kind="synthetic", zip_file=None, folder="", **controls, api_name="/train"
-    )
     progress = "#md-train-progress"
 
     def shown_step(page) -> int:
         found = re.search(r"step (\d+)", page.locator(progress).inner_text())
         return int(found.group(1)) if found else 0
 
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 1600})
-                page.set_default_timeout(60_000)
-                page.goto(demo.local_url)
-                for reload in (False, True):  # the first load, then a reload: the same run, still going
-                    if reload:
-                        page.reload()
-                    page.get_by_role("tab", name="Train").click()
-                    page.get_by_text("training: running").wait_for()
-                    page.wait_for_function(
-                        f"() => /step \\d+/.test(document.querySelector('{progress}').innerText)"
-                    )
-                    first = shown_step(page)
-                    page.wait_for_function(
-                        f"() => {{ const m = document.querySelector('{progress}').innerText.match(/step (\\d+)/);"
-                        f" return m && Number(m[1]) > {first}; }}"
-                    )
-                page.locator("#md-train-stop").click()
-                page.get_by_text("training: stopped").wait_for()
-                status = page.locator("#md-train-status").inner_text()
-            finally:
-                browser.close()
+    with launched(build_app(tmp_path / "checkpoints", tmp_path)) as url:
+        controls = tiny.tiny_train_controls(budget=100000, eval_every=2, eval_samples=4, sample_every=0)
+        job = Client(url, verbose=False).submit(
+            dataset_kind="synthetic", zip_file=None, folder="", **controls, api_name="/train"
+        )
+        with browser_page(url) as page:
+            for reload in (False, True):  # the first load, then a reload: the same run, still going
+                if reload:
+                    page.reload()
+                page.get_by_role("tab", name="Train").click()
+                page.get_by_text("training: running").wait_for()
+                page.wait_for_function(
+                    f"() => /step \\d+/.test(document.querySelector('{progress}').innerText)"
+                )
+                first = shown_step(page)
+                page.wait_for_function(
+                    f"() => {{ const m = document.querySelector('{progress}').innerText.match(/step (\\d+)/);"
+                    f" return m && Number(m[1]) > {first}; }}"
+                )
+            page.locator("#md-train-stop").click()
+            page.get_by_text("training: stopped").wait_for()
+            status = page.locator("#md-train-status").inner_text()
         assert "stopped after" in status and "use it in Predict" in status
         run = Path(re.search(r"run folder: (\S+)", status).group(1))
         assert maskdepth.load_model(run).base_width == 4
@@ -156,5 +94,3 @@ def test_a_reload_shows_the_running_training_and_stop_ends_it(tmp_path: Path) ->
         while not job.done() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert job.done()
-    finally:
-        demo.close()

@@ -10,11 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-import torch
+from support.browser import browser_page, require_browser
 from support.models import tiny_config, torch_threads
-from support.net import free_port, load_app_module
-from test_browser import CHROMIUM, CHROMIUM_ARGS
+from support.net import build_app, launched
 
 from maskdepth.compare import VARIANTS, run_comparison
 from maskdepth.model import WNet
@@ -23,40 +21,25 @@ WIDTH = 1280
 
 
 def test_compare_tab_reads_at_1280_px(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
-    )
+    require_browser()
     comparison = tmp_path / "comparison"
     with torch_threads(1):  # every variant, 2 seeds, 2 steps each: the shipped layout in seconds
         base = tiny_config(comparison, steps=2, backgrounds=4, positions=1)
         run_comparison(base, list(VARIANTS), comparison, command="python -m maskdepth compare ...", seeds=2)
     WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
-    demo = load_app_module().build_demo(
-        tmp_path / "checkpoints",
-        tmp_path / "runs",
-        data_dir=tmp_path / "data",
-        comparison_dir=comparison,
-        on_space=False,
-    )
-    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
-    torch.set_num_threads(1)
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": WIDTH, "height": 900})
-                page.set_default_timeout(60_000)
-                page.goto(demo.local_url)
-                page.get_by_role("tab", name="Compare").click()
-                page.wait_for_selector("table.md-cmp img")
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('table.md-cmp img')].every(i => i.complete)"
-                )
-                page.screenshot(path=str(tmp_path / "compare-tab.png"), full_page=True)
-                layout = page.evaluate(
-                    """() => {
+        with (
+            launched(build_app(tmp_path / "checkpoints", tmp_path, comparison_dir=comparison)) as url,
+            browser_page(url, width=WIDTH, height=900) as page,
+        ):
+            page.get_by_role("tab", name="Compare").click()
+            page.wait_for_selector("table.md-cmp img")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('table.md-cmp img')].every(i => i.complete)"
+            )
+            page.screenshot(path=str(tmp_path / "compare-tab.png"), full_page=True)
+            layout = page.evaluate(
+                """() => {
                     const tables = [...document.querySelectorAll('table.md-cmp')].filter(t => t.offsetParent);
                     const gallery = tables[0];
                     const labels = [...gallery.querySelectorAll('td.md-name b')].map(b => b.innerText);
@@ -69,11 +52,8 @@ def test_compare_tab_reads_at_1280_px(tmp_path: Path) -> None:
                     return {labels, clipped, minImg: Math.min(...imgs), nImg: imgs.length, right,
                             minFont: Math.min(...small), page: document.documentElement.scrollWidth};
                 }"""
-                )
-            finally:
-                browser.close()
+            )
     finally:
-        demo.close()
         shutil.rmtree(tmp_path / "runs", ignore_errors=True)
     # Every variant has its own labelled row (name in text, not a caption to hover), after input and target.
     assert layout["labels"] == ["input", "target", *VARIANTS], layout["labels"]

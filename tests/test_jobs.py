@@ -7,10 +7,8 @@ W-Net on 16 synthetic 32 px samples (tests/tiny.py), so each test takes seconds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import socket
 import time
 import zipfile
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 import torch
 from support import models as tiny
+from support.net import build_app, free_port, training_step
 
 import maskdepth
 from maskdepth import train as train_mod
@@ -53,23 +52,12 @@ def wait_for(condition: Any, timeout: float) -> bool:
 
 
 def launch(tmp_path: Path, *, on_space: bool) -> Any:
-    spec = importlib.util.spec_from_file_location("maskdepth_app_jobs", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
     torch.manual_seed(0)
     maskdepth.WNet(base_width=4, image_size=32).save_pretrained(tmp_path / "checkpoints")
-    demo = app.build_demo(
-        tmp_path / "checkpoints",
-        tmp_path / "runs",
-        data_dir=tmp_path / "data",
-        comparison_dir=tmp_path / "comparison",
-        examples_dir=tmp_path / "no-examples",
-        on_space=on_space,
+    demo = build_app(
+        tmp_path / "checkpoints", tmp_path, on_space=on_space, examples_dir=tmp_path / "no-examples"
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)
+    demo.launch(prevent_thread_lock=True, server_port=free_port(), quiet=True)
     return demo
 
 
@@ -95,15 +83,6 @@ def train_args(**overrides: Any) -> dict[str, Any]:
     return {"dataset_kind": "synthetic", "zip_file": None, "folder": "", **controls}
 
 
-def step_of(outputs: list[Any]) -> int:
-    """The latest training step a stream's progress html showed (0 before the first)."""
-    for html, *_ in reversed(outputs):
-        found = re.search(r"step (\d+)", html if isinstance(html, str) else "")
-        if found:
-            return int(found.group(1))
-    return 0
-
-
 def final(job: Any, timeout: float = 60) -> tuple[Any, ...]:
     """A stream's last outputs, once it has ended."""
     assert wait_for(job.done, timeout), "the stream did not end"
@@ -113,16 +92,16 @@ def final(job: Any, timeout: float = 60) -> tuple[Any, ...]:
 def test_a_run_outlives_its_client_and_stops_from_another(server: str) -> None:
     starter = client(server)
     job = starter.submit(**train_args(run_name="outlives"), api_name="/train")
-    assert wait_for(lambda: step_of(job.outputs()) >= 2, 60), "the training did not start"
+    assert wait_for(lambda: training_step(job) >= 2, 60), "the training did not start"
     job.cancel()  # the page that started it closes
     time.sleep(1.0)
     assert TRAINING.busy, "leaving the page must not stop the run"
     # Another client (a reload, a second tab) re-attaches: the same run, further on.
     watcher = client(server).submit(api_name="/watch_training")
     seen = 0
-    assert wait_for(lambda: step_of(watcher.outputs()) > seen, 60)
-    first = step_of(watcher.outputs())
-    assert wait_for(lambda: step_of(watcher.outputs()) > first, 60), "the run must keep training"
+    assert wait_for(lambda: training_step(watcher) > seen, 60)
+    first = training_step(watcher)
+    assert wait_for(lambda: training_step(watcher) > first, 60), "the run must keep training"
     # Stop from a third client; the watcher's stream ends with the stopped run's summary.
     client(server).predict(api_name="/stop_training")
     html, status, curves, samples, download = final(watcher)
@@ -166,11 +145,11 @@ def test_on_a_space_visitors_see_and_stop_only_their_own_run(tmp_path: Path) -> 
     try:
         alice, bob = client(demo.local_url), client(demo.local_url)
         job = alice.submit(**train_args(run_name="alices"), api_name="/train")
-        assert wait_for(lambda: step_of(job.outputs()) >= 1, 60)
+        assert wait_for(lambda: training_step(job) >= 1, 60)
         assert "step" not in str(bob.predict(api_name="/watch_training")[0])  # bob has no run to watch
         bob.predict(api_name="/stop_training")  # not his: the run goes on
-        before = step_of(job.outputs())
-        assert wait_for(lambda: step_of(job.outputs()) > before, 60)
+        before = training_step(job)
+        assert wait_for(lambda: training_step(job) > before, 60)
         alice.predict(api_name="/stop_training")
         *_, status, _, _, download = final(job)
         assert "stopped after" in status and download

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,3 +39,24 @@ def launched(demo: Any, **launch: Any) -> Iterator[str]:
         yield demo.local_url
     finally:
         demo.close()
+
+
+def build_app(checkpoints: Path, root: Path, *, on_space: bool = False, **folders: Any) -> Any:
+    """app.py's ``build_demo`` on ``checkpoints``, with runs, data and comparison folders under ``root``.
+
+    ``folders`` (``comparison_dir=...``, ``examples_dir=...``) replace or add ``build_demo`` arguments.
+    """
+    kwargs = {"data_dir": root / "data", "comparison_dir": root / "comparison", **folders}
+    return load_app_module().build_demo(checkpoints, root / "runs", on_space=on_space, **kwargs)
+
+
+def training_step(job: Any) -> int:
+    """The latest step a ``/train`` stream's progress html showed (0 before the first).
+
+    ``job`` is a ``gradio_client`` job of the app's ``/train`` (or ``/watch_training``) endpoint.
+    """
+    for html, *_ in reversed(job.outputs()):
+        found = re.search(r"step (\d+)", html if isinstance(html, str) else "")
+        if found:
+            return int(found.group(1))
+    return 0
