@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from support.entry import predict_args
 from support.models import tiny_model, write_image
 
 import maskdepth
@@ -64,19 +65,7 @@ def test_predict_writes_four_files_at_the_input_size(
     model_dir: Path, pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     image, bg = pair
-    code = main(
-        [
-            "predict",
-            "--model",
-            str(model_dir),
-            "--image",
-            str(image),
-            "--bg",
-            str(bg),
-            "--out",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = main(predict_args(model_dir, image, bg, tmp_path / "out"))
     assert code == 0
     assert sizes(tmp_path / "out") == dict.fromkeys(OUTPUTS, (40, 30))
     printed = capsys.readouterr().out.split()
@@ -91,19 +80,7 @@ def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_pa
     (images / "notes.txt").write_text("not an image; skipped")
     bg = write_image(tmp_path / "bg.png", 40, 30, seed=5)
 
-    code = main(
-        [
-            "predict",
-            "--model",
-            str(model_dir),
-            "--image",
-            str(images),
-            "--bg",
-            str(bg),
-            "--out",
-            str(tmp_path / "out"),
-        ]
-    )
+    code = main(predict_args(model_dir, images, bg, tmp_path / "out"))
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first", "second"]
     assert sizes(tmp_path / "out" / "first") == dict.fromkeys(OUTPUTS, (40, 30))
@@ -116,17 +93,7 @@ def test_predict_a_non_image_exits_2_with_one_line(
 ) -> None:
     bad = tmp_path / "photo.png"
     bad.write_text("this is not a PNG")
-    proc = run_cli(
-        "predict",
-        "--model",
-        str(model_dir),
-        "--image",
-        str(bad),
-        "--bg",
-        str(pair[1]),
-        "--out",
-        str(tmp_path / "o"),
-    )
+    proc = run_cli(*predict_args(model_dir, bad, pair[1], tmp_path / "o"))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "photo.png" in lines[0], proc.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.entry import cli_error
+from support.entry import cli_error, predict_args
 from support.files import tree, write_text
 from support.models import write_image
 
@@ -19,17 +19,7 @@ def test_cli_output_folder_that_cannot_be_written(
 ) -> None:
     image, blocker = write_image(tmp_path / "c.png", 40, 30), write_text(tmp_path / "a-file", "x")
     line = cli_error(
-        [
-            "predict",
-            "--model",
-            str(shipped),
-            "--image",
-            str(image),
-            "--bg",
-            str(image),
-            "--out",
-            str(blocker),
-        ],
+        predict_args(shipped, image, image, blocker),
         capsys,
     )
     assert "cannot write the outputs into" in line and "a-file" in line

@@ -14,6 +14,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
+from support.entry import predict_args
 from support.models import write_image
 from support.ui import DEFAULT_CHOICE, gradio_errors, make_ctx, models_tab, predict_tab, train_stream
 
@@ -83,19 +84,7 @@ def test_the_token_never_appears(
     tiny = ["--backgrounds", "2", "--foregrounds", "2", "--positions", "2", "--base-width", "4", "--size", "32",
             "--batch-size", "4", "--eval-samples", "4", "--steps", "2"]  # fmt: skip
     codes = [
-        cli(
-            [
-                "predict",
-                "--model",
-                str(shipped),
-                "--image",
-                str(image),
-                "--bg",
-                str(image),
-                "--out",
-                str(cli_runs / "p"),
-            ]
-        ),
+        cli(predict_args(shipped, image, image, cli_runs / "p")),
         cli(["train", *tiny, "--out", str(cli_runs / "run")]),
         cli(["compare", *tiny, "--variants", "bce|bce", "--out", str(cli_runs / "compare")]),
         cli(["push", str(cli_runs / "run"), "alice/wnet"]),

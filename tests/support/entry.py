@@ -16,6 +16,11 @@ from .ui import DEFAULT_CHOICE, AppContext, gr_message, gradio_errors, predict_t
 CLI_OUTPUTS = ("mask.png", "depth.png", "depth16.png", "depth_color.png")
 
 
+def predict_args(model: Path, image: Path, bg: Path, out: Path) -> list[str]:
+    """The argv of ``python -m maskdepth predict`` (after the program name) for one model and inputs."""
+    return ["predict", "--model", str(model), "--image", str(image), "--bg", str(bg), "--out", str(out)]
+
+
 def cli_error(args: list[str], capsys: pytest.CaptureFixture, *, progress: bool = False) -> str:
     """Run the CLI in-process; it must exit 2 with exactly one ``error:`` line on stderr.
 
@@ -83,8 +88,7 @@ class CliEntry:
         self.capsys = capsys
 
     def _args(self, fg: Path, bg: Path, out: Path, model: Path | None) -> list[str]:
-        model = self.shipped if model is None else model
-        return ["predict", "--model", str(model), "--image", str(fg), "--bg", str(bg), "--out", str(out)]
+        return predict_args(self.shipped if model is None else model, fg, bg, out)
 
     def predict(self, fg: Path, bg: Path, out: Path, model: Path | None = None) -> Predicted:
         code = cli(self._args(fg, bg, out, model))
