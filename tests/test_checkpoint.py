@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from support.files import RunsCode
-from support.models import assert_same_outputs, logits, wnet_with_stats
+from support.models import assert_same_outputs, logits, save_seed_checkpoint, wnet_with_stats
 
 from maskdepth import checkpoint
 from maskdepth.checkpoint import load_model, save_model
@@ -94,18 +94,7 @@ def test_seed_checkpoint_of_the_default_wnet_loads_exactly(tmp_path: Path) -> No
     torch.manual_seed(0)
     model = WNet().eval()
     assert count_parameters(model) == SEED_PARAMETERS
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    path = tmp_path / "seed_best.pt"
-    torch.save(
-        {
-            "epoch": 7,
-            "model_state_dict": model.state_dict(),
-            "optimizer_state_dict": optimizer.state_dict(),
-            "loss": torch.tensor(0.1234),
-            "acc": 0.987,
-        },
-        path,
-    )
+    path = save_seed_checkpoint(model, tmp_path / "seed_best.pt", loss=torch.tensor(0.1234), acc=0.987)
     loaded = load_model(path)
     assert loaded.config == {"in_channels": 6, "out_channels": 1, "base_width": 32, "image_size": 64}
     assert count_parameters(loaded) == SEED_PARAMETERS

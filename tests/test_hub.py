@@ -24,6 +24,9 @@ from maskdepth.model import WNet, count_parameters
 
 TOKEN = DEFAULT_TOKEN  # the fake Hub's token; deliberately not hf_-shaped: redaction must use the literal
 HF_LIKE_TOKEN = "hf_AbCdEfGhIjKlMnOpQrStUv123"
+# What a push puts in the repo: a model alone, and a run folder (its metrics and config go too, not last.pt).
+MODEL_FILES = {".gitattributes", "config.json", "model.safetensors", "README.md"}
+PUSHED_RUN_FILES = MODEL_FILES | {"metrics.json", "train_config.json"}
 
 
 def full_error_text(err: BaseException) -> str:
@@ -71,12 +74,7 @@ def test_push_then_load_from_the_hub_is_exact(fake_hub: FakeHub) -> None:
     model = wnet_with_stats()
     url = push_to_hub(model, "alice/wnet", token=TOKEN, card={"dataset": "synthetic"})
     assert url == f"{fake_hub.endpoint}/alice/wnet"
-    assert set(fake_hub.repos["alice/wnet"].files) == {
-        ".gitattributes",
-        "config.json",
-        "model.safetensors",
-        "README.md",
-    }
+    assert set(fake_hub.repos["alice/wnet"].files) == MODEL_FILES
     assert 'maskdepth.load_model("alice/wnet")' in fake_hub.repos["alice/wnet"].files["README.md"].decode()
     loaded = load_model("alice/wnet")
     assert not loaded.training
@@ -97,14 +95,7 @@ def test_push_run_folder_then_pull(
     )
     push_to_hub(run, "alice/run")
     files = fake_hub.repos["alice/run"].files
-    assert set(files) == {
-        ".gitattributes",
-        "config.json",
-        "model.safetensors",
-        "README.md",
-        "metrics.json",
-        "train_config.json",
-    }
+    assert set(files) == PUSHED_RUN_FILES
     assert "| Mask Dice | 0.7500 | higher |" in files["README.md"].decode()
     assert json.loads(files["train_config.json"])["epochs"] == 2
     everything = stored_text(fake_hub)
@@ -282,7 +273,7 @@ def test_every_push_path_writes_the_same_card(fake_hub: FakeHub) -> None:
     assert url == f"{fake_hub.endpoint}/alice/mixin"
     ours = fake_hub.repos["alice/ours"].files
     mixin = fake_hub.repos["alice/mixin"].files
-    assert set(ours) == set(mixin) == {".gitattributes", "config.json", "model.safetensors", "README.md"}
+    assert set(ours) == set(mixin) == MODEL_FILES
     assert mixin["README.md"].decode() == ours["README.md"].decode().replace("alice/ours", "alice/mixin")
     assert "base_model: bob/wnet" in mixin["README.md"].decode()
     assert_same_outputs(model, load_model("alice/mixin"))
@@ -295,14 +286,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 def test_push_the_shipped_model(fake_hub: FakeHub, tmp_path: Path) -> None:
     push_to_hub(SHIPPED, "alice/maskdepth", token=TOKEN)
     files = fake_hub.repos["alice/maskdepth"].files
-    assert set(files) == {
-        ".gitattributes",
-        "config.json",
-        "model.safetensors",
-        "README.md",
-        "metrics.json",
-        "train_config.json",
-    }
+    assert set(files) == PUSHED_RUN_FILES
     assert files["model.safetensors"] == (SHIPPED / "model.safetensors").read_bytes()
     card = _card(files["README.md"], tmp_path)
     shipped = json.loads((SHIPPED / "evaluation.json").read_text())["metrics"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from support.models import tiny_model
+from support.models import save_seed_checkpoint, tiny_model
 from torch import nn
 
 import maskdepth
@@ -173,18 +173,7 @@ def test_five_depth_levels_and_four_mask_levels() -> None:
 def test_seed_checkpoint_loads_and_matches_the_reference_network(tmp_path: Path) -> None:
     ref = SeedWNet()
     randomise(ref, seed=1)
-    optimizer = torch.optim.Adam(ref.parameters(), lr=0.01)
-    path = tmp_path / "seed_best.pt"
-    torch.save(
-        {
-            "epoch": 7,
-            "model_state_dict": ref.state_dict(),
-            "optimizer_state_dict": optimizer.state_dict(),
-            "loss": 0.4321,
-            "acc": 0.0042,
-        },
-        path,
-    )
+    path = save_seed_checkpoint(ref, tmp_path / "seed_best.pt", loss=0.4321, acc=0.0042)
 
     model = maskdepth.load_model(path)
     assert isinstance(model, WNet) and not model.training

@@ -124,3 +124,20 @@ def assert_same_outputs(a: WNet, b: WNet, size: int = 32) -> None:
     """``b`` gives exactly ``a``'s logits."""
     for got, want in zip(logits(b, size), logits(a, size), strict=True):
         assert torch.equal(got, want)
+
+
+def save_seed_checkpoint(model: torch.nn.Module, path: Path, *, loss: object, acc: float) -> Path:
+    """``model`` saved as the seed's training script saves a checkpoint (SEED.md): a ``torch.save`` dict of
+    ``epoch``, ``model_state_dict``, ``optimizer_state_dict`` (Adam), ``loss`` and ``acc``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    torch.save(
+        {
+            "epoch": 7,
+            "model_state_dict": model.state_dict(),
+            "optimizer_state_dict": optimizer.state_dict(),
+            "loss": loss,
+            "acc": acc,
+        },
+        path,
+    )
+    return path
