@@ -65,6 +65,23 @@ class Row:
     def from_stats(cls, section: str, metric: str, stats: Stats, unit: str = "", **kw: Any) -> Row:
         return cls(section, metric, stats.median, unit, stats.min, stats.max, stats.n, **kw)
 
+    @classmethod
+    def at_most(cls, section: str, metric: str, stats: Stats, unit: str, limit: float, **kw: Any) -> Row:
+        """``stats`` with the target "median <= ``limit`` ``unit``" and its verdict."""
+        target, ok = f"<= {_amount(limit, unit)}", stats.median <= limit
+        return cls.from_stats(section, metric, stats, unit, target=target, verdict=verdict(ok), **kw)
+
+    @classmethod
+    def at_least(cls, section: str, metric: str, stats: Stats, unit: str, limit: float, **kw: Any) -> Row:
+        """``stats`` with the target "median >= ``limit`` ``unit``" and its verdict."""
+        target, ok = f">= {_amount(limit, unit)}", stats.median >= limit
+        return cls.from_stats(section, metric, stats, unit, target=target, verdict=verdict(ok), **kw)
+
+
+def _amount(value: float, unit: str) -> str:
+    """``value`` with its unit as the targets show it: ``2x``, ``1.5x``, ``100 ms``."""
+    return f"{value:g}x" if unit == "x" else f"{value:g} {unit}"
+
 
 @dataclass
 class SectionResult:

@@ -225,25 +225,20 @@ def run_quality(
                 note=(f"loses on {', '.join(lost)}; " if lost else "") + "values in the quality table",
             )
         )
-        iou, delta = shipped["metrics"]["mask_iou"], shipped["metrics"]["depth_delta1"]
-        res.rows.append(
-            Row(
-                sec,
-                f"shipped mask IoU {label}",
-                iou,
-                target=f">= {TARGET_IOU}",
-                verdict=verdict(iou >= TARGET_IOU),
+        for name, key, floor in (
+            ("mask IoU", "mask_iou", TARGET_IOU),
+            ("depth δ<1.25", "depth_delta1", TARGET_DELTA),
+        ):
+            value = shipped["metrics"][key]
+            res.rows.append(
+                Row(
+                    sec,
+                    f"shipped {name} {label}",
+                    value,
+                    target=f">= {floor}",
+                    verdict=verdict(value >= floor),
+                )
             )
-        )
-        res.rows.append(
-            Row(
-                sec,
-                f"shipped depth δ<1.25 {label}",
-                delta,
-                target=f">= {TARGET_DELTA}",
-                verdict=verdict(delta >= TARGET_DELTA),
-            )
-        )
     else:
         res.rows.append(
             Row(
