@@ -1,7 +1,9 @@
 """Helpers shared by the tests (and the benchmarks): one home instead of a copy per test file.
 
 - ``support.models``: tiny W-Nets, tiny training configs, random images, ``torch_threads``.
-- ``support.net``: a free port, ``app.py`` loaded by path, a launched demo.
+- ``support.net``: a free port, ``app.py`` loaded by path and built on temp folders (``build_app``), a launched
+  demo, the step a ``/train`` stream showed.
+- ``support.browser``: a headless Chromium page on the launched app (skipped without Chromium/playwright).
 - ``support.fakehub``: a local stand-in for the Hugging Face Hub (``conftest.py`` serves it as ``fake_hub``).
 - ``support.files``: files a test builds or inspects (tree snapshots, cut files, hostile pickles).
 - ``support.ui``: the app's UI modules, imported here once, and the handlers' test harness.
