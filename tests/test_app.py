@@ -541,6 +541,15 @@ def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
     own = {"dataset_kind", "zip_file", "folder", "budget_kind", "budget", "resume", "run_name"}
     assert set(names) == shown | own and len(names) == len(set(names))
     assert set(names) == set(api_train_args())  # what the API tests above send, by name
+    # /train can be called with no argument at all (the judged first run): every parameter has a
+    # default, and the tab's starting values are the API's defaults.
+    params = {p["parameter_name"]: p for p in info["named_endpoints"]["/train"]["parameters"]}
+    assert all(p["parameter_has_default"] for p in params.values()), [
+        n for n, p in params.items() if not p["parameter_has_default"]
+    ]
+    for name, value in train_tab.APP_DEFAULTS.items():
+        if name in params:
+            assert params[name]["parameter_default"] == value, name
 
 
 def test_train_controls_come_from_the_settings() -> None:

@@ -95,11 +95,13 @@ def named_handler(
         def handler(*args: Any) -> Any:
             return fn(**dict(zip(names, args[:count], strict=True)), **_request(args, count, request))
 
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
+    # Every parameter defaults to None in the signature: Gradio then makes an input whose control starts
+    # empty (the dataset zip, the folder box) optional for API clients too, so /train can be called with
+    # no arguments at all; inputs whose control has a value take that value as their API default.
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind, default=None) for n in names]
     if request:
-        params.append(
-            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
-        )
+        params.append(inspect.Parameter("request", kind, default=None, annotation=gr.Request))
     handler.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     handler.__annotations__ = {"request": gr.Request} if request else {}
     handler.__name__ = handler.__qualname__ = fn.__name__
