@@ -153,7 +153,7 @@ def render_markdown(results: dict[str, Any] | None) -> str:
         "```",
         "",
         "It prints a table and writes `bench/results.json` (every window, every run). Targets are",
-        "checked on medians: training throughput >= 1.5x the seed-style reference; end-to-end 224",
+        "checked on medians: training throughput >= 1.6x the seed-style reference; end-to-end 224",
         "predict <= 2x the model alone; app overhead through gradio_client <= 100 ms; cold start",
         "<= 10 s; at 15 minutes the shipped recipe beats the seed's on every metric and reaches",
         "mask IoU >= 0.95 and depth δ<1.25 >= 0.90.",
