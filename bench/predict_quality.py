@@ -51,10 +51,10 @@ def score(model: str, resolutions: list[int], folder: Path, names: list[str]) ->
             "mean_iou": statistics.mean(iou(pixel_difference(*pairs[n]), truth[n]) for n in names)
         }
     }
+    predictor = Predictor.from_source(model)  # loaded once; each row sets its resolution and refinement
     for res in resolutions:
         for refine in (True, False):
-            predictor = Predictor.from_source(model, resolution=res)
-            predictor.refine = refine
+            predictor.resolution, predictor.refine = res, refine
             ious, times = [], []
             for n in names:
                 t0 = time.perf_counter()

@@ -72,7 +72,9 @@ def mask_overlay(
 
 
 RESOLUTIONS = {"fast": 128, "balanced": 256, "detailed": 512}  # long side of the working size, pixels
-DEFAULT_RESOLUTION = "balanced"  # the measured quality/speed point: BENCHMARKS.md, "Prediction resolution"
+DEFAULT_RESOLUTION = (
+    "balanced"  # the measured quality/speed point: BENCHMARKS.md, "Prediction at the photo's resolution"
+)
 MAX_RESOLUTION = 2048
 
 
@@ -92,11 +94,6 @@ def resolution_pixels(resolution: int | str | None) -> int:
     if not 32 <= int(value) <= MAX_RESOLUTION:
         raise InputError(f"resolution must be 32..{MAX_RESOLUTION} pixels (the long side), got {value}")
     return int(value)
-
-
-def trained_sizes(model: WNet) -> tuple[int, int]:
-    """(smallest, largest) image side the model was trained at (its config's ``train_sizes``, else its image_size)."""
-    return model.cfg.size_range
 
 
 Prepared = tuple[Image.Image, Image.Image | None, list[str]]
@@ -138,7 +135,8 @@ class Predictor:
     def working_size(self, width: int, height: int, resolution: int | str | None = None) -> tuple[int, int]:
         """(w, h) the model runs at for a photo of this size (before padding to a multiple of 32)."""
         long_side = self.resolution if resolution is None else resolution_pixels(resolution)
-        return working_size(width, height, long_side, trained_sizes(self.model)[0])
+        # Never below the smallest size the model was trained at (config train_sizes, else image_size).
+        return working_size(width, height, long_side, self.model.cfg.size_range[0])
 
     def prepare(self, image: ImageSource, bg: ImageSource | None = None) -> Prepared:
         """Decode and check a pair; a background of another size is resized to the composite's, with a note."""
@@ -231,7 +229,7 @@ class Predictor:
         if (h, w) == tuple(mask.shape[-2:]):
             return mask[0, 0].clamp(0, 1), depth[0, 0].clamp(0, 1)
         if self.refine:
-            return refine(mask, depth, fg_bg, bg if self.needs_background else None, self.device)
+            return refine(mask, depth, fg_bg, bg)  # bg is None for 3-channel models (prepare)
         # Plain bilinear upsampling of the probabilities (refine=False): smooth, but edges are blurred.
         both = F.interpolate(torch.cat([mask, depth], 1), size=(h, w), mode="bilinear", align_corners=False)
         return both[0, 0].clamp(0, 1), both[0, 1].clamp(0, 1)

@@ -100,36 +100,31 @@ def change_guide(fg_bg: Image.Image, bg: Image.Image | None) -> Image.Image:
 
 
 def refine(
-    mask: torch.Tensor,
-    depth: torch.Tensor,
-    fg_bg: Image.Image,
-    bg: Image.Image | None,
-    device: torch.device,
+    mask: torch.Tensor, depth: torch.Tensor, fg_bg: Image.Image, bg: Image.Image | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask and depth (1, 1, h, w) at the working size -> (H, W) at ``fg_bg``'s size, edges from the photos.
 
     The mask follows the outline of what changed between ``bg`` and ``fg_bg`` (the composite's brightness
     without a background); the depth follows the refined mask, since the object's outline is where it jumps.
+    Works on the device the predictions are on.
     """
-    w, h = fg_bg.size
     small = mask.shape[-1], mask.shape[-2]
     guide = change_guide(fg_bg, bg)
     mask_full = guided_upsample(
         mask,
-        _gray(guide.resize(small, Image.BILINEAR, reducing_gap=2.0)).to(device),
-        _gray(guide).to(device),
+        _gray(guide.resize(small, Image.BILINEAR, reducing_gap=2.0)).to(mask.device),
+        _gray(guide).to(mask.device),
         eps=MASK_EPS,
         r=GUIDE_RADIUS,
-    )[0, 0]
+    )
     del guide
     # Depth jumps at the object's outline: the refined mask guides the depth (a guide with the photo's
     # brightness would copy its texture into the depth map).
     depth_full = guided_upsample(
         depth,
-        F.interpolate(mask_full[None, None], size=mask.shape[-2:], mode="area"),
-        mask_full[None, None],
+        F.interpolate(mask_full, size=mask.shape[-2:], mode="area"),
+        mask_full,
         eps=DEPTH_EPS,
         r=GUIDE_RADIUS,
     )
-    assert mask_full.shape[-2:] == (h, w)
-    return mask_full, depth_full[0, 0]
+    return mask_full[0, 0], depth_full[0, 0]
