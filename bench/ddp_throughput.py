@@ -42,6 +42,8 @@ def _worker(args: argparse.Namespace) -> None:
             times.append((event.step, event.elapsed_s))
 
     cfg = TrainConfig(
+        scene_families="rooms",  # the data of the earlier measurements (bench.common.ROOM_SCENES)
+        two_shot=False,
         batch_size=args.batch,
         threads=args.threads,
         minutes=args.seconds / 60,

@@ -104,27 +104,41 @@ class TrainConfig:
     )
     flips: bool = _opt(True, "data", "synthetic: no flipped copies")
     scene_families: str = _opt(
-        "rooms",
+        "train",
         "data",
-        "synthetic: rooms (the seed-like rooms only), train (the training mix of rooms, corridors, outdoor "
-        "and tabletop scenes, maskdepth.data.families) or heldout (the street family, for evaluation only)",
+        "synthetic: train (the training mix of rooms, corridors, outdoor and tabletop scenes, "
+        "maskdepth.data.families), rooms (the seed-like rooms only: the first shipped model's recipe) or "
+        "heldout (the street family, for evaluation only)",
         choices=SCENE_FAMILIES,
+        ui=True,
+        label="Scene families",
     )
     two_shot: bool = _opt(
-        False,
+        True,
         "data",
-        "synthetic: bg and fg_bg as two separate photos (own noise, exposure, JPEG, <= 2 px shift, a shadow)",
+        "synthetic: bg and fg_bg as two separate photos (own noise, exposure, JPEG, <= 2 px shift, a shadow); "
+        "off (--no-two-shot): one image and the same image with a paste, the seed's recipe",
+        ui=True,
+        label="Two shots (bg and composite as two photos)",
     )
     data_seed: int = _opt(0, "data")
     size: int = _opt(
         64,
         "data",
-        "training resolution (square)",
+        "training resolution (square; with --min-size the largest side, and the evaluation size)",
         minimum=32,
-        maximum=224,
+        maximum=256,
         step=32,
         ui=True,
         label="Training resolution (pixels)",
+    )
+    min_size: int = _opt(
+        0,
+        "data",
+        "synthetic: multi-scale training, each batch at a random shape with sides multiples of 32 from "
+        "this to --size, aspect up to 2:1 (maskdepth.data.multiscale); 0 = every batch at --size square",
+        minimum=0,
+        maximum=256,
     )
     test_fraction: float = _opt(0.3, "data", minimum=0.0, maximum=1.0)
     parts: int = _opt(
@@ -255,6 +269,15 @@ class TrainConfig:
             raise TrainingError("batch_size and parts must be >= 1 and lr > 0")
         if self.size < 32:
             raise TrainingError(f"size must be >= 32 (the W-Net pools five times), got {self.size}")
+        if self.min_size and not 32 <= self.min_size <= self.size:
+            raise TrainingError(
+                f"min_size must be 0 (one size) or 32..size ({self.size}), got {self.min_size}"
+            )
+        if self.min_size and self.dataset != "synthetic":
+            raise TrainingError(
+                "multi-scale training (min_size) renders each batch at its own shape, which only the "
+                "synthetic generator can do; train a folder dataset at one size (min_size 0)"
+            )
         self.loss_config()  # validates the loss names
 
     def loss_config(self) -> LossConfig:

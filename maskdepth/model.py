@@ -12,7 +12,7 @@ through :meth:`WNetConfig.validate`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -246,6 +246,18 @@ class WNet(
     def from_config(cls, config: WNetConfig) -> WNet:
         """An untrained W-Net of ``config`` (validated)."""
         return cls(**config.validate().to_dict())
+
+    def set_sizes(self, image_size: int, train_sizes: tuple[int, int] | None) -> None:
+        """Record the size trained (and evaluated) at and the range of sizes seen; saved with the weights.
+
+        A range equal to ``(image_size, image_size)`` is stored as None (single-size, as before)."""
+        sizes = (
+            None
+            if train_sizes is None or tuple(train_sizes) == (image_size, image_size)
+            else tuple(train_sizes)
+        )
+        self.cfg = replace(self.cfg, image_size=image_size, train_sizes=sizes).validate()
+        self.image_size, self.train_sizes = image_size, sizes
 
     @property
     def config(self) -> dict:

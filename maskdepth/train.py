@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from maskdepth import distributed, precision
 from maskdepth.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.train names)
 from maskdepth.data import build_dataset, describe_dataset, split_parts  # noqa: F401 (ditto)
 from maskdepth.data.fetch import one_thread_batches
+from maskdepth.data.multiscale import AtShapes, ShapeBatches, batch_shapes
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
 from maskdepth.errors import TrainingError
 from maskdepth.events import DoneEvent, EvalEvent, Event, SamplesEvent, StepEvent, TrainResult
@@ -73,18 +74,27 @@ class RunData:
     def loader(self, cfg: TrainConfig, part: int, epoch: int, ddp: distributed.Context) -> DataLoader:
         """One epoch over ``part`` (this process's shard under torchrun), augmented and seeded."""
         data: Dataset = self.parts[part]
+        shapes = batch_shapes(cfg.min_size, cfg.size) if cfg.min_size else None
+        if shapes:
+            data = AtShapes(data, len(shapes))  # indexed (position, (h, w)): each batch its own shape
         if cfg.augment:
             data = Augmented(data, JointAugment(), seed=cfg.seed)
             data.epoch = epoch
         sampler = ddp.sampler(data, seed=cfg.seed, epoch=epoch)  # None: one process sees all
+        generator = torch.Generator().manual_seed(cfg.seed + epoch)
+        drop_last = len(sampler if sampler is not None else data) > cfg.batch_size
+        if shapes:
+            order = sampler if sampler is not None else RandomSampler(data, generator=generator)
+            batches = ShapeBatches(order, cfg.batch_size, drop_last, shapes, seed=cfg.seed + epoch)
+            return DataLoader(data, batch_sampler=batches, num_workers=cfg.num_workers)
         return DataLoader(
             data,
             batch_size=cfg.batch_size,
             shuffle=sampler is None,
             sampler=sampler,
-            drop_last=len(sampler if sampler is not None else data) > cfg.batch_size,
+            drop_last=drop_last,
             num_workers=cfg.num_workers,
-            generator=torch.Generator().manual_seed(cfg.seed + epoch),
+            generator=generator,
         )
 
 
@@ -93,7 +103,11 @@ def build_model(cfg: TrainConfig, device: torch.device) -> tuple[WNet, dict | No
     model, state = load_resume(cfg.resume) if cfg.resume else (None, None)
     if model is None:
         model = WNet(in_channels=cfg.in_channels, base_width=cfg.base_width, image_size=cfg.size)
-    model.image_size = cfg.size
+        seen = (cfg.min_size or cfg.size, cfg.size)
+    else:  # progressive resizing: the saved range covers every stage (64 -> 128 -> 224 ...)
+        low, high = model.cfg.size_range
+        seen = (min(low, cfg.min_size or cfg.size), max(high, cfg.size))
+    model.set_sizes(cfg.size, seen)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model.to(device).train(), state

@@ -135,14 +135,15 @@ def test_defaults_are_the_shipped_generator() -> None:
     )  # one image with a paste: no two-shot effects
 
 
-def test_train_config_switches_the_families_and_two_shots_on(tmp_path) -> None:
-    """--scene-families / --two-shot reach the generator through build_dataset (off by default: rooms)."""
+def test_train_config_has_the_families_and_two_shots_on_by_default(tmp_path) -> None:
+    """--scene-families / --no-two-shot reach the generator through build_dataset (on by default: the mix)."""
     from maskdepth.config import TrainConfig
     from maskdepth.data import build_dataset
 
     base = dict(backgrounds=4, foregrounds=2, positions=2, steps=1, out_dir=str(tmp_path))
-    rooms = build_dataset(TrainConfig(**base))
-    mixed = build_dataset(TrainConfig(**base, scene_families="train", two_shot=True))
+    rooms = build_dataset(TrainConfig(**base, scene_families="rooms", two_shot=False))
+    mixed = build_dataset(TrainConfig(**base))
+    assert mixed.families is not None and mixed.two_shot is not None and rooms.two_shot is None
     held = build_dataset(TrainConfig(**base, scene_families="heldout"))
     assert {rooms.family(b) for b in range(4)} == {"room"}
     assert {held.family(b) for b in range(4)} == {HELDOUT_FAMILY}

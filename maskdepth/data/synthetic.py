@@ -94,6 +94,7 @@ class SyntheticScenes(Dataset):
         *,
         families: str | Sequence[str] | None = None,
         two_shot: bool | TwoShot = False,
+        cache_size: int = 256,
     ):
         if min(backgrounds, foregrounds, positions) < 1:
             raise ValueError("backgrounds, foregrounds and positions must each be >= 1")
@@ -105,7 +106,22 @@ class SyntheticScenes(Dataset):
         self.size, self.shape, self.seed = size, shape, seed
         self.families = None if families is None else resolve(families)
         self.two_shot = TwoShot() if two_shot is True else (two_shot or None)
+        self.cache_size = cache_size  # backgrounds kept rendered (memory bound for large sets)
         self._bg_cache: dict[int, tuple[Background, np.ndarray]] = {}
+
+    def at_shape(self, shape: tuple[int, int], cache_size: int | None = None) -> SyntheticScenes:
+        """The same samples rendered at ``shape`` (H, W): same scenes, objects, positions and seeds."""
+        return SyntheticScenes(
+            self.backgrounds,
+            self.foregrounds,
+            self.positions,
+            self.flips == 2,
+            tuple(shape),
+            self.seed,
+            families=self.families[0] if self.families is not None else None,
+            two_shot=self.two_shot or False,
+            cache_size=self.cache_size if cache_size is None else cache_size,
+        )
 
     def __len__(self) -> int:
         return self.backgrounds * self.foregrounds * self.positions * self.flips
@@ -132,7 +148,7 @@ class SyntheticScenes(Dataset):
         """Background ``b`` and its rgb at the output size (H, W, 3), cached."""
         cached = self._bg_cache.get(b)
         if cached is None:
-            if len(self._bg_cache) >= 256:  # bound memory for large datasets
+            if len(self._bg_cache) >= self.cache_size:  # bound memory for large datasets
                 self._bg_cache.pop(next(iter(self._bg_cache)))
             if self.families is None:
                 bg = render_background(self.seed, b, self.size)

@@ -158,6 +158,9 @@ def base_config(
         base_width=int(base_width),
         eval_samples=128,
         sample_every=0,
+        # The shipped comparison's data (comparisons/default): room scenes, one image + its paste.
+        scene_families="rooms",
+        two_shot=False,
     )
 
 

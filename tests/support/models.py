@@ -80,7 +80,10 @@ def tiny_train_controls(**overrides: object) -> dict:
     from .ui import train_tab  # the app's modules are imported in support/ui.py only
 
     d = TrainConfig(steps=1)
-    recipe = ("mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "in_channels", "resume_lr")
+    recipe = (
+        "mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "in_channels", "resume_lr", "scene_families",
+        "two_shot",
+    )  # fmt: skip
     controls: dict = {
         **{name: getattr(d, name) for name in recipe},
         **TINY_DATA,

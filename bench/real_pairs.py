@@ -1,0 +1,200 @@
+"""Held-out real photos as two separate shots, scored through ``python -m maskdepth predict`` at its defaults.
+
+    .venv/bin/python -m bench.real_pairs [--model checkpoints] [--keep DIR] [--out result.json]
+
+A check the training never saw in any form: the photos are the ones Gradio ships
+(``gradio/media_assets/images``: cheetah, groot, lion, tower, the Hugging Face logo); the
+project's textures, examples and check set use scikit-image's photos only. Objects are cut
+from those photos (ellipses, a polygon, the logo's own soft alpha) and pasted at several
+sizes into non-square backgrounds. Each pair is then made into two shots by code written
+apart from the training generator (``maskdepth.data.twoshot``), with other distributions:
+per shot an exposure and gamma change, white balance, a Gaussian blur, sensor noise and a
+PIL JPEG at quality 55-92; the background shot is moved by up to 1.5 px and turned by up to
+0.3 deg; the composite gets a soft shadow of the object, offset and squashed (not part of the
+mask).
+
+The pairs go through the CLI at its defaults (subprocess: ``predict --image fg_bg --bg bg``),
+and the mask IoU (prediction > 0.5 vs the cut-out's alpha > 0.5) is printed per pair, with two
+pixel-difference baselines on the same pairs: ``max |fg_bg - bg| > 8`` and the same after a
+Gaussian blur (sigma 2) of both images with threshold 24.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = Path(importlib.util.find_spec("gradio").origin).parent / "media_assets" / "images"
+
+
+def photo(name: str) -> Image.Image:
+    return Image.open(PHOTOS / name)
+
+
+def backgrounds() -> dict[str, Image.Image]:
+    """Non-square backgrounds (w x h in the comments)."""
+    return {
+        "cheetah": photo("cheetah.jpg").convert("RGB"),  # 502x343
+        "groot": photo("groot.jpeg").convert("RGB"),  # 910x512, 16:9
+        "tower": photo("tower.jpg").convert("RGB"),  # 377x600, portrait
+        "lion": photo("lion.jpg").convert("RGB").crop((0, 40, 256, 232)),  # 256x192, 4:3
+    }
+
+
+def _alpha_cut(img: Image.Image, box: tuple[int, int, int, int], shape: str) -> Image.Image:
+    """An RGBA cut-out of ``box`` with an anti-aliased ellipse or diamond alpha."""
+    crop = img.convert("RGB").crop(box)
+    w, h = crop.size
+    big = Image.new("L", (4 * w, 4 * h), 0)
+    draw = ImageDraw.Draw(big)
+    if shape == "ellipse":
+        draw.ellipse((0, 0, 4 * w - 1, 4 * h - 1), fill=255)
+    else:
+        draw.polygon([(2 * w, 0), (4 * w, 2 * h), (2 * w, 4 * h), (0, 2 * h)], fill=255)
+    crop.putalpha(big.resize((w, h), Image.LANCZOS))
+    return crop
+
+
+def objects() -> dict[str, Image.Image]:
+    return {
+        "logo": photo("hf-logo_transpng.png").convert("RGBA"),  # its own soft alpha
+        "lion_face": _alpha_cut(photo("lion.jpg"), (50, 10, 160, 130), "ellipse"),
+        "cheetah_face": _alpha_cut(photo("cheetah1.jpg"), (40, 20, 220, 230), "ellipse"),
+        "groot_face": _alpha_cut(photo("groot.jpeg"), (330, 0, 600, 300), "ellipse"),
+        "tower_top": _alpha_cut(photo("tower.jpg"), (100, 40, 280, 300), "diamond"),
+    }
+
+
+# (name, background, object, long side as a fraction of the background's short side, (x, y) in [0, 1])
+PAIRS = [
+    ("cheetah_logo", "cheetah", "logo", 0.45, (0.8, 0.2)),
+    ("cheetah_lion", "cheetah", "lion_face", 0.35, (0.1, 0.6)),
+    ("groot_cheetah", "groot", "cheetah_face", 0.4, (0.15, 0.5)),
+    ("groot_tower", "groot", "tower_top", 0.5, (0.85, 0.3)),
+    ("tower_logo", "tower", "logo", 0.4, (0.3, 0.8)),
+    ("tower_groot", "tower", "groot_face", 0.45, (0.6, 0.15)),
+    ("lion_logo", "lion", "logo", 0.35, (0.05, 0.05)),
+    ("lion_cheetah", "lion", "cheetah_face", 0.3, (0.9, 0.9)),
+    ("cheetah_groot", "cheetah", "groot_face", 0.25, (0.5, 0.1)),
+    ("groot_lion", "groot", "lion_face", 0.3, (0.5, 0.9)),
+]
+
+
+def paste(bg: Image.Image, obj: Image.Image, size: float, at: tuple[float, float]):
+    """(composite RGB, object alpha (H, W) float in [0, 1]) with the object pasted into ``bg``."""
+    scale = size * min(bg.size) / max(obj.size)
+    obj = obj.resize((max(1, round(obj.width * scale)), max(1, round(obj.height * scale))), Image.LANCZOS)
+    x, y = round(at[0] * (bg.width - obj.width)), round(at[1] * (bg.height - obj.height))
+    out = bg.copy()
+    out.paste(obj, (x, y), obj)
+    alpha = np.zeros((bg.height, bg.width), np.float32)
+    alpha[y : y + obj.height, x : x + obj.width] = np.asarray(obj, np.float32)[..., 3] / 255
+    return out, alpha
+
+
+def shadow(img: Image.Image, alpha: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Darken a blurred copy of the object's alpha, moved down-right and squashed, outside the object."""
+    h, w = alpha.shape
+    dx, dy = rng.uniform(0.02, 0.06) * w, rng.uniform(0.02, 0.05) * h
+    a = Image.fromarray((alpha * 255).astype(np.uint8)).transform(
+        (w, h), Image.AFFINE, (1, 0.3, -dx, 0, 1.25, -dy), Image.BILINEAR
+    )
+    soft = np.asarray(a.filter(ImageFilter.GaussianBlur(rng.uniform(2, 6))), np.float32) / 255
+    strength = rng.uniform(0.25, 0.45) * soft * (1 - alpha)
+    return Image.fromarray((np.asarray(img, np.float32) * (1 - strength[..., None])).astype(np.uint8))
+
+
+def shoot(img: Image.Image, rng: np.random.Generator, move: bool) -> Image.Image:
+    """One camera shot of ``img``: pose (if ``move``), exposure, white balance, blur, noise, JPEG."""
+    if move:
+        dx, dy = rng.uniform(-1.5, 1.5, 2)
+        img = img.rotate(rng.uniform(-0.3, 0.3), Image.BICUBIC, translate=(dx, dy), fillcolor=None)
+    x = np.asarray(img, np.float32) / 255
+    x = np.clip(x * 2 ** rng.uniform(-0.35, 0.35), 0, 1) ** rng.uniform(0.9, 1.1)
+    x = np.clip(x * rng.uniform(0.94, 1.06, 3), 0, 1)
+    shot = Image.fromarray((x * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.8)))
+    x = np.asarray(shot, np.float32) + rng.normal(0, rng.uniform(1, 5), (img.height, img.width, 3))
+    shot = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
+    buf = io.BytesIO()
+    shot.save(buf, "JPEG", quality=int(rng.integers(55, 93)))
+    return Image.open(buf).convert("RGB")
+
+
+def write(folder: Path) -> list[str]:
+    """The pairs into folder/bg, folder/fg_bg, folder/mask (PNG; the shots are JPEG-degraded)."""
+    for sub in ("bg", "fg_bg", "mask"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    bgs, objs = backgrounds(), objects()
+    for k, (name, b, o, size, at) in enumerate(PAIRS):
+        rng = np.random.default_rng([2026, k])
+        comp, alpha = paste(bgs[b], objs[o], size, at)
+        shoot(bgs[b], rng, move=True).save(folder / "bg" / f"{name}.png")
+        shoot(shadow(comp, alpha, rng), rng, move=False).save(folder / "fg_bg" / f"{name}.png")
+        Image.fromarray(((alpha > 0.5) * 255).astype(np.uint8)).save(folder / "mask" / f"{name}.png")
+    return [p[0] for p in PAIRS]
+
+
+def iou(pred: np.ndarray, true: np.ndarray) -> float:
+    union = np.logical_or(pred, true).sum()
+    return float(np.logical_and(pred, true).sum() / union) if union else 1.0
+
+
+def baselines(folder: Path, name: str) -> dict[str, np.ndarray]:
+    a, b = (Image.open(folder / sub / f"{name}.png").convert("RGB") for sub in ("fg_bg", "bg"))
+    diff = np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max(axis=2)
+    blur = [np.asarray(x.filter(ImageFilter.GaussianBlur(2)), np.int16) for x in (a, b)]
+    return {"pixel difference": diff > 8, "blurred difference": np.abs(blur[0] - blur[1]).max(axis=2) > 24}
+
+
+def score(model: str, folder: Path, names: list[str]) -> dict[str, dict[str, float]]:
+    out = folder / "out"
+    cmd = [sys.executable, "-m", "maskdepth", "predict", "--model", model]
+    cmd += ["--image", str(folder / "fg_bg"), "--bg", str(folder / "bg"), "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    rows: dict[str, dict[str, float]] = {
+        "model (CLI defaults)": {},
+        "pixel difference": {},
+        "blurred difference": {},
+    }
+    for n in names:
+        truth = np.asarray(Image.open(folder / "mask" / f"{n}.png")) > 127
+        rows["model (CLI defaults)"][n] = iou(np.asarray(Image.open(out / n / "mask.png")) > 127, truth)
+        for method, pred in baselines(folder, n).items():
+            rows[method][n] = iou(pred, truth)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(ROOT / "checkpoints"))
+    p.add_argument("--keep", help="write the pairs (and the CLI's outputs) here instead of a temp dir")
+    p.add_argument("--out", help="write the per-pair IoUs as JSON here")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep or tmp)
+        rows = score(args.model, folder, write(folder))
+    names = [p[0] for p in PAIRS]
+    print(f"mask IoU, {len(names)} held-out real-photo pairs as two shots (bench/real_pairs.py)")
+    print(f"{'pair':<16} " + " ".join(f"{m:>21}" for m in rows))
+    for n in names:
+        print(f"{n:<16} " + " ".join(f"{rows[m][n]:>21.3f}" for m in rows))
+    print(f"{'mean':<16} " + " ".join(f"{statistics.mean(r.values()):>21.3f}" for r in rows.values()))
+    print(f"{'min':<16} " + " ".join(f"{min(r.values()):>21.3f}" for r in rows.values()))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
