@@ -80,7 +80,7 @@ def _advance(bar, done: int, total: int) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from maskdepth.data import build_dataset, describe_dataset
+    from maskdepth.data import build_dataset, describe_dataset, spread
     from maskdepth.data.transforms import split_dataset
     from maskdepth.evaluate import evaluate
     from maskdepth.hub import load_model
@@ -94,10 +94,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
         subset = test_split if args.split == "test" else train_split
-    if args.limit:
+    if args.limit:  # spread over the split: the first N samples would all show one or two scenes
         from torch.utils.data import Subset
 
-        subset = Subset(subset, range(min(args.limit, len(subset))))
+        subset = Subset(subset, spread(list(range(len(subset))), args.limit))
     with tqdm(total=len(subset), unit="batch", desc="evaluate") as bar:
         result = evaluate(
             model,

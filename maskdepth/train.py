@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from maskdepth import distributed, precision
 from maskdepth.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.train names)
-from maskdepth.data import build_dataset, describe_dataset, split_parts  # noqa: F401 (ditto)
+from maskdepth.data import build_dataset, describe_dataset, split_parts, spread  # noqa: F401 (ditto)
 from maskdepth.data.fetch import one_thread_batches
 from maskdepth.data.multiscale import AtShapes, ShapeBatches, batch_shapes
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
@@ -38,13 +38,6 @@ from maskdepth.run_writer import RunWriter, load_resume, save_weights, write_fai
 from maskdepth.schedule import Budget, Schedule, current_lr, make_optimizer, optimisation
 
 # ---- set-up ---------------------------------------------------------------------------
-
-
-def _spread(indices: list[int], n: int) -> list[int]:
-    """``n`` of ``indices`` evenly spaced over the whole list (all of them if n >= len)."""
-    if n >= len(indices):
-        return list(indices)
-    return [indices[i * len(indices) // n] for i in range(n)]
 
 
 @dataclass
@@ -62,11 +55,11 @@ class RunData:
         train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
         test = list(test_split.indices)  # sorted, so neighbours share a background: take a spread
         eval_n = len(test) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test))
-        items = [dataset[i] for i in _spread(test, 4)]
+        items = [dataset[i] for i in spread(test, 4)]
         preview = {k: torch.stack([it[k] for it in items]) for k in ("bg", "fg_bg", "mask", "depth")}
         return cls(
             split_parts(train_split, cfg.parts),
-            Subset(dataset, _spread(test, eval_n)),
+            Subset(dataset, spread(test, eval_n)),
             preview,
             describe_dataset(dataset),
         )

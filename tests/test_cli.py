@@ -142,6 +142,35 @@ def test_export_data_then_evaluate_prints_the_metrics_table(model_dir: Path, tmp
     assert "2 images of the test split" in out  # 70:30 of 6 samples
 
 
+def test_evaluate_limit_takes_samples_spread_over_the_split(model_dir: Path, monkeypatch, capsys) -> None:
+    """Samples are ordered by scene: the first N of the test split would all show one background."""
+    import maskdepth.evaluate as evaluate_module
+
+    real, seen = evaluate_module.evaluate, []
+
+    def spy(model, subset, **kwargs):
+        seen.extend(
+            subset.dataset.dataset.background_index(subset.dataset.indices[i]) for i in subset.indices
+        )
+        return real(model, subset, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", spy)
+    argv = [
+        "evaluate",
+        "--model",
+        str(model_dir),
+        "--backgrounds",
+        "4",
+        "--foregrounds",
+        "2",
+        "--positions",
+        "2",
+    ]
+    assert main([*argv, "--size", "32", "--limit", "4"]) == 0
+    assert len(seen) == 4 and len(set(seen)) >= 3
+    assert "4 images of the test split" in capsys.readouterr().out
+
+
 # ---- train -----------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
 :func:`build_dataset` opens the data set a :class:`~maskdepth.config.TrainConfig` names,
 :func:`describe_dataset` gives its one-line description, :func:`split_parts` cuts a split into
-the parts trained one after another (seed variant ii).
+the parts trained one after another (seed variant ii), :func:`spread` picks an evaluation subset
+spread over a split.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "model_input",
     "split_dataset",
     "split_parts",
+    "spread",
 ]
 
 
@@ -54,6 +56,16 @@ def describe_dataset(ds: Dataset) -> str:
     """One line for logs and model cards."""
     describe = getattr(ds, "describe", None)
     return describe() if callable(describe) else f"{type(ds).__name__} with {len(ds)} samples"
+
+
+def spread(indices: list[int], n: int) -> list[int]:
+    """``n`` of ``indices`` evenly spaced over the whole list (all of them if n >= len).
+
+    Samples are ordered by background, so the first ``n`` of a split would all show one or two
+    scenes; evaluation subsets (training's, ``evaluate --limit``) take a spread instead."""
+    if n >= len(indices):
+        return list(indices)
+    return [indices[i * len(indices) // n] for i in range(n)]
 
 
 def split_parts(subset: Subset, parts: int) -> list[Subset]:

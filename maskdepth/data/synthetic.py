@@ -157,6 +157,11 @@ class SyntheticScenes(Dataset):
             cached = self._bg_cache[b] = (bg, downsample(bg.rgb, SUPERSAMPLE))
         return cached
 
+    def _clean(self, i: int) -> bool:
+        """Whether two-shot sample ``i`` stays one image + its exact paste (``TwoShot.clean_p``)."""
+        p = self.two_shot.clean_p if self.two_shot is not None else 1.0
+        return p > 0 and np.random.default_rng([self.seed, 7, i]).random() < p
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):
             raise IndexError(f"sample {i} out of range for {len(self)} samples")
@@ -165,10 +170,11 @@ class SyntheticScenes(Dataset):
         b, f = divmod(rest, self.foregrounds)
         bg, bg_rgb = self._background(b)
         rng = np.random.default_rng([self.seed, 3, b, f, pos])
-        if self.families is None:
+        family = None if self.families is None else FAMILIES[self.family(b)]
+        classic = family is None or family.classic  # the first generator's sample: one exact paste
+        if classic:
             comp = composite(bg, make_foreground(self.seed, f), rng, flip=bool(flip))
         else:
-            family = FAMILIES[self.family(b)]
             extras = rng.integers(self.foregrounds, size=rng.integers(0, family.extra_objects + 1))
             comp = compose(bg, self.seed, family, [f, *extras.tolist()], rng, flip=bool(flip))
         k = SUPERSAMPLE
@@ -176,14 +182,14 @@ class SyntheticScenes(Dataset):
         # Average inverse depth (the stored quantity), not z, so edges blend like the images.
         depth = downsample(depth_from_z(comp["z"]), k)
         fg_bg = downsample(comp["fg_bg"], k)
-        if self.families is not None and rng.random() < family.defocus:
+        if not classic and rng.random() < family.defocus:
             focus, strength = (
                 float(depth_from_z(np.float32(comp["focus_z"]))),
                 rng.uniform(2, 8) * min(self.shape) / 64,
             )
             bg_rgb = defocus(bg_rgb, downsample(depth_from_z(bg.z), k), focus, strength)
             fg_bg = defocus(fg_bg, depth, focus, strength)
-        if self.two_shot is not None:
+        if self.two_shot is not None and not (classic and family is not None) and not self._clean(i):
             bg_rgb, fg_bg = two_shots(
                 bg_rgb, fg_bg, np.random.default_rng([self.seed, 6, i]), mask, self.two_shot
             )

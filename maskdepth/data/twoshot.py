@@ -38,6 +38,9 @@ class TwoShot:
     shadow_p: float = 0.8  # probability of a cast shadow (needs the mask)
     shadow_strength: tuple[float, float] = (0.3, 0.7)  # fraction of light the shadow takes away
     reflection_p: float = 0.1  # probability of a faint mirror image below the object (needs the mask)
+    # Share of a dataset's pairs left as one image + its exact paste (SyntheticScenes reads it; the
+    # app's examples and many users paste into one photo, and exact pastes must stay exact).
+    clean_p: float = 0.15
 
 
 def _as_float(image) -> np.ndarray:
