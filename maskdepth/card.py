@@ -158,7 +158,11 @@ def _model_section(config: Mapping[str, Any], params: int | None) -> list[str]:
                 params = None
         if config.get("train_sizes"):
             low, high = config["train_sizes"]
-            lines += [f"Trained on square crops of {low} to {high} pixels.", ""]
+            lines += [
+                f"Trained on images from {low} to {high} pixels a side (square and not, up to 2:1; "
+                f"evaluated at {config.get('image_size', high)}x{config.get('image_size', high)}).",
+                "",
+            ]
     if params is not None:
         lines += [f"Parameters: {int(params):,}.", ""]
     in_channels = config.get("in_channels", 6)

@@ -106,9 +106,8 @@ class TrainConfig:
     scene_families: str = _opt(
         "train",
         "data",
-        "synthetic: train (the training mix of rooms, corridors, outdoor and tabletop scenes, "
-        "maskdepth.data.families), rooms (the seed-like rooms only: the first shipped model's recipe) or "
-        "heldout (the street family, for evaluation only)",
+        "synthetic: train = the mix of rooms, corridors, outdoor and tabletop scenes; rooms = room scenes "
+        "only (the first shipped model's data); heldout = street scenes, kept for evaluation",
         choices=SCENE_FAMILIES,
         ui=True,
         label="Scene families",
@@ -117,7 +116,7 @@ class TrainConfig:
         True,
         "data",
         "synthetic: bg and fg_bg as two separate photos (own noise, exposure, JPEG, <= 2 px shift, a shadow); "
-        "off (--no-two-shot): one image and the same image with a paste, the seed's recipe",
+        "off: one image and the same image with a paste (the seed's data)",
         ui=True,
         label="Two shots (bg and composite as two photos)",
     )
@@ -125,7 +124,7 @@ class TrainConfig:
     size: int = _opt(
         64,
         "data",
-        "training resolution (square; with --min-size the largest side, and the evaluation size)",
+        "training and evaluation resolution, square (with a minimum size: the largest side of the random shapes)",
         minimum=32,
         maximum=256,
         step=32,

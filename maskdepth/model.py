@@ -45,12 +45,12 @@ class WNetConfig:
         in_channels: 6 for ``cat([bg, fg_bg])`` (the seed), 3 for ``fg_bg`` alone.
         out_channels: channels of each head (1 in the seed).
         base_width: width of the stem; every level scales from it (32 = the seed).
-        image_size: the square resolution the weights were trained (or, for a multi-scale run,
-            last evaluated) at; the predictor's default working resolution.
-        train_sizes: ``(min, max)`` square sizes the training crops were drawn from, for a
-            multi-scale run; ``None`` (the default, and every config.json written before the
-            field existed) means "trained at ``image_size`` only". The predictor may pick its
-            working resolution inside this range. Written to config.json only when set.
+        image_size: the square resolution the weights were last trained and evaluated at.
+        train_sizes: ``(min, max)`` sides of the images the weights saw over all their training
+            stages (multi-scale batches, maskdepth.data.multiscale, and progressive ``--resume``
+            stages at other sizes); ``None`` (the default, and every config.json written before
+            the field existed) means "trained at ``image_size`` only". The predictor never works
+            below the smallest. Written to config.json only when set.
     """
 
     in_channels: int = 6

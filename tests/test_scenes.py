@@ -16,7 +16,7 @@ from maskdepth.data.twoshot import TwoShot
 H, W = 64, 96  # non-square on purpose
 NO_CAMERA = TwoShot(
     shift_px=0, rotate_deg=0, exposure=0, white_balance=0, blur=(0, 0), read_noise=(0, 0), shot_noise=(0, 0),
-    jpeg_p=0, shadow_p=1, reflection_p=0,
+    jpeg_p=0, shadow_p=1, reflection_p=0, clean_p=0,
 )  # fmt: skip
 
 
@@ -121,6 +121,20 @@ def test_the_shadow_changes_fg_bg_but_not_the_mask_or_depth() -> None:
         assert change[mask].max() <= 1 / 255  # the object itself is not shadowed (8-bit rounding only)
         darkened += (change[~mask] > 0.02).sum() > 5
     assert darkened >= len(plain) // 2
+
+
+def test_the_mix_keeps_exact_pastes_classic_rooms_and_a_clean_share_of_two_shots() -> None:
+    """classic_room samples are the first generator's (one exact paste); of the others, ~clean_p stay exact."""
+    ds = SyntheticScenes(40, 2, 1, flips=False, size=32, families="train", two_shot=True)
+    exact = {"classic": [], "other": []}
+    for i in range(len(ds)):
+        s = ds[i]
+        outside = ~ndimage.binary_dilation(s["mask"][0].numpy() > 0, iterations=1)
+        same = torch.equal(s["bg"][:, outside], s["fg_bg"][:, outside])
+        exact["classic" if ds.family(ds.background_index(i)) == "classic_room" else "other"].append(same)
+    assert exact["classic"] and all(exact["classic"])
+    share = sum(exact["other"]) / len(exact["other"])
+    assert 0.02 < share < 0.4  # TwoShot.clean_p = 0.15 of 64 samples
 
 
 def test_defaults_are_the_shipped_generator() -> None:

@@ -43,6 +43,11 @@ SPACE_MAX_MINUTES = 10  # on a Space: a training ends after this many minutes wh
 # Settings with a control of their own in this tab (see the module docstring); the run folder's is a name.
 OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
 SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
+SCENES_TEXT = {
+    "train": "rooms, corridors, outdoor and tabletop",
+    "rooms": "rooms only",
+    "heldout": "street scenes",
+}
 # Where each settings group's controls go: None = in the main column, else the accordion's title.
 PLACES = {
     "data": None,
@@ -281,7 +286,9 @@ def defaults_text(ctx: AppContext) -> str:
     )
     text = (
         f"**The defaults** train a new W-Net of width {v('base_width')} for {budget} on {n:,} synthetic "
-        f"{v('size')} px scenes (batch {v('batch_size')}, {v('optimizer')} at lr {v('lr'):g}, "
+        f"{v('size')} px scenes ({SCENES_TEXT[v('scene_families')]}, "
+        f"{'bg and composite as two shots' if v('two_shot') else 'exact pastes'}; "
+        f"batch {v('batch_size')}, {v('optimizer')} at lr {v('lr'):g}, "
         f"{v('scheduler')} schedule; {v('mask_loss')} mask loss, {v('depth_loss')} depth loss), scoring "
         f"{v('eval_samples')} held-out samples {every}, with {previews}. Why: a first run should end in "
         f"{budget} on a CPU with a mask that is already usable (the aim: held-out mask IoU 0.90 or more). "
