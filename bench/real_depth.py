@@ -57,6 +57,19 @@ def rank_corr(pred: np.ndarray, disp: np.ndarray) -> float:
     return float(spearmanr(pred[valid], disp[valid]).statistic)
 
 
+def score_predictor(predictor: Predictor) -> float:
+    """Mean Spearman over the views at the predictor's own settings."""
+    photo, disp = scene()
+    corr = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _name, box in CROPS:
+            img, d = (photo, disp) if box is None else _crop(photo, disp, box)
+            path = Path(tmp) / "view.png"
+            Image.fromarray(img).save(path)
+            corr.append(rank_corr(predictor.predict(path, path).depth, d))
+    return statistics.mean(corr)
+
+
 def score(model: str, resolutions: list[int]) -> dict:
     photo, disp = scene()
     predictor = Predictor.from_source(model)

@@ -90,24 +90,28 @@ def synthetic_examples() -> None:
         save_pair(f"synthetic_{n}", to_img(sample["bg"]), lambda _bg, img=fg_bg: img, "png")
 
 
-def real_examples() -> None:
+def real_pastes() -> list[tuple[str, Image.Image, Image.Image, tuple[int, int]]]:
+    """(name, background, RGBA cut-out, top-left) of the three real-photo examples."""
     # 1. A Greek coin (coins.png, greyscale) on the coffee table (coffee.png, 600x400).
-    coins = skimage_photo("coins.png")
-    coin = cut(coins, (314, 152, 382, 220), ellipse_alpha(68, 68), scale=1.5)
-    save_pair("coffee_coin", skimage_photo("coffee.png"), lambda bg: paste(bg, coin, (60, 250)), "jpg")
-
+    coin = cut(skimage_photo("coins.png"), (314, 152, 382, 220), ellipse_alpha(68, 68), scale=1.5)
     # 2. Chelsea the cat's head (elliptical alpha) next to the astronaut (512x512).
-    chelsea = skimage_photo("chelsea.png")
-    head = cut(chelsea, (40, 0, 410, 300), ellipse_alpha(300, 370), scale=0.5)
-    save_pair("astronaut_cat", skimage_photo("astronaut.png"), lambda bg: paste(bg, head, (300, 300)), "jpg")
-
+    head = cut(skimage_photo("chelsea.png"), (40, 0, 410, 300), ellipse_alpha(300, 370), scale=0.5)
     # 3. The Falcon 9 rocket (cut by brightness: white body against the dusk sky) on the brick wall.
     rocket_photo = skimage_photo("rocket.jpg")
     box = (300, 122, 345, 340)
     lum = np.asarray(rocket_photo.crop(box).convert("L"), np.float32)
     rocket = cut(rocket_photo, box, np.clip((lum - 90) / 40, 0, 1), scale=1.2)
     brick = skimage_photo("brick.png").resize((384, 384), Image.LANCZOS)
-    save_pair("brick_rocket", brick, lambda bg: paste(bg, rocket, (150, 60)), "jpg")
+    return [
+        ("coffee_coin", skimage_photo("coffee.png"), coin, (60, 250)),
+        ("astronaut_cat", skimage_photo("astronaut.png"), head, (300, 300)),
+        ("brick_rocket", brick, rocket, (150, 60)),
+    ]
+
+
+def real_examples() -> None:
+    for name, bg, obj, at in real_pastes():
+        save_pair(name, bg, lambda decoded, obj=obj, at=at: paste(decoded, obj, at), "jpg")
 
 
 if __name__ == "__main__":

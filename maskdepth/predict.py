@@ -113,11 +113,13 @@ class Predictor:
         device: str | torch.device = "cpu",
         resolution: int | str | None = None,
         refine: bool = True,
+        depth_resolution: int | None = None,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.resolution = resolution_pixels(resolution)
         self.refine = refine
+        self.depth_resolution = depth_resolution
 
     @classmethod
     def from_source(
@@ -207,6 +209,9 @@ class Predictor:
         out = self.model(x)
         mask = torch.sigmoid(out.mask.float()[..., :h, :w])
         depth = torch.sigmoid(out.depth.float()[..., :h, :w])
+        depth_size = self.depth_size(size)
+        if depth_size != size:  # the depth from a whole-scene view at the scale the model knows
+            depth = self._depth_at(prepared, depth_size, (h, w))
         results = []
         for i, (fg_bg, background, notes) in enumerate(prepared):
             m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], fg_bg, background)
@@ -220,6 +225,26 @@ class Predictor:
                 )
             )
         return results
+
+    def depth_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(w, h) the depth is computed at: ``size``, or smaller when ``depth_resolution`` caps it."""
+        if self.depth_resolution is None or max(size) <= self.depth_resolution:
+            return size
+        return working_size(*size, self.depth_resolution, self.model.cfg.size_range[0])
+
+    def _depth_at(
+        self, prepared: list[Prepared], size: tuple[int, int], out_hw: tuple[int, int]
+    ) -> torch.Tensor:
+        """Depth probabilities from a second forward at ``size`` (w, h), resized to ``out_hw``."""
+        fg = torch.stack([self._to_tensor(p[0], size) for p in prepared]).to(self.device)
+        bg = (
+            torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device)
+            if self.needs_background
+            else None
+        )
+        x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))
+        depth = torch.sigmoid(self.model(x).depth.float()[..., :h, :w])
+        return F.interpolate(depth, size=out_hw, mode="bilinear", align_corners=False)
 
     def _to_full_size(
         self, mask: torch.Tensor, depth: torch.Tensor, fg_bg: Image.Image, bg: Image.Image | None

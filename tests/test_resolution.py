@@ -85,6 +85,22 @@ def test_the_model_runs_at_the_requested_resolution() -> None:
     assert Predictor(model).predict(fg, bg, resolution="fast").working_size == (128, 85)
 
 
+def test_the_depth_can_come_from_a_smaller_whole_scene_view() -> None:
+    """depth_resolution: the mask from the working size, the depth from a second, smaller forward."""
+    seen: list[tuple[int, ...]] = []
+    model = tiny_model(image_size=32)
+    model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    bg, fg, _ = _pair(640, 427)
+    one = Predictor(model, resolution=256).predict(fg, bg)
+    assert len(seen) == 1 and seen[0][-2:] == (192, 256)  # 256x171 padded
+    two = Predictor(model, resolution=256, depth_resolution=96).predict(fg, bg)
+    assert len(seen) == 3 and seen[1][-2:] == (192, 256) and seen[2][-2:] == (64, 96)  # 96x64
+    assert np.array_equal(one.mask, two.mask) and not np.allclose(one.depth, two.depth)
+    assert two.depth.shape == (427, 640) and 0 <= two.depth.min() and two.depth.max() <= 1
+    Predictor(model, resolution=64, depth_resolution=96).predict(fg, bg)  # already small: one forward
+    assert len(seen) == 4
+
+
 def test_guided_upsampling_puts_the_edge_where_the_guide_has_it() -> None:
     """A square seen at 1/8 size (soft edge pixels), upsampled 8x: guided by the sharp square, the edge is sharp."""
     full = torch.zeros(1, 1, 256, 256)
