@@ -177,7 +177,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if len(jobs) == 1:
             w, h = pred.image.size
             print(
-                f"model ran at {pred.working_size[0]}x{pred.working_size[1]}; outputs at {w}x{h}",
+                f"model ran at {pred.working_size[0]}x{pred.working_size[1]}"
+                + (
+                    f" (depth at {pred.depth_size[0]}x{pred.depth_size[1]})"
+                    if pred.depth_size != pred.working_size
+                    else ""
+                )
+                + f"; outputs at {w}x{h}",
                 file=sys.stderr,
             )
             for path in written.values():

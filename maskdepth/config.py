@@ -44,7 +44,7 @@ from maskdepth.losses import LossConfig
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
-SCENE_FAMILIES = ("rooms", "train", "heldout")  # "rooms": the generator's original room-only scenes
+SCENE_FAMILIES = ("rooms", "train", "indoor", "heldout")  # "rooms": the generator's original room-only scenes
 
 # argparse group title -> description (None: no description), in CLI order.
 GROUPS: dict[str, str | None] = {
@@ -107,7 +107,8 @@ class TrainConfig:
         "train",
         "data",
         "synthetic: train = the mix of rooms, corridors, outdoor and tabletop scenes; rooms = room scenes "
-        "only (the first shipped model's data); heldout = street scenes, kept for evaluation",
+        "only (the first shipped model's data); indoor = the mix's room-scale part (classic rooms, rooms, "
+        "corridors); heldout = street scenes, kept for evaluation",
         choices=SCENE_FAMILIES,
         ui=True,
         label="Scene families",

@@ -40,6 +40,7 @@ class Prediction:
     image: Image.Image  # the composite (fg_bg) as read, RGB
     notes: list[str] = field(default_factory=list)  # what was adjusted on the way (shown to users)
     working_size: tuple[int, int] | None = None  # (w, h) the model ran at, before padding to a multiple of 32
+    depth_size: tuple[int, int] | None = None  # (w, h) of the whole-scene view the depth came from
 
 
 def colorize_depth(depth: np.ndarray) -> np.ndarray:
@@ -76,6 +77,12 @@ DEFAULT_RESOLUTION = (
     "balanced"  # the measured quality/speed point: BENCHMARKS.md, "Prediction at the photo's resolution"
 )
 MAX_RESOLUTION = 2048
+# The depth is taken from a whole-scene view whose long side is at most this (a second forward when the
+# working size is larger): the W-Net's depth needs the whole scene inside its receptive field. Measured
+# (bench/depth_view.py, 320x240 test scenes predicted at 256 px, 2026-12-02): the multi-scale model's
+# depth δ<1.25 on the scene mix 0.53 from the 256 px forward, 0.70 / 0.80 / 0.70 from a 96 / 128 / 192 px
+# view; a 64-px-trained model 0.22 against 0.54 from 96 px. Cost: +18% per prediction at 256 px.
+DEPTH_RESOLUTION = 128
 
 
 def resolution_pixels(resolution: int | str | None) -> int:
@@ -113,7 +120,7 @@ class Predictor:
         device: str | torch.device = "cpu",
         resolution: int | str | None = None,
         refine: bool = True,
-        depth_resolution: int | None = None,
+        depth_resolution: int | None = DEPTH_RESOLUTION,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -222,6 +229,7 @@ class Predictor:
                     image=fg_bg,
                     notes=notes,
                     working_size=size,
+                    depth_size=depth_size,
                 )
             )
         return results

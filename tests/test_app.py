@@ -281,6 +281,8 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
     )
     assert not TRAINING.busy
     html, status, curves, samples, download = updates[-1]
+    # The stream sends each new preview once (gr.skip() after): the last one sent is what the page shows.
+    samples = [u[3] for u in updates if isinstance(u[3], np.ndarray)][-1]
     assert "100%" in html and "finished after 3 steps" in status
     assert "images/s" in html and "IoU" in status and "use it in Predict" in status
     rows = json.loads(curves.plot)["data"]["values"]

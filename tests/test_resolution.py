@@ -91,7 +91,7 @@ def test_the_depth_can_come_from_a_smaller_whole_scene_view() -> None:
     model = tiny_model(image_size=32)
     model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
     bg, fg, _ = _pair(640, 427)
-    one = Predictor(model, resolution=256).predict(fg, bg)
+    one = Predictor(model, resolution=256, depth_resolution=None).predict(fg, bg)
     assert len(seen) == 1 and seen[0][-2:] == (192, 256)  # 256x171 padded
     two = Predictor(model, resolution=256, depth_resolution=96).predict(fg, bg)
     assert len(seen) == 3 and seen[1][-2:] == (192, 256) and seen[2][-2:] == (64, 96)  # 96x64

@@ -44,6 +44,7 @@ FAMILIES: dict[str, Family] = {
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }
 HELDOUT_FAMILY = "street"
+INDOOR = ("classic_room", "room", "corridor")
 
 
 def resolve(families: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -53,13 +54,15 @@ def resolve(families: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float
     """
     if families == "train":
         names = tuple(n for n, f in FAMILIES.items() if f.split == "train")
+    elif families == "indoor":  # the training families at room scale (depth about 0.2-0.6)
+        names = INDOOR
     elif families == "heldout":
         names = tuple(n for n, f in FAMILIES.items() if f.split == "heldout")
     else:
         names = (families,) if isinstance(families, str) else tuple(families)
         unknown = [n for n in names if n not in FAMILIES]
         if unknown or not names:
-            valid = ", ".join(["train", "heldout", *FAMILIES])
+            valid = ", ".join(["train", "indoor", "heldout", *FAMILIES])
             raise ValueError(f"unknown scene families {unknown or names!r}; valid: {valid}")
     weights = [FAMILIES[n].weight for n in names]
     total = sum(weights)
