@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
 from make_examples import SYNTHETIC_SAMPLES, SYNTHETIC_SEED, real_pastes  # noqa: E402
 
+from bench.depth_view import depth_scores  # noqa: E402
+from bench.predict_quality import iou  # noqa: E402
 from maskdepth.predict import Predictor  # noqa: E402
 
 
@@ -54,19 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, (mask, depth) in truths().items():
         ext = "png" if name.startswith("synthetic") else "jpg"
         pred = predictor.predict(folder / f"{name}_fg_bg.{ext}", folder / f"{name}_bg.{ext}")
-        on = pred.mask > 0.5
-        iou = np.logical_and(on, mask).sum() / max(np.logical_or(on, mask).sum(), 1)
         cells = ["-", "-"]
         if depth is not None:
-            valid = depth > 0
-            ratio = np.maximum(
-                pred.depth[valid] / depth[valid], depth[valid] / np.maximum(pred.depth[valid], 1e-6)
-            )
-            cells = [
-                f"{(ratio < 1.25).mean():.3f}",
-                f"{spearmanr(pred.depth[valid], depth[valid]).statistic:+.3f}",
-            ]
-        print(f"| {name.replace('_', ' ')} | {iou:.3f} | {cells[0]} | {cells[1]} |")
+            delta, rho = depth_scores(pred.depth, depth)
+            cells = [f"{delta:.3f}", f"{rho:+.3f}"]
+        print(f"| {name.replace('_', ' ')} | {iou(pred.mask > 0.5, mask):.3f} | {cells[0]} | {cells[1]} |")
     return 0
 
 

@@ -57,37 +57,36 @@ def rank_corr(pred: np.ndarray, disp: np.ndarray) -> float:
     return float(spearmanr(pred[valid], disp[valid]).statistic)
 
 
+def views(folder: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """(name, PNG path, disparity) of each view in CROPS, written into ``folder``."""
+    photo, disp = scene()
+    out = []
+    for name, box in CROPS:
+        img, d = (photo, disp) if box is None else _crop(photo, disp, box)
+        path = folder / f"{name.replace(' ', '_')}.png"
+        Image.fromarray(img).save(path)
+        out.append((name, path, d))
+    return out
+
+
 def score_predictor(predictor: Predictor) -> float:
     """Mean Spearman over the views at the predictor's own settings."""
-    photo, disp = scene()
-    corr = []
     with tempfile.TemporaryDirectory() as tmp:
-        for _name, box in CROPS:
-            img, d = (photo, disp) if box is None else _crop(photo, disp, box)
-            path = Path(tmp) / "view.png"
-            Image.fromarray(img).save(path)
-            corr.append(rank_corr(predictor.predict(path, path).depth, d))
-    return statistics.mean(corr)
+        return statistics.mean(rank_corr(predictor.predict(p, p).depth, d) for _, p, d in views(Path(tmp)))
 
 
 def score(model: str, resolutions: list[int]) -> dict:
-    photo, disp = scene()
     predictor = Predictor.from_source(model)
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        views = []
-        for name, box in CROPS:
-            img, d = (photo, disp) if box is None else _crop(photo, disp, box)
-            path = Path(tmp) / f"{name.replace(' ', '_')}.png"
-            Image.fromarray(img).save(path)
-            views.append((name, path, d))
+        scenes = views(Path(tmp))
         rows["floor gradient"] = {
-            "spearman": {n: rank_corr(np.indices(d.shape)[0].astype(np.float32), d) for n, _, d in views}
+            "spearman": {n: rank_corr(np.indices(d.shape)[0].astype(np.float32), d) for n, _, d in scenes}
         }
         for res in resolutions:
             predictor.resolution = res
             corr, fg = {}, {}
-            for name, path, d in views:
+            for name, path, d in scenes:
                 pred = predictor.predict(path, path)  # bg == composite: nothing pasted
                 corr[name] = rank_corr(pred.depth, d)
                 fg[name] = float((pred.mask > 0.5).mean())

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from bench.predict_quality import iou
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = Path(importlib.util.find_spec("gradio").origin).parent / "media_assets" / "images"
 
@@ -143,11 +145,6 @@ def write(folder: Path) -> list[str]:
         shoot(shadow(comp, alpha, rng), rng, move=False).save(folder / "fg_bg" / f"{name}.png")
         Image.fromarray(((alpha > 0.5) * 255).astype(np.uint8)).save(folder / "mask" / f"{name}.png")
     return [p[0] for p in PAIRS]
-
-
-def iou(pred: np.ndarray, true: np.ndarray) -> float:
-    union = np.logical_or(pred, true).sum()
-    return float(np.logical_and(pred, true).sum() / union) if union else 1.0
 
 
 def baselines(folder: Path, name: str) -> dict[str, np.ndarray]:

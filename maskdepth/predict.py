@@ -206,19 +206,11 @@ class Predictor:
     def _run(self, prepared: list[Prepared], resolution: int | str | None = None) -> list[Prediction]:
         """One batch of pairs that share a working size -> predictions at each photo's own size."""
         size = self.working_size(*prepared[0][0].size, resolution)
-        fg = torch.stack([self._to_tensor(p[0], size) for p in prepared]).to(self.device)
-        bg = (
-            torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device)
-            if self.needs_background
-            else None
-        )
-        x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))
-        out = self.model(x)
-        mask = torch.sigmoid(out.mask.float()[..., :h, :w])
-        depth = torch.sigmoid(out.depth.float()[..., :h, :w])
+        mask, depth = self._forward(prepared, size)
         depth_size = self.depth_size(size)
         if depth_size != size:  # the depth from a whole-scene view at the scale the model knows
-            depth = self._depth_at(prepared, depth_size, (h, w))
+            view = self._forward(prepared, depth_size)[1]
+            depth = F.interpolate(view, size=mask.shape[-2:], mode="bilinear", align_corners=False)
         results = []
         for i, (fg_bg, background, notes) in enumerate(prepared):
             m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], fg_bg, background)
@@ -240,10 +232,8 @@ class Predictor:
             return size
         return working_size(*size, self.depth_resolution, self.model.cfg.size_range[0])
 
-    def _depth_at(
-        self, prepared: list[Prepared], size: tuple[int, int], out_hw: tuple[int, int]
-    ) -> torch.Tensor:
-        """Depth probabilities from a second forward at ``size`` (w, h), resized to ``out_hw``."""
+    def _forward(self, prepared: list[Prepared], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask and depth probabilities (B, 1, h, w) of the pairs resized to ``size`` = (w, h)."""
         fg = torch.stack([self._to_tensor(p[0], size) for p in prepared]).to(self.device)
         bg = (
             torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device)
@@ -251,8 +241,8 @@ class Predictor:
             else None
         )
         x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))
-        depth = torch.sigmoid(self.model(x).depth.float()[..., :h, :w])
-        return F.interpolate(depth, size=out_hw, mode="bilinear", align_corners=False)
+        out = self.model(x)
+        return torch.sigmoid(out.mask.float()[..., :h, :w]), torch.sigmoid(out.depth.float()[..., :h, :w])
 
     def _to_full_size(
         self, mask: torch.Tensor, depth: torch.Tensor, fg_bg: Image.Image, bg: Image.Image | None

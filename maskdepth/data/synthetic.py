@@ -159,7 +159,7 @@ class SyntheticScenes(Dataset):
 
     def _clean(self, i: int) -> bool:
         """Whether two-shot sample ``i`` stays one image + its exact paste (``TwoShot.clean_p``)."""
-        p = self.two_shot.clean_p if self.two_shot is not None else 1.0
+        p = self.two_shot.clean_p
         return p > 0 and np.random.default_rng([self.seed, 7, i]).random() < p
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
