@@ -7,10 +7,10 @@ import pytest
 import torch
 from scipy import ndimage
 
-from maskdepth.data.compose import compose
+from maskdepth.data.compose import compose, furnish
 from maskdepth.data.families import FAMILIES, HELDOUT_FAMILY, family_of, resolve
 from maskdepth.data.geometry import SUPERSAMPLE, downsample
-from maskdepth.data.synthetic import SyntheticScenes
+from maskdepth.data.synthetic import NOTHING_PASTED, SyntheticScenes
 from maskdepth.data.twoshot import TwoShot
 
 H, W = 64, 96  # non-square on purpose
@@ -118,6 +118,8 @@ def test_the_shadow_changes_fg_bg_but_not_the_mask_or_depth() -> None:
         assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["depth"], b["depth"])
         mask = a["mask"][0].numpy() > 0
         change = (a["fg_bg"] - b["fg_bg"]).amax(dim=0).numpy()
+        if not mask.any():  # NOTHING_PASTED: no object, so no shadow
+            continue
         assert change[mask].max() <= 1 / 255  # the object itself is not shadowed (8-bit rounding only)
         darkened += (change[~mask] > 0.02).sum() > 5
     assert darkened >= len(plain) // 2
@@ -131,7 +133,7 @@ def test_the_mix_keeps_exact_pastes_classic_rooms_and_a_clean_share_of_two_shots
         s = ds[i]
         outside = ~ndimage.binary_dilation(s["mask"][0].numpy() > 0, iterations=1)
         same = torch.equal(s["bg"][:, outside], s["fg_bg"][:, outside])
-        exact["classic" if ds.family(ds.background_index(i)) == "classic_room" else "other"].append(same)
+        exact["classic" if ds.sample_family(i) == "classic_room" else "other"].append(same)
     assert exact["classic"] and all(exact["classic"])
     share = sum(exact["other"]) / len(exact["other"])
     assert 0.02 < share < 0.4  # TwoShot.clean_p = 0.15 of 64 samples
@@ -164,3 +166,49 @@ def test_train_config_has_the_families_and_two_shots_on_by_default(tmp_path) -> 
     assert HELDOUT_FAMILY not in {mixed.family(b) for b in range(4)}
     a, b = rooms[0], mixed[0]
     assert a["fg_bg"].shape == b["fg_bg"].shape == (3, 64, 64)
+
+
+def test_scene_objects_stand_in_the_scene_and_in_its_depth_but_not_in_the_mask() -> None:
+    bare = FAMILIES["room"].render(0, 3, (H, W))
+    furnished = furnish(bare, 0, FAMILIES["room"], [0, 1], np.random.default_rng(5))
+    changed = (furnished.z != bare.z) & np.isfinite(bare.z)
+    assert changed.mean() > 0.01  # two objects are visible in the scene...
+    assert (furnished.z[changed] < bare.z[changed]).all()  # ...in front of what they hide
+    assert not (furnished.floor & changed).any()  # pasted objects never stand on them
+    assert np.abs(furnished.rgb - bare.rgb).max(axis=-1)[changed].mean() > 0.02
+
+    # In the dataset they are in both photos and in the depth target, never in the mask.
+    ds = SyntheticScenes(4, 3, 4, size=(H, W), families=["room"])
+    seen = 0
+    for i in range(len(ds)):
+        s = ds[i]
+        bg_depth = torch.from_numpy(
+            downsample(np.clip(1.0 / ds._background(ds.background_index(i))[0].z, 0, 1), SUPERSAMPLE)
+        )
+        outside = s["mask"][0] == 0
+        seen += int(((s["depth"][0] - bg_depth).abs() > 0.02)[outside].sum() > 20)
+    assert seen >= len(ds) // 3
+
+
+def test_a_share_of_scene_samples_paste_nothing() -> None:
+    ds = SyntheticScenes(10, 10, 4, flips=False, size=32, families=["room", "outdoor"])
+    empty = [i for i in range(len(ds)) if ds[i]["mask"].sum() == 0]
+    assert 0 < len(empty) / len(ds) < 3 * NOTHING_PASTED
+    s = ds[empty[0]]
+    assert torch.equal(s["bg"], s["fg_bg"])  # one photo given twice (no two-shot effects asked)
+    classic = SyntheticScenes(10, 10, 4, flips=False, size=32)
+    assert all(classic[i]["mask"].sum() > 0 for i in range(0, len(classic), 7))  # the first generator: always
+
+
+def test_classic_samples_are_the_first_generators_own_on_every_background() -> None:
+    """The classic share is drawn per sample, so every room of the first generator's set is trained on."""
+    mix = SyntheticScenes(30, 4, 2, flips=False, size=32, families="train", two_shot=True)
+    first = SyntheticScenes(30, 4, 2, flips=False, size=32)
+    classic = [i for i in range(len(mix)) if mix.sample_family(i) == "classic_room"]
+    share = FAMILIES["classic_room"].weight
+    assert abs(len(classic) / len(mix) - share) < 0.06
+    assert len({mix.background_index(i) for i in classic}) > 0.9 * 30 * (1 - (1 - share) ** 8)
+    for i in classic[::5]:
+        a, b = mix[i], first[i]
+        assert all(torch.equal(a[k], b[k]) for k in ("bg", "fg_bg", "mask", "depth"))
+    assert "classic_room" not in {mix.family(b) for b in range(30)}  # backgrounds go to the others

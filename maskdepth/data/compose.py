@@ -34,6 +34,28 @@ def _variant(seed: int, index: int, family: Family, rng: np.random.Generator) ->
     return dataclasses.replace(fg, **changes)
 
 
+def furnish(
+    bg: Background, seed: int, family: Family, objects: list[int], rng: np.random.Generator
+) -> Background:
+    """``bg`` with foregrounds ``objects`` standing in it as part of the scene (5-60% of the image tall).
+
+    They are in both photos and never in the mask, so the model meets objects whose depth it
+    must tell from the picture alone, as in a real photo with nothing pasted (bg == composite).
+    Pasted objects later stand only on the floor they leave visible.
+    """
+    rgb, z, covered = bg.rgb.copy(), bg.z.copy(), np.zeros(bg.z.shape, bool)
+    fgs = [_variant(seed, f, family, rng) for f in objects]
+    feet = [place(bg, fg, rng, 0.05, 0.6) for fg in fgs]
+    for k in sorted(range(len(fgs)), key=lambda k: -feet[k][2]):  # far to near
+        obj = project(bg, fgs[k], feet[k], bool(rng.integers(2)))
+        visible = obj.alpha & (obj.z < z[obj.region])
+        colour = apply_haze(obj.colour, obj.z, bg.haze, bg.haze_distance)
+        rgb[obj.region] = np.where(visible[..., None], colour, rgb[obj.region])
+        z[obj.region] = np.where(visible, obj.z, z[obj.region])
+        covered[obj.region] |= visible
+    return dataclasses.replace(bg, rgb=rgb, z=z, floor=bg.floor & ~covered)
+
+
 def compose(
     bg: Background,
     seed: int,

@@ -24,13 +24,21 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from torch.utils.data import Dataset, Sampler, Subset
 
+from maskdepth.data.geometry import SUPERSAMPLE
 from maskdepth.errors import TrainingError
 
 MULTIPLE = 32  # the W-Net's five poolings
 MAX_ASPECT = 2.0
-# Backgrounds cached over all shapes together (each shape keeps its own renders): enough for
-# one shape of a 100-scene set, small enough that 20 shapes at 256 px stay under ~1 GB.
-CACHED_BACKGROUNDS = 256
+# Memory for cached background renders over all shapes together (each shape keeps its own):
+# about 180 renders per shape for the 9 shapes of 96-160 px, so a 100-scene mix (100 scenes
+# plus their classic rooms) mostly hits the cache; fewer at larger shapes.
+CACHE_BYTES = 2 * 1024**3
+
+
+def background_bytes(shape: tuple[int, int]) -> int:
+    """Memory of one cached render: supersampled rgb, z and floor plus the output-size rgb (float32)."""
+    h, w = shape
+    return (SUPERSAMPLE**2 * (3 * 4 + 4 + 1) + 3 * 4) * h * w
 
 
 def batch_shapes(min_size: int, max_size: int, max_aspect: float = MAX_ASPECT) -> list[tuple[int, int]]:
@@ -52,7 +60,7 @@ class AtShapes(Dataset):
     def __init__(self, subset: Subset, n_shapes: int = 1):
         base = subset.dataset  # TrainConfig allows min_size with the synthetic generator only
         self.base, self.indices = base, list(subset.indices)
-        self.cache_size = max(4, CACHED_BACKGROUNDS // max(1, n_shapes))
+        self.n_shapes = max(1, n_shapes)
         self._views: dict[tuple[int, int], Dataset] = {}
 
     def __len__(self) -> int:
@@ -62,7 +70,8 @@ class AtShapes(Dataset):
         position, shape = key
         view = self._views.get(shape)
         if view is None:
-            view = self._views[shape] = self.base.at_shape(shape, cache_size=self.cache_size)
+            cache_size = max(4, CACHE_BYTES // self.n_shapes // background_bytes(shape))
+            view = self._views[shape] = self.base.at_shape(shape, cache_size=cache_size)
         return view[self.indices[position]]
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from maskdepth.data.compose import compose, defocus
+from maskdepth.data.compose import compose, defocus, furnish
 from maskdepth.data.families import FAMILIES, family_of, resolve
 from maskdepth.data.families.room import render_background
 from maskdepth.data.geometry import (
@@ -36,6 +36,8 @@ from maskdepth.data.geometry import (
 )
 from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, place, project
 from maskdepth.data.twoshot import TwoShot, two_shots
+
+NOTHING_PASTED = 0.05  # share of scene-family samples where the composite is the scene itself
 
 __all__ = [
     "DEPTH_CONVENTION",
@@ -78,7 +80,9 @@ class SyntheticScenes(Dataset):
     - ``families``: ``"train"`` (the training mix), ``"heldout"`` (the evaluation-only family) or
       a list of names from :data:`maskdepth.data.families.FAMILIES`; scenes then also get several
       objects at different depths that occlude one another, photo-textured objects, soft edges,
-      haze and depth of field (see :mod:`maskdepth.data.compose`).
+      haze and depth of field (see :mod:`maskdepth.data.compose`); up to ``Family.scene_objects``
+      objects that belong to the scene (in both photos, not in the mask); and in
+      :data:`NOTHING_PASTED` of the samples nothing is pasted at all (an empty mask).
     - ``two_shot``: True or a :class:`~maskdepth.data.twoshot.TwoShot`: bg and fg_bg become two
       photos (shadow, misalignment, exposure, noise, JPEG; see :mod:`maskdepth.data.twoshot`).
     """
@@ -105,9 +109,23 @@ class SyntheticScenes(Dataset):
         self.flips = 2 if flips else 1
         self.size, self.shape, self.seed = size, shape, seed
         self.families = None if families is None else resolve(families)
+        # The classic family's share is drawn per sample, on every background (so all rooms of the
+        # first generator's set are seen); the other families share out the backgrounds.
+        self._classic, self._by_background = None, self.families
+        if self.families is not None:
+            pairs = list(zip(*self.families, strict=True))
+            classic = [(n, w) for n, w in pairs if FAMILIES[n].classic]
+            others = [(n, w) for n, w in pairs if not FAMILIES[n].classic]
+            if classic and others:
+                self._classic = classic[0]
+                total = sum(w for _, w in others)
+                self._by_background = (
+                    tuple(n for n, _ in others),
+                    tuple(w / total if total > 0 else 1 / len(others) for _, w in others),
+                )
         self.two_shot = TwoShot() if two_shot is True else (two_shot or None)
         self.cache_size = cache_size  # backgrounds kept rendered (memory bound for large sets)
-        self._bg_cache: dict[int, tuple[Background, np.ndarray]] = {}
+        self._bg_cache: dict[tuple[str, int], tuple[Background, np.ndarray]] = {}
 
     def at_shape(self, shape: tuple[int, int], cache_size: int | None = None) -> SyntheticScenes:
         """The same samples rendered at ``shape`` (H, W): same scenes, objects, positions and seeds."""
@@ -141,20 +159,32 @@ class SyntheticScenes(Dataset):
         return i // (self.foregrounds * self.positions * self.flips)
 
     def family(self, b: int) -> str:
-        """The scene family of background ``b`` ("room" for the shipped generator)."""
-        return "room" if self.families is None else family_of(b, *self.families)
+        """The scene family of background ``b`` ("room" for the shipped generator).
 
-    def _background(self, b: int) -> tuple[Background, np.ndarray]:
-        """Background ``b`` and its rgb at the output size (H, W, 3), cached."""
-        cached = self._bg_cache.get(b)
+        With a classic family in the mix this is b's other family: see :meth:`sample_family`.
+        """
+        return "room" if self.families is None else family_of(b, *self._by_background)
+
+    def sample_family(self, i: int) -> str:
+        """The scene family of sample ``i``: the classic one for its share of samples, else its background's."""
+        if self._classic is not None:
+            name, share = self._classic
+            if np.random.default_rng([self.seed, 9, i]).random() < share:
+                return name
+        return self.family(self.background_index(i))
+
+    def _background(self, b: int, family: str | None = None) -> tuple[Background, np.ndarray]:
+        """Background ``b`` (of ``family``, default b's own) and its rgb at the output size (H, W, 3), cached."""
+        family = family or self.family(b)
+        cached = self._bg_cache.get((family, b))
         if cached is None:
             if len(self._bg_cache) >= self.cache_size:  # bound memory for large datasets
                 self._bg_cache.pop(next(iter(self._bg_cache)))
             if self.families is None:
                 bg = render_background(self.seed, b, self.size)
             else:
-                bg = FAMILIES[self.family(b)].render(self.seed, b, self.shape)
-            cached = self._bg_cache[b] = (bg, downsample(bg.rgb, SUPERSAMPLE))
+                bg = FAMILIES[family].render(self.seed, b, self.shape)
+            cached = self._bg_cache[(family, b)] = (bg, downsample(bg.rgb, SUPERSAMPLE))
         return cached
 
     def _clean(self, i: int) -> bool:
@@ -168,16 +198,26 @@ class SyntheticScenes(Dataset):
         rest, flip = divmod(i, self.flips)
         rest, pos = divmod(rest, self.positions)
         b, f = divmod(rest, self.foregrounds)
-        bg, bg_rgb = self._background(b)
+        name = self.sample_family(i)
+        bg, bg_rgb = self._background(b, name)
         rng = np.random.default_rng([self.seed, 3, b, f, pos])
-        family = None if self.families is None else FAMILIES[self.family(b)]
+        family = None if self.families is None else FAMILIES[name]
         classic = family is None or family.classic  # the first generator's sample: one exact paste
+        k = SUPERSAMPLE
         if classic:
             comp = composite(bg, make_foreground(self.seed, f), rng, flip=bool(flip))
         else:
+            scene_rng = np.random.default_rng([self.seed, 8, i])  # its own stream: other draws unchanged
+            in_scene = scene_rng.integers(
+                self.foregrounds, size=scene_rng.integers(0, family.scene_objects + 1)
+            )
+            if len(in_scene):
+                bg = furnish(bg, self.seed, family, in_scene.tolist(), scene_rng)
+                bg_rgb = downsample(bg.rgb, k)
             extras = rng.integers(self.foregrounds, size=rng.integers(0, family.extra_objects + 1))
             comp = compose(bg, self.seed, family, [f, *extras.tolist()], rng, flip=bool(flip))
-        k = SUPERSAMPLE
+            if scene_rng.random() < NOTHING_PASTED:  # the scene twice: empty mask, depth from the photo alone
+                comp.update(fg_bg=bg.rgb, mask=np.zeros(bg.z.shape, np.float32), z=bg.z)
         mask = (downsample(comp["mask"], k) >= 0.5).astype(np.float32)
         # Average inverse depth (the stored quantity), not z, so edges blend like the images.
         depth = downsample(depth_from_z(comp["z"]), k)

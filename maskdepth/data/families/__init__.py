@@ -28,6 +28,7 @@ class Family:
     split: str  # "train" or "heldout"
     object_scale: float = 1.0  # object heights (0.5-1.7 m) are multiplied by this
     extra_objects: int = 2  # up to this many more pasted objects, at other depths (they may occlude)
+    scene_objects: int = 2  # up to this many objects that belong to the scene (in both photos, not the mask)
     defocus: float = 0.25  # probability of depth-of-field blur (focused on the main object)
     # The first generator's samples (scene_families="rooms"): one object, its exact paste, no
     # two-shot effects. Kept in the mix so a model trained on it stays good where the first
