@@ -6,7 +6,8 @@ Columns, each on data the model never trained on:
 - synthetic scenes, 100 x 100 x 20 samples, test split, ``--limit`` samples spread over it
   (``evaluate --limit`` takes the same spread), at 64 px unless the column says otherwise:
   ``rooms`` one image + its paste in the room scenes (the first shipped model's home ground:
-  ``evaluate --scene-families rooms --no-two-shot --size 64``); ``mix 2-shot`` the training mix
+  ``evaluate --scene-families rooms --no-two-shot --size 64``), also at 128 px (the depth view's
+  scale); ``mix 2-shot`` the training mix
   as two shots (``evaluate --size 64``); ``street 2-shot`` the held-out family (never trained
   on) as two shots, at 64 and 128 px (``evaluate --scene-families heldout``);
 - real photos: ``real pairs`` bench/real_pairs.py (held-out Gradio photos as two shots, through
@@ -37,6 +38,7 @@ from maskdepth.hub import load_model
 DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1}
 SYNTHETIC = {  # column -> (scene families, two shots, size)
     "rooms": ("rooms", False, 64),
+    "rooms 128": ("rooms", False, 128),
     "mix 2-shot": ("train", True, 64),
     "street 2-shot": ("heldout", True, 64),
     "street 2-shot 128": ("heldout", True, 128),

@@ -206,10 +206,17 @@ class Predictor:
     def _run(self, prepared: list[Prepared], resolution: int | str | None = None) -> list[Prediction]:
         """One batch of pairs that share a working size -> predictions at each photo's own size."""
         size = self.working_size(*prepared[0][0].size, resolution)
-        mask, depth = self._forward(prepared, size)
+        bg, fg = self._inputs(prepared, size)
+        mask, depth = self._forward(bg, fg)
         depth_size = self.depth_size(size)
         if depth_size != size:  # the depth from a whole-scene view at the scale the model knows
-            view = self._forward(prepared, depth_size)[1]
+            # Shrunk from the working-size tensors, not the photo: a 12-24 MP photo is resized once.
+            w, h = depth_size
+            bg, fg = (
+                None if t is None else F.interpolate(t, size=(h, w), mode="bilinear", antialias=True)
+                for t in (bg, fg)
+            )
+            view = self._forward(bg, fg)[1]
             depth = F.interpolate(view, size=mask.shape[-2:], mode="bilinear", align_corners=False)
         results = []
         for i, (fg_bg, background, notes) in enumerate(prepared):
@@ -232,14 +239,17 @@ class Predictor:
             return size
         return working_size(*size, self.depth_resolution, self.model.cfg.size_range[0])
 
-    def _forward(self, prepared: list[Prepared], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mask and depth probabilities (B, 1, h, w) of the pairs resized to ``size`` = (w, h)."""
+    def _inputs(
+        self, prepared: list[Prepared], size: tuple[int, int]
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The pairs as (bg, fg_bg) batches (B, 3, h, w) at ``size`` = (w, h); bg None for 3-channel models."""
         fg = torch.stack([self._to_tensor(p[0], size) for p in prepared]).to(self.device)
-        bg = (
-            torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device)
-            if self.needs_background
-            else None
-        )
+        if not self.needs_background:
+            return None, fg
+        return torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device), fg
+
+    def _forward(self, bg: torch.Tensor | None, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask and depth probabilities (B, 1, h, w) of (bg, fg_bg) batches at their own size."""
         x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))
         out = self.model(x)
         return torch.sigmoid(out.mask.float()[..., :h, :w]), torch.sigmoid(out.depth.float()[..., :h, :w])

@@ -46,6 +46,7 @@ SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthet
 SCENES_TEXT = {
     "train": "rooms, corridors, outdoor and tabletop",
     "rooms": "rooms only",
+    "indoor": "rooms and corridors",
     "heldout": "street scenes",
 }
 # Where each settings group's controls go: None = in the main column, else the accordion's title.

@@ -24,7 +24,7 @@ class Family:
     """One kind of scene and how the generator uses it."""
 
     render: Callable[[int, int, tuple[int, int]], Background]  # (seed, index, (H, W)) -> Background
-    weight: float  # share of backgrounds in the training mix (0 for the held-out family)
+    weight: float  # share of the training mix (0 for the held-out family); see `classic` for how it is drawn
     split: str  # "train" or "heldout"
     object_scale: float = 1.0  # object heights (0.5-1.7 m) are multiplied by this
     extra_objects: int = 2  # up to this many more pasted objects, at other depths (they may occlude)
@@ -33,6 +33,9 @@ class Family:
     # The first generator's samples (scene_families="rooms"): one object, its exact paste, no
     # two-shot effects. Kept in the mix so a model trained on it stays good where the first
     # shipped model was (measured: without it, exact pastes in rooms fell to depth δ<1.25 0.72).
+    # Its share is drawn per sample, on every background (SyntheticScenes.sample_family): a mix of
+    # 100 backgrounds trains on all 100 of the first generator's rooms; the other families share
+    # out the backgrounds by weight (SyntheticScenes.family).
     classic: bool = False
 
 
