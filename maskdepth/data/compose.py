@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from maskdepth.data.families import Family
 from maskdepth.data.geometry import Background, apply_haze
-from maskdepth.data.objects import Foreground, make_foreground, place, project
+from maskdepth.data.objects import Foreground, Projection, make_foreground, place, project
 from maskdepth.data.textures import photo_indices, texture_pool
 from maskdepth.data.twoshot import blur
 
@@ -49,11 +49,19 @@ def furnish(
     for k in sorted(range(len(fgs)), key=lambda k: -feet[k][2]):  # far to near
         obj = project(bg, fgs[k], feet[k], bool(rng.integers(2)))
         visible = obj.alpha & (obj.z < z[obj.region])
-        colour = apply_haze(obj.colour, obj.z, bg.haze, bg.haze_distance)
-        rgb[obj.region] = np.where(visible[..., None], colour, rgb[obj.region])
-        z[obj.region] = np.where(visible, obj.z, z[obj.region])
+        _draw(rgb, z, bg, obj, visible, visible.astype(np.float32))
         covered[obj.region] |= visible
     return dataclasses.replace(bg, rgb=rgb, z=z, floor=bg.floor & ~covered)
+
+
+def _draw(
+    rgb: np.ndarray, z: np.ndarray, bg: Background, obj: Projection, visible: np.ndarray, alpha: np.ndarray
+) -> None:
+    """Blend ``obj``'s hazed colour over ``rgb`` with ``alpha`` and put its distance into ``z`` where ``visible``."""
+    colour = apply_haze(obj.colour, obj.z, bg.haze, bg.haze_distance)
+    a = alpha[..., None]
+    rgb[obj.region] = rgb[obj.region] * (1 - a) + colour * a
+    z[obj.region] = np.where(visible, obj.z, z[obj.region])
 
 
 def compose(
@@ -81,11 +89,8 @@ def compose(
         alpha = visible.astype(np.float32)
         if rng.random() < SOFT_EDGE:  # feather the rim: about 0.5 at the silhouette, 1 inside
             alpha *= ndimage.gaussian_filter(alpha, rng.uniform(0.6, 1.8), mode="constant")
-        colour = apply_haze(obj.colour, obj.z, bg.haze, bg.haze_distance)
-        a = alpha[..., None]
-        fg_bg[obj.region] = fg_bg[obj.region] * (1 - a) + colour * a
+        _draw(fg_bg, z, bg, obj, visible, alpha)
         mask[obj.region][visible] = 1.0
-        z[obj.region] = np.where(visible, obj.z, z[obj.region])
     return {"fg_bg": fg_bg, "mask": mask, "z": z, "focus_z": feet[0][2]}
 
 
