@@ -82,6 +82,9 @@ MAX_RESOLUTION = 2048
 # (bench/depth_view.py, 320x240 test scenes predicted at 256 px, 2026-12-02): the multi-scale model's
 # depth δ<1.25 on the scene mix 0.53 from the 256 px forward, 0.70 / 0.80 / 0.70 from a 96 / 128 / 192 px
 # view; a 64-px-trained model 0.22 against 0.54 from 96 px. Cost: +18% per prediction at 256 px.
+# The view is never larger than the largest size the model trained at (Predictor.depth_size): the
+# 64-px shipped model's depth on the app's synthetic examples, δ<1.25 0.96 / 0.99 / 0.98 from a 64 px
+# view against 0.50 / 0.63 / 0.40 from 128 px (bench.examples_quality, 2026-12-02).
 DEPTH_RESOLUTION = 128
 
 
@@ -234,10 +237,15 @@ class Predictor:
         return results
 
     def depth_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        """(w, h) the depth is computed at: ``size``, or smaller when ``depth_resolution`` caps it."""
-        if self.depth_resolution is None or max(size) <= self.depth_resolution:
+        """(w, h) the depth is computed at: ``size``, or smaller when ``depth_resolution`` or the
+        largest trained size caps it (a view larger than the model ever saw skews its depth scale)."""
+        if self.depth_resolution is None:
             return size
-        return working_size(*size, self.depth_resolution, self.model.cfg.size_range[0])
+        low, high = self.model.cfg.size_range
+        cap = min(self.depth_resolution, high)
+        if max(size) <= cap:
+            return size
+        return working_size(*size, cap, low)
 
     def _inputs(
         self, prepared: list[Prepared], size: tuple[int, int]
