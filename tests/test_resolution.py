@@ -111,7 +111,8 @@ def test_the_depth_view_is_never_larger_than_the_model_trained_at() -> None:
     assert single.depth_size((64, 64)) == (64, 64)
     multi = tiny_model(image_size=64)
     multi.cfg = dataclasses.replace(multi.cfg, train_sizes=(96, 160))
-    assert Predictor(multi, resolution=256).depth_size((256, 171)) == (128, 86)  # DEPTH_RESOLUTION inside the range
+    # DEPTH_RESOLUTION lies inside the trained range: it is used as it is
+    assert Predictor(multi, resolution=256).depth_size((256, 171)) == (128, 86)
     assert Predictor(multi, resolution=256, depth_resolution=None).depth_size((256, 171)) == (256, 171)
 
 
