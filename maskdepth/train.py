@@ -69,7 +69,7 @@ class RunData:
         data: Dataset = self.parts[part]
         shapes = batch_shapes(cfg.min_size, cfg.size) if cfg.min_size else None
         if shapes:
-            data = AtShapes(data, len(shapes))  # indexed (position, (h, w)): each batch its own shape
+            data = AtShapes(data, shapes)  # indexed (position, (h, w)): each batch its own shape
         if cfg.augment:
             data = Augmented(data, JointAugment(), seed=cfg.seed)
             data.epoch = epoch

@@ -10,7 +10,7 @@ from torch.utils.data import Subset
 
 from maskdepth import distributed
 from maskdepth.checkpoint import load_model
-from maskdepth.data.multiscale import AtShapes, ShapeBatches, batch_shapes
+from maskdepth.data.multiscale import AtShapes, ShapeBatches, background_bytes, batch_shapes, cache_renders
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.errors import TrainingError
 from maskdepth.train import RunData, TrainConfig, train
@@ -47,9 +47,21 @@ def test_a_sample_at_another_shape_is_the_same_scene_rendered_there() -> None:
     same = ds.at_shape((64, 64))
     a, b = ds[5], same[5]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    wide = AtShapes(Subset(ds, [5, 7]), n_shapes=4)[(0, (64, 128))]
+    wide = AtShapes(Subset(ds, [5, 7]), [(64, 64), (64, 128)])[(0, (64, 128))]
     assert wide["fg_bg"].shape == (3, 64, 128) and wide["mask"].shape == (1, 64, 128)
     assert 0 < wide["mask"].mean() < 0.5  # the object is there, at the new shape's scale
+
+
+def test_every_shape_caches_the_same_number_of_renders_within_the_budget() -> None:
+    shapes = batch_shapes(96, 160)
+    n = cache_renders(shapes)
+    assert n >= 200  # the training mix of 100 scenes (plus their classic rooms) fits at every shape
+    assert n * sum(background_bytes(s) for s in shapes) <= 3 * 1024**3
+    assert cache_renders(shapes, budget=0) == 4  # never fewer than a batch's few backgrounds
+    ds = SyntheticScenes(3, 2, 2, size=64, families="train")
+    data = AtShapes(Subset(ds, [0, 1]), shapes)
+    data[(0, (96, 128))]
+    assert data._views[(96, 128)].cache_size == n
 
 
 def test_the_loader_draws_shapes_and_evaluation_stays_square(tmp_path) -> None:

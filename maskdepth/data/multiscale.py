@@ -10,7 +10,7 @@ is along the width, as for every render), never resized from another render, so 
 stay consistent (a zoom would make everything look nearer; see JointAugment.crop_prob).
 
     shapes = batch_shapes(64, 160)              # [(64, 64), (64, 96), (64, 128), (96, 64), ...]
-    data = AtShapes(part)                       # a Subset of SyntheticScenes, indexed (i, (h, w))
+    data = AtShapes(part, shapes)               # a Subset of SyntheticScenes, indexed (i, (h, w))
     batches = ShapeBatches(RandomSampler(data), 32, drop_last=True, shapes=shapes, seed=0)
     DataLoader(data, batch_sampler=batches)     # each batch one shape, chosen deterministically
 
@@ -19,7 +19,7 @@ Evaluation stays at ``size`` x ``size`` so numbers compare across runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset, Sampler, Subset
@@ -29,10 +29,11 @@ from maskdepth.errors import TrainingError
 
 MULTIPLE = 32  # the W-Net's five poolings
 MAX_ASPECT = 2.0
-# Memory for cached background renders over all shapes together (each shape keeps its own):
-# about 180 renders per shape for the 9 shapes of 96-160 px, so a 100-scene mix (100 scenes
-# plus their classic rooms) mostly hits the cache; fewer at larger shapes.
-CACHE_BYTES = 2 * 1024**3
+# Memory for cached background renders over all shapes together; each shape keeps the same
+# number of renders (cache_renders). 3 GiB holds 273 per shape for the 9 shapes of 96-160 px, so
+# a 100-scene mix (100 scenes plus their classic rooms: 200 renders) always hits the cache once
+# warm; a miss costs ~45 ms a sample against ~10 ms for a hit (BENCHMARKS.md, issue 11).
+CACHE_BYTES = 3 * 1024**3
 
 
 def background_bytes(shape: tuple[int, int]) -> int:
@@ -54,13 +55,21 @@ def batch_shapes(min_size: int, max_size: int, max_aspect: float = MAX_ASPECT) -
     return shapes
 
 
-class AtShapes(Dataset):
-    """A Subset of a shape-aware dataset (one with ``at_shape``), indexed by ``(position, (h, w))``."""
+def cache_renders(shapes: Sequence[tuple[int, int]], budget: int = CACHE_BYTES) -> int:
+    """How many background renders each of ``shapes`` may cache so that all fit in ``budget`` bytes."""
+    return max(4, budget // max(1, sum(background_bytes(s) for s in shapes)))
 
-    def __init__(self, subset: Subset, n_shapes: int = 1):
+
+class AtShapes(Dataset):
+    """A Subset of a shape-aware dataset (one with ``at_shape``), indexed by ``(position, (h, w))``.
+
+    ``shapes``: the shapes the batches will ask for, which share :data:`CACHE_BYTES` of cached renders.
+    """
+
+    def __init__(self, subset: Subset, shapes: Sequence[tuple[int, int]]):
         base = subset.dataset  # TrainConfig allows min_size with the synthetic generator only
         self.base, self.indices = base, list(subset.indices)
-        self.n_shapes = max(1, n_shapes)
+        self.cache_size = cache_renders(shapes)
         self._views: dict[tuple[int, int], Dataset] = {}
 
     def __len__(self) -> int:
@@ -70,8 +79,7 @@ class AtShapes(Dataset):
         position, shape = key
         view = self._views.get(shape)
         if view is None:
-            cache_size = max(4, CACHE_BYTES // self.n_shapes // background_bytes(shape))
-            view = self._views[shape] = self.base.at_shape(shape, cache_size=cache_size)
+            view = self._views[shape] = self.base.at_shape(shape, cache_size=self.cache_size)
         return view[self.indices[position]]
 
 
