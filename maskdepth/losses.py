@@ -33,6 +33,9 @@ SSIM_WIN_SIGMA = 1.5
 
 DICE_EPS = 1.0  # Laplace smoothing: an empty target with an empty prediction scores loss 0
 RMSE_EPS = 1e-8  # inside the sqrt, so d sqrt/dx stays finite when the error is exactly 0
+# Depth targets at or below this are "no depth" (the sky, t = 0): left out of the log term of
+# "bce+log" here and of abs-rel and delta<1.25 in maskdepth.metrics.
+DEPTH_EPS = 1e-3
 
 LossFn = Callable[[Tensor, Tensor, "LossConfig"], Tensor]
 
@@ -117,6 +120,24 @@ def l1_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
     return F.l1_loss(torch.sigmoid(logits), target)
 
 
+def log_l1_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
+    """Mean ``|log sigmoid(logits) - log target|`` over pixels with depth (target > DEPTH_EPS).
+
+    The error as a ratio, which is what delta<1.25 and abs-rel score: BCE's gradient is the
+    absolute error, so a far wall at depth 0.2 predicted 0.25 (25 % off) weighs as little as a near
+    one at 0.9 predicted 0.95. ``logsigmoid`` keeps it finite for any logit. A batch without any
+    valid pixel scores 0.
+    """
+    valid = target > DEPTH_EPS
+    err = (F.logsigmoid(logits) - target.clamp_min(DEPTH_EPS).log()).abs()
+    return torch.where(valid, err, torch.zeros_like(err)).sum() / valid.sum().clamp_min(1)
+
+
+def bce_log_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
+    """``BCE + cfg.log_weight * log-L1`` (:func:`log_l1_loss`): BCE for the sky and the scale, log for ratios."""
+    return bce_loss(logits, target, cfg) + cfg.log_weight * log_l1_loss(logits, target, cfg)
+
+
 MASK_LOSSES: dict[str, LossFn] = {
     "bce": bce_loss,
     "dice": dice_loss,
@@ -129,6 +150,7 @@ DEPTH_LOSSES: dict[str, LossFn] = {
     "ssim+bce": ssim_bce_loss,
     "rmse": rmse_loss,
     "l1": l1_loss,
+    "bce+log": bce_log_loss,
 }
 
 
@@ -148,7 +170,7 @@ class LossConfig:
     """Which loss each head uses and how the terms are weighted.
 
     ``total = mask_weight * mask_loss + depth_weight * depth_loss``; ``bce_weight`` and
-    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss. The defaults are the shipped
+    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``. The defaults are the shipped
     recipe, the same as :class:`maskdepth.config.TrainConfig`'s (mask ``bce+dice``; the seed used ``bce``).
     """
 
@@ -158,11 +180,12 @@ class LossConfig:
     depth_weight: float = 1.0
     bce_weight: float = 1.0
     ssim_weight: float = 2.0
+    log_weight: float = 0.25
 
     def __post_init__(self) -> None:
         _check_name("mask", self.mask, MASK_LOSSES)
         _check_name("depth", self.depth, DEPTH_LOSSES)
-        for field in ("mask_weight", "depth_weight", "bce_weight", "ssim_weight"):
+        for field in ("mask_weight", "depth_weight", "bce_weight", "ssim_weight", "log_weight"):
             value = getattr(self, field)
             if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
                 raise TrainingError(f"LossConfig.{field} must be a finite number >= 0, got {value!r}.")

@@ -33,10 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from maskdepth.losses import ssim_per_image
+from maskdepth.losses import DEPTH_EPS, ssim_per_image
 from maskdepth.model import WNetOutput
 
-DEPTH_EPS = 1e-3  # depth targets at or below this are "no depth" for abs-rel and delta
 DELTA_THRESHOLD = 1.25
 EDGE_RATIO = 1.1  # neighbouring depths differing by more than 10 % straddle a depth discontinuity
 EDGE_TOLERANCE = 1  # pixels: a predicted edge this close to a true one counts as found

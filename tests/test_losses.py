@@ -43,7 +43,8 @@ def predictions(target: torch.Tensor) -> list[torch.Tensor]:
     """Logits from best to worst: perfect, noisy, inverted (sigmoid = 1 - target)."""
     gen = torch.Generator().manual_seed(0)
     perfect = perfect_logits(target)
-    noisy = perfect_logits((target + 0.3 * torch.randn(target.shape, generator=gen)).clamp(0, 1))
+    # Kept off 0: a log-ratio loss (bce+log) rightly scores a near-0 guess at depth 0.1 as far off.
+    noisy = perfect_logits((target + 0.3 * torch.randn(target.shape, generator=gen)).clamp(0.05, 1))
     inverted = perfect_logits(1 - target)
     return [perfect, noisy, inverted]
 
@@ -132,8 +133,24 @@ def test_ssim_window_fits_small_maps_without_skipping_smoothing() -> None:
 def test_loss_names_match_registries() -> None:
     assert loss_names() == {
         "mask": ["bce", "dice", "bce+dice"],
-        "depth": ["bce", "ssim", "ssim+bce", "rmse", "l1"],
+        "depth": ["bce", "ssim", "ssim+bce", "rmse", "l1", "bce+log"],
     }
+
+
+def test_the_log_term_scores_ratios_and_leaves_the_sky_out() -> None:
+    cfg = LossConfig(depth="bce+log", log_weight=0.5)
+    target = torch.tensor([0.0, 0.2, 0.8]).view(1, 1, 1, 3)  # the sky, a far wall, a near object
+    guess = torch.tensor([0.3, 0.25, 0.85]).view(1, 1, 1, 3)  # +0.05 at each; the sky's 0.3 is BCE's
+    logits = torch.logit(guess)
+    far, near = math.log(0.25 / 0.2), math.log(0.85 / 0.8)
+    assert DEPTH_LOSSES["bce+log"](logits, target, cfg).item() == pytest.approx(
+        DEPTH_LOSSES["bce"](logits, target, cfg).item() + 0.5 * (far + near) / 2, rel=1e-5
+    )
+    assert far > 3 * near  # the same absolute error weighs more where the depth is small
+    sky = torch.zeros(1, 1, 2, 2)  # no pixel with depth: the log term is 0, not NaN
+    assert DEPTH_LOSSES["bce+log"](torch.full_like(sky, -30.0), sky, cfg).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 @pytest.mark.parametrize(("field", "registry"), [("mask", MASK_LOSSES), ("depth", DEPTH_LOSSES)])
