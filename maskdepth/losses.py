@@ -170,8 +170,9 @@ class LossConfig:
     """Which loss each head uses and how the terms are weighted.
 
     ``total = mask_weight * mask_loss + depth_weight * depth_loss``; ``bce_weight`` and
-    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``. The defaults are the shipped
-    recipe, the same as :class:`maskdepth.config.TrainConfig`'s (mask ``bce+dice``; the seed used ``bce``).
+    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``.
+    The defaults are the shipped recipe, the same as :class:`maskdepth.config.TrainConfig`'s
+    (mask ``bce+dice``; the seed used ``bce``).
     """
 
     mask: str = "bce+dice"
