@@ -109,6 +109,11 @@ class WNetConfig:
         """``(min, max)`` square sizes the weights saw in training (``image_size`` twice if single-size)."""
         return self.train_sizes or (self.image_size, self.image_size)
 
+    def describe_sizes(self) -> str:
+        """The trained sizes for people: "160x160", or "64..160 px a side" for multi-scale weights."""
+        low, high = self.size_range
+        return f"{high}x{high}" if low == high else f"{low}..{high} px a side"
+
 
 class WNetOutput(NamedTuple):
     """Named outputs of :class:`WNet`; both are logits of shape (B, 1, H, W)."""

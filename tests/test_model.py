@@ -328,3 +328,11 @@ def test_config_validation_names_the_field(fields: dict, needle: str) -> None:
         WNetConfig(**fields).validate()
     with pytest.raises(ValueError, match=needle):
         WNet(**fields)  # the constructor checks through the same rules
+
+
+def test_trained_sizes_read_as_one_size_or_a_range() -> None:
+    """The app says what a model was trained at: one square size, or the multi-scale range."""
+    from maskdepth.model import WNetConfig
+
+    assert WNetConfig(image_size=64).describe_sizes() == "64x64"
+    assert WNetConfig(image_size=160, train_sizes=(64, 160)).describe_sizes() == "64..160 px a side"

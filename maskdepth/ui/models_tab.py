@@ -68,7 +68,7 @@ def load_from_hub(ctx: AppContext, repo_id: str | None, oauth_token: gr.OAuthTok
     m = predictor.model
     return (
         f"Loaded **{repo_id}**: {m.in_channels}-channel W-Net, width {m.base_width}, trained at "
-        f"{m.image_size}x{m.image_size}. Pick it in the Predict tab."
+        f"{m.cfg.describe_sizes()}. Pick it in the Predict tab."
     )
 
 

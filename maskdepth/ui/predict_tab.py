@@ -201,11 +201,10 @@ def model_info(model: str | None, *, ctx: AppContext) -> tuple[str, Any]:
         return f"⚠️ {err}", gr.update(label="Background (bg)")
     m = predictor.model
     if predictor.needs_background:
-        text = f"6-channel W-Net (background + composite), trained at {m.image_size}x{m.image_size}."
+        text = f"6-channel W-Net (background + composite), trained at {m.cfg.describe_sizes()}."
         label = "Background (bg)"
     else:
-        size = f"{m.image_size}x{m.image_size}"
-        text = f"3-channel W-Net (composite only), trained at {size}: the background is not used."
+        text = f"3-channel W-Net (composite only), trained at {m.cfg.describe_sizes()}: the background is not used."
         label = "Background (bg): optional, not used by this model"
     return text, gr.update(label=label)
 
