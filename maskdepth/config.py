@@ -45,6 +45,10 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
 SCENE_FAMILIES = ("rooms", "train", "indoor", "heldout")  # "rooms": the generator's original room-only scenes
+SHADOWS = (
+    "ground+wall",
+    "ground",
+)  # where two-shot shadows fall; "ground": stages H and I of the shipped model
 
 # argparse group title -> description (None: no description), in CLI order.
 GROUPS: dict[str, str | None] = {
@@ -120,6 +124,14 @@ class TrainConfig:
         "off: one image and the same image with a paste (the seed's data)",
         ui=True,
         label="Two shots (bg and composite as two photos)",
+    )
+    shadows: str = _opt(
+        "ground+wall",
+        "data",
+        "synthetic two shots: where the object's shadow falls; ground+wall = on the ground from its foot, or "
+        "(2 in 5 shadows) its whole silhouette moved onto a surface behind it; ground = from the foot only "
+        "(the data of the shipped model's stages H and I)",
+        choices=SHADOWS,
     )
     data_seed: int = _opt(0, "data")
     size: int = _opt(
@@ -253,6 +265,7 @@ class TrainConfig:
             ("scheduler", SCHEDULERS),
             ("precision", PRECISIONS),
             ("scene_families", SCENE_FAMILIES),
+            ("shadows", SHADOWS),
         ):
             if getattr(self, name) not in valid:
                 raise TrainingError(
@@ -315,6 +328,7 @@ __all__ = [
     "OPTIMIZERS",
     "PRECISIONS",
     "SCENE_FAMILIES",
+    "SHADOWS",
     "SCHEDULERS",
     "Setting",
     "TrainConfig",

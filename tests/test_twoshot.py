@@ -7,7 +7,16 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from maskdepth.data.twoshot import TwoShot, blur, camera_shot, cast_shadow, misalign, two_shots
+from maskdepth.data.twoshot import (
+    TwoShot,
+    blur,
+    camera_shot,
+    cast_shadow,
+    misalign,
+    two_shot_settings,
+    two_shots,
+    wall_shadow,
+)
 
 H, W = 48, 64
 
@@ -69,6 +78,44 @@ def test_shadow_darkens_the_scene_beside_the_object_not_the_object(scene) -> Non
         assert np.abs(rows - 35).max() <= 24 and np.abs(cols - 31.5).max() <= 8 + 24 * 1.2 + 4
 
 
+def test_wall_shadow_is_the_silhouette_moved_beside_the_object_not_on_it(scene) -> None:
+    bg, fg_bg, mask = scene
+    sides = set()
+    for seed in range(12):
+        out = wall_shadow(fg_bg, mask, seed, strength=0.5)
+        assert np.array_equal(out[mask > 0], fg_bg[mask > 0]) and np.all(out <= fg_bg + 1e-6)
+        darker = (fg_bg - out).max(axis=-1) > 0.02
+        assert darker.sum() >= 4 and not (darker & (mask > 0)).any()
+        # Near the silhouette (moved by at most a quarter of its 24-px extent, scaled by <= 1.3,
+        # sheared, blurred), unlike a ground shadow it can fall on any side, above the foot too.
+        rows, cols = np.nonzero(darker)
+        assert rows.min() >= 12 - 14 and rows.max() <= 35 + 14 and np.abs(cols - 31.5).max() <= 4 + 24
+        sides.add((rows.mean() < 23.5, cols.mean() < 31.5))
+    assert len(sides) >= 3  # directions vary
+    empty = np.zeros_like(mask)
+    assert np.array_equal(wall_shadow(fg_bg, empty, 0), fg_bg)
+
+
+def test_shadow_settings_ground_keeps_the_first_two_shot_pairs(scene) -> None:
+    bg, fg_bg, mask = scene
+    for seed in range(8):  # "ground" draws exactly what TwoShot() drew: old recipes still reproduce
+        old, ground = (
+            two_shots(bg, fg_bg, seed, mask),
+            two_shots(bg, fg_bg, seed, mask, two_shot_settings("ground")),
+        )
+        assert all(np.array_equal(x, y) for x, y in zip(old, ground, strict=True))
+    assert two_shot_settings().wall_shadow_p == pytest.approx(0.4)
+    changed = sum(  # the default draws wall shadows: some pairs differ from the ground-only ones
+        not np.array_equal(
+            two_shots(bg, fg_bg, seed, mask)[1], two_shots(bg, fg_bg, seed, mask, two_shot_settings())[1]
+        )
+        for seed in range(8)
+    )
+    assert 1 <= changed <= 7
+    with pytest.raises(ValueError, match="ground\\+wall or ground"):
+        two_shot_settings("sky")
+
+
 def test_misalignment_stays_within_two_pixels(scene) -> None:
     bg = scene[0]
     assert np.array_equal(misalign(bg, 0, shift_px=0, rotate_deg=0), bg)
@@ -104,3 +151,17 @@ def test_blur_is_a_gaussian(sigma: float) -> None:
     expected = ndimage.gaussian_filter(a, (sigma, sigma, 0), mode="nearest", truncate=3.0)
     np.testing.assert_allclose(blur(a, sigma), expected, atol=1e-5)
     np.testing.assert_allclose(blur(a[..., 0], sigma), expected[..., 0], atol=1e-5)
+
+
+def test_the_config_picks_where_shadows_fall() -> None:
+    from maskdepth.config import TrainConfig
+    from maskdepth.data import build_dataset
+    from maskdepth.errors import TrainingError
+
+    data = {"backgrounds": 2, "foregrounds": 2, "positions": 1, "steps": 1, "scene_families": "train"}
+    assert build_dataset(TrainConfig(**data)).two_shot.wall_shadow_p == pytest.approx(0.4)
+    ground = build_dataset(TrainConfig(**data, shadows="ground"))
+    assert ground.two_shot == TwoShot() and "walls" not in ground.describe()
+    assert build_dataset(TrainConfig(**data, two_shot=False)).two_shot is None
+    with pytest.raises(TrainingError, match="unknown shadows 'sky'; choose one of ground\\+wall, ground"):
+        TrainConfig(**data, shadows="sky")

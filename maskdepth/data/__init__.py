@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, Subset
 
 from maskdepth.data.synthetic import DEPTH_CONVENTION, Z_REF, SyntheticScenes
 from maskdepth.data.transforms import JointAugment, model_input, split_dataset
+from maskdepth.data.twoshot import two_shot_settings
 from maskdepth.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
             size=cfg.size,
             seed=cfg.data_seed,
             families=None if cfg.scene_families == "rooms" else cfg.scene_families,
-            two_shot=cfg.two_shot,
+            two_shot=two_shot_settings(cfg.shadows) if cfg.two_shot else False,
         )
     from maskdepth.data.folder import open_folder_dataset
 

@@ -147,6 +147,11 @@ class SyntheticScenes(Dataset):
             f"maskdepth synthetic scenes (seed {self.seed}): {self.backgrounds} {scenes} x {self.foregrounds} "
             f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
             + (", two shots" if self.two_shot else "")
+            + (
+                " (shadows on the ground and on walls)"
+                if self.two_shot and self.two_shot.wall_shadow_p
+                else ""
+            )
         )
 
     def background_index(self, i: int) -> int:

@@ -38,9 +38,23 @@ class TwoShot:
     shadow_p: float = 0.8  # probability of a cast shadow (needs the mask)
     shadow_strength: tuple[float, float] = (0.3, 0.7)  # fraction of light the shadow takes away
     reflection_p: float = 0.1  # probability of a faint mirror image below the object (needs the mask)
+    # Share of the shadows that fall on a surface behind the object (a wall, a hillside, a bookshelf)
+    # instead of on the ground: the whole silhouette moved, scaled and sheared (wall_shadow). 0 draws
+    # no extra number, so pairs made with 0 are those of the first two-shot generator.
+    wall_shadow_p: float = 0.0
     # Share of a dataset's pairs left as one image + its exact paste (SyntheticScenes reads it; the
     # app's examples and many users paste into one photo, and exact pastes must stay exact).
     clean_p: float = 0.15
+
+
+WALL_SHADOW_P = 0.4  # TrainConfig.shadows "ground+wall": the share of shadows cast on a surface behind
+
+
+def two_shot_settings(shadows: str = "ground+wall") -> TwoShot:
+    """The two-shot settings of TrainConfig.shadows: "ground+wall" (the default) or "ground" (foot shadows only)."""
+    if shadows not in ("ground", "ground+wall"):
+        raise ValueError(f"unknown shadows {shadows!r}; choose ground+wall or ground")
+    return TwoShot(wall_shadow_p=WALL_SHADOW_P if shadows == "ground+wall" else 0.0)
 
 
 def _as_float(image) -> np.ndarray:
@@ -105,6 +119,35 @@ def cast_shadow(fg_bg, mask, rng: np.random.Generator | int, strength: float | N
         sigma = max(0.6, rng.uniform(0.02, 0.08) * tall)
         shadow = np.maximum(shadow, blur(np.maximum(cast, contact), sigma))
     light = 1 - strength * np.clip(shadow * 1.4, 0, 1) * (1 - mask)
+    return (out * light[..., None]).astype(np.float32)
+
+
+def wall_shadow(fg_bg, mask, rng: np.random.Generator | int, strength: float | None = None) -> np.ndarray:
+    """Darken the scene where the objects' silhouette falls on a surface behind them; the mask does not change.
+
+    A light off the camera's axis throws the whole silhouette onto a wall or slope behind the
+    object: moved by 3-25% of the objects' size in any direction, scaled 0.8-1.3 and sheared,
+    blurred by 1-8% of their size. Object pixels themselves are not darkened. Arguments and
+    result as :func:`cast_shadow`; a mask of fewer than 4 pixels leaves the image as it is.
+    """
+    rng = np.random.default_rng(rng)
+    out, mask = _as_float(fg_bg), np.asarray(mask, np.float32)
+    strength = rng.uniform(*TwoShot.shadow_strength) if strength is None else strength
+    rows, cols = np.nonzero(mask > 0.5)
+    if rows.size < 4:
+        return out
+    centre = np.array([rows.mean(), cols.mean()])
+    extent = float(max(np.ptp(rows), np.ptp(cols)) + 1)
+    r, phi = extent * rng.uniform(0.03, 0.25), rng.uniform(0, 2 * math.pi)
+    scale = rng.uniform(0.8, 1.3, 2)
+    shear = rng.uniform(-0.3, 0.3)
+    # Output (y', x') samples the mask at A^-1 (p' - c - t) + c: silhouette scaled about its centre, sheared, moved.
+    forward = np.array([[scale[0], 0.0], [shear * scale[0], scale[1]]])
+    inverse = np.linalg.inv(forward)
+    move = centre + [r * math.sin(phi), r * math.cos(phi)]
+    cast = _affine(mask, inverse, centre - inverse @ move, edge=False)
+    shadow = blur(cast, max(0.6, rng.uniform(0.01, 0.08) * extent))
+    light = 1 - strength * np.clip(shadow * 1.2, 0, 1) * (1 - mask)
     return (out * light[..., None]).astype(np.float32)
 
 
@@ -221,7 +264,8 @@ def two_shots(bg, fg_bg, rng: np.random.Generator | int, mask=None, settings: Tw
     if bg.shape != fg_bg.shape:
         raise ValueError(f"bg {bg.shape} and fg_bg {fg_bg.shape} must have the same size")
     if mask is not None and rng.random() < settings.shadow_p:
-        fg_bg = cast_shadow(fg_bg, mask, rng)
+        on_wall = settings.wall_shadow_p > 0 and rng.random() < settings.wall_shadow_p
+        fg_bg = (wall_shadow if on_wall else cast_shadow)(fg_bg, mask, rng)
     if mask is not None and rng.random() < settings.reflection_p:
         fg_bg = add_reflection(fg_bg, mask, rng)
     bg = misalign(bg, rng, settings.shift_px, settings.rotate_deg)
