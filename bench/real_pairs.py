@@ -1,6 +1,6 @@
 """Held-out real photos as two separate shots, scored through ``python -m maskdepth predict`` at its defaults.
 
-    .venv/bin/python -m bench.real_pairs [--model checkpoints] [--keep DIR] [--out result.json]
+    .venv/bin/python -m bench.real_pairs [--model checkpoints] [--draws N] [--keep DIR] [--out result.json]
 
 A check the training never saw in any form: the photos are the ones Gradio ships
 (``gradio/media_assets/images``: cheetah, groot, lion, tower, the Hugging Face logo); the
@@ -133,18 +133,28 @@ def shoot(img: Image.Image, rng: np.random.Generator, move: bool) -> Image.Image
     return Image.open(buf).convert("RGB")
 
 
-def write(folder: Path) -> list[str]:
-    """The pairs into folder/bg, folder/fg_bg, folder/mask (PNG; the shots are JPEG-degraded)."""
+def write(folder: Path, draw: int = 0) -> list[str]:
+    """The pairs into folder/bg, folder/fg_bg, folder/mask (PNG; the shots are JPEG-degraded).
+
+    ``draw`` 0 is the fixed set of PAIRS; draw d >= 1 makes the same ten pastes again with the
+    size scaled by 0.8-1.2, the position moved by up to 0.15 and new shots (names end in ``_d``),
+    to show how much the mean moves with the layout and the shots.
+    """
     for sub in ("bg", "fg_bg", "mask"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     bgs, objs = backgrounds(), objects()
+    names = []
     for k, (name, b, o, size, at) in enumerate(PAIRS):
-        rng = np.random.default_rng([2026, k])
+        rng = np.random.default_rng([2026, k] if draw == 0 else [2026, k, draw])
+        if draw:
+            name, size = f"{name}_d{draw}", size * rng.uniform(0.8, 1.2)
+            at = tuple(float(np.clip(a + rng.uniform(-0.15, 0.15), 0, 1)) for a in at)
         comp, alpha = paste(bgs[b], objs[o], size, at)
         shoot(bgs[b], rng, move=True).save(folder / "bg" / f"{name}.png")
         shoot(shadow(comp, alpha, rng), rng, move=False).save(folder / "fg_bg" / f"{name}.png")
         Image.fromarray(((alpha > 0.5) * 255).astype(np.uint8)).save(folder / "mask" / f"{name}.png")
-    return [p[0] for p in PAIRS]
+        names.append(name)
+    return names
 
 
 def baselines(folder: Path, name: str) -> dict[str, np.ndarray]:
@@ -176,18 +186,31 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "checkpoints"))
     p.add_argument("--keep", help="write the pairs (and the CLI's outputs) here instead of a temp dir")
+    p.add_argument("--draws", type=int, default=1, help="also score this many - 1 redrawn sets (see write)")
     p.add_argument("--out", help="write the per-pair IoUs as JSON here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
-        rows = score(args.model, folder, write(folder))
-    names = [p[0] for p in PAIRS]
+        sets = [write(folder, d) for d in range(max(1, args.draws))]
+        rows = score(args.model, folder, [n for names in sets for n in names])
+    names = sets[0]
     print(f"mask IoU, {len(names)} held-out real-photo pairs as two shots (bench/real_pairs.py)")
     print(f"{'pair':<16} " + " ".join(f"{m:>21}" for m in rows))
     for n in names:
         print(f"{n:<16} " + " ".join(f"{rows[m][n]:>21.3f}" for m in rows))
-    print(f"{'mean':<16} " + " ".join(f"{statistics.mean(r.values()):>21.3f}" for r in rows.values()))
-    print(f"{'min':<16} " + " ".join(f"{min(r.values()):>21.3f}" for r in rows.values()))
+    print(
+        f"{'mean':<16} " + " ".join(f"{statistics.mean(r[n] for n in names):>21.3f}" for r in rows.values())
+    )
+    print(f"{'min':<16} " + " ".join(f"{min(r[n] for n in names):>21.3f}" for r in rows.values()))
+    if len(sets) > 1:
+        print(f"\nmean IoU of each of {len(sets)} draws of the {len(names)} pastes (draw 0: the table above)")
+        for m, r in rows.items():
+            means = [statistics.mean(r[n] for n in names) for names in sets]
+            print(
+                f"{m:<21} "
+                + " ".join(f"{x:.3f}" for x in means)
+                + f"   all {len(r)}: {statistics.mean(r.values()):.3f}, spread of draws (sd) {statistics.stdev(means):.3f}"
+            )
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
