@@ -35,8 +35,8 @@ from maskdepth.data.transforms import split_dataset
 from maskdepth.evaluate import evaluate
 from maskdepth.hub import load_model
 
-# shadows="ground": the two-shot sets every stage of the shipped model was scored on (so the rows compare).
-DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1, "shadows": "ground"}
+# Two-shot recipe v1: the sets every stage of the shipped model was scored on (so the rows compare).
+DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1, "two_shot_recipe": "v1"}
 SYNTHETIC = {  # column -> (scene families, two shots, size)
     "rooms": ("rooms", False, 64),
     "rooms 128": ("rooms", False, 128),

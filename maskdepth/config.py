@@ -45,10 +45,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
 SCENE_FAMILIES = ("rooms", "train", "indoor", "heldout")  # "rooms": the generator's original room-only scenes
-SHADOWS = (
-    "ground+wall",
-    "ground",
-)  # where two-shot shadows fall; "ground": stages H and I of the shipped model
+TWO_SHOT_RECIPES = ("v2", "v1")  # maskdepth.data.twoshot.RECIPES; "v1": stages H and I of the shipped model
 
 # argparse group title -> description (None: no description), in CLI order.
 GROUPS: dict[str, str | None] = {
@@ -125,13 +122,13 @@ class TrainConfig:
         ui=True,
         label="Two shots (bg and composite as two photos)",
     )
-    shadows: str = _opt(
-        "ground+wall",
+    two_shot_recipe: str = _opt(
+        "v2",
         "data",
-        "synthetic two shots: where the object's shadow falls; ground+wall = on the ground from its foot, or "
-        "(2 in 5 shadows) its whole silhouette moved onto a surface behind it; ground = from the foot only "
-        "(the data of the shipped model's stages H and I)",
-        choices=SHADOWS,
+        "synthetic two shots: v2 = the object's shadow on the ground from its foot or (2 in 5) its whole "
+        "silhouette on a surface behind it, and 1 in 5 backgrounds aligned with black borders; v1 = foot "
+        "shadows only, repeated edges (the data of the shipped model's stages H and I)",
+        choices=TWO_SHOT_RECIPES,
     )
     data_seed: int = _opt(0, "data")
     size: int = _opt(
@@ -265,7 +262,7 @@ class TrainConfig:
             ("scheduler", SCHEDULERS),
             ("precision", PRECISIONS),
             ("scene_families", SCENE_FAMILIES),
-            ("shadows", SHADOWS),
+            ("two_shot_recipe", TWO_SHOT_RECIPES),
         ):
             if getattr(self, name) not in valid:
                 raise TrainingError(
@@ -328,7 +325,7 @@ __all__ = [
     "OPTIMIZERS",
     "PRECISIONS",
     "SCENE_FAMILIES",
-    "SHADOWS",
+    "TWO_SHOT_RECIPES",
     "SCHEDULERS",
     "Setting",
     "TrainConfig",

@@ -78,42 +78,51 @@ def test_shadow_darkens_the_scene_beside_the_object_not_the_object(scene) -> Non
         assert np.abs(rows - 35).max() <= 24 and np.abs(cols - 31.5).max() <= 8 + 24 * 1.2 + 4
 
 
-def test_wall_shadow_is_the_silhouette_moved_beside_the_object_not_on_it(scene) -> None:
-    bg, fg_bg, mask = scene
-    sides = set()
-    for seed in range(12):
+def test_wall_shadow_is_the_silhouette_moved_beside_the_object_not_on_it() -> None:
+    fg_bg = np.full((128, 128, 3), 0.8, np.float32)
+    mask = np.zeros((128, 128), np.float32)
+    mask[56:72, 56:72] = 1  # 16 px a side, centre (63.5, 63.5)
+    fg_bg[mask > 0] = [0.9, 0.1, 0.1]
+    sides, far = set(), 0.0
+    for seed in range(16):
         out = wall_shadow(fg_bg, mask, seed, strength=0.5)
         assert np.array_equal(out[mask > 0], fg_bg[mask > 0]) and np.all(out <= fg_bg + 1e-6)
         darker = (fg_bg - out).max(axis=-1) > 0.02
         assert darker.sum() >= 4 and not (darker & (mask > 0)).any()
-        # Near the silhouette (moved by at most a quarter of its 24-px extent, scaled by <= 1.3,
-        # sheared, blurred), unlike a ground shadow it can fall on any side, above the foot too.
+        # Moved by <= 1.2 x 16 px, scaled <= 1.3 (half-size <= 10.4 + shear 3), blurred (3 sigma <= 4 px).
         rows, cols = np.nonzero(darker)
-        assert rows.min() >= 12 - 14 and rows.max() <= 35 + 14 and np.abs(cols - 31.5).max() <= 4 + 24
-        sides.add((rows.mean() < 23.5, cols.mean() < 31.5))
-    assert len(sides) >= 3  # directions vary
-    empty = np.zeros_like(mask)
-    assert np.array_equal(wall_shadow(fg_bg, empty, 0), fg_bg)
+        reach = np.hypot(rows - 63.5, cols - 63.5).max()
+        assert reach <= 19.2 + np.hypot(10.4 + 3, 10.4) + 4
+        far = max(far, np.hypot(rows.mean() - 63.5, cols.mean() - 63.5))
+        sides.add((rows.mean() < 63.5, cols.mean() < 63.5))
+    assert len(sides) >= 3 and far > 8  # directions vary, and some shadows stand well off the object
+    assert np.array_equal(wall_shadow(fg_bg, np.zeros_like(mask), 0), fg_bg)
 
 
-def test_shadow_settings_ground_keeps_the_first_two_shot_pairs(scene) -> None:
+def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
     bg, fg_bg, mask = scene
-    for seed in range(8):  # "ground" draws exactly what TwoShot() drew: old recipes still reproduce
-        old, ground = (
-            two_shots(bg, fg_bg, seed, mask),
-            two_shots(bg, fg_bg, seed, mask, two_shot_settings("ground")),
-        )
-        assert all(np.array_equal(x, y) for x, y in zip(old, ground, strict=True))
-    assert two_shot_settings().wall_shadow_p == pytest.approx(0.4)
-    changed = sum(  # the default draws wall shadows: some pairs differ from the ground-only ones
-        not np.array_equal(
-            two_shots(bg, fg_bg, seed, mask)[1], two_shots(bg, fg_bg, seed, mask, two_shot_settings())[1]
-        )
-        for seed in range(8)
-    )
-    assert 1 <= changed <= 7
-    with pytest.raises(ValueError, match="ground\\+wall or ground"):
+    for seed in range(8):  # v1 draws exactly what TwoShot() drew: the older stages' commands still reproduce
+        old, v1 = two_shots(bg, fg_bg, seed, mask), two_shots(bg, fg_bg, seed, mask, two_shot_settings("v1"))
+        assert all(np.array_equal(x, y) for x, y in zip(old, v1, strict=True))
+    v2 = two_shot_settings()
+    assert (v2.wall_shadow_p, v2.black_edge_p) == (pytest.approx(0.4), pytest.approx(0.2))
+    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v2, v1"):
         two_shot_settings("sky")
+
+
+def test_black_edges_only_where_the_moved_background_has_no_pixels(scene) -> None:
+    bg = scene[0] * 0.8 + 0.1  # no black pixels of its own
+    for seed in range(6):
+        repeated = misalign(bg, seed, shift_px=3.0, rotate_deg=0.5)
+        black = misalign(bg, seed, shift_px=3.0, rotate_deg=0.5, black_edges=True)
+        zero = black.max(axis=-1) == 0
+        assert not (repeated.max(axis=-1) == 0).any()
+        # Black only in a border strip at most 3 px + the rotation's reach (0.5 deg over 64 px) deep.
+        rows, cols = np.nonzero(zero)
+        edge_dist = np.minimum.reduce([rows, cols, H - 1 - rows, W - 1 - cols]) if zero.any() else np.zeros(1)
+        assert edge_dist.max() <= 3
+        assert np.array_equal(black[~zero], repeated[~zero])
+    assert any((misalign(bg, s, shift_px=3.0, black_edges=True).max(axis=-1) == 0).any() for s in range(6))
 
 
 def test_misalignment_stays_within_two_pixels(scene) -> None:
@@ -159,9 +168,10 @@ def test_the_config_picks_where_shadows_fall() -> None:
     from maskdepth.errors import TrainingError
 
     data = {"backgrounds": 2, "foregrounds": 2, "positions": 1, "steps": 1, "scene_families": "train"}
-    assert build_dataset(TrainConfig(**data)).two_shot.wall_shadow_p == pytest.approx(0.4)
-    ground = build_dataset(TrainConfig(**data, shadows="ground"))
-    assert ground.two_shot == TwoShot() and "walls" not in ground.describe()
+    v2 = build_dataset(TrainConfig(**data))
+    assert v2.two_shot == two_shot_settings("v2") and "recipe v2" in v2.describe()
+    v1 = build_dataset(TrainConfig(**data, two_shot_recipe="v1"))
+    assert v1.two_shot == TwoShot() and "recipe" not in v1.describe()
     assert build_dataset(TrainConfig(**data, two_shot=False)).two_shot is None
-    with pytest.raises(TrainingError, match="unknown shadows 'sky'; choose one of ground\\+wall, ground"):
-        TrainConfig(**data, shadows="sky")
+    with pytest.raises(TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v2, v1"):
+        TrainConfig(**data, two_shot_recipe="sky")

@@ -46,7 +46,7 @@ def build_dataset(cfg: TrainConfig) -> Dataset:
             size=cfg.size,
             seed=cfg.data_seed,
             families=None if cfg.scene_families == "rooms" else cfg.scene_families,
-            two_shot=two_shot_settings(cfg.shadows) if cfg.two_shot else False,
+            two_shot=two_shot_settings(cfg.two_shot_recipe) if cfg.two_shot else False,
         )
     from maskdepth.data.folder import open_folder_dataset
 

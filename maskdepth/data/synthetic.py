@@ -148,7 +148,7 @@ class SyntheticScenes(Dataset):
             f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
             + (", two shots" if self.two_shot else "")
             + (
-                " (shadows on the ground and on walls)"
+                " (recipe v2: shadows on walls too, black borders)"
                 if self.two_shot and self.two_shot.wall_shadow_p
                 else ""
             )

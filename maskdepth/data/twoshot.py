@@ -39,22 +39,28 @@ class TwoShot:
     shadow_strength: tuple[float, float] = (0.3, 0.7)  # fraction of light the shadow takes away
     reflection_p: float = 0.1  # probability of a faint mirror image below the object (needs the mask)
     # Share of the shadows that fall on a surface behind the object (a wall, a hillside, a bookshelf)
-    # instead of on the ground: the whole silhouette moved, scaled and sheared (wall_shadow). 0 draws
-    # no extra number, so pairs made with 0 are those of the first two-shot generator.
+    # instead of on the ground: the whole silhouette moved, scaled and sheared (wall_shadow).
     wall_shadow_p: float = 0.0
+    # Share of backgrounds aligned onto the composite with black where the moved shot has no pixels
+    # (what an alignment tool or a rotate leaves at the borders) instead of repeated edge pixels.
+    black_edge_p: float = 0.0
+    # Both 0 (recipe v1, TwoShot()): no extra number is drawn, so the pairs are those of the first
+    # two-shot generator, which stages H and I of the shipped model trained on.
     # Share of a dataset's pairs left as one image + its exact paste (SyntheticScenes reads it; the
     # app's examples and many users paste into one photo, and exact pastes must stay exact).
     clean_p: float = 0.15
 
 
-WALL_SHADOW_P = 0.4  # TrainConfig.shadows "ground+wall": the share of shadows cast on a surface behind
+# TrainConfig.two_shot_recipe -> its settings. v1: the first two-shot generator (foot shadows only);
+# v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders.
+RECIPES = {"v2": TwoShot(wall_shadow_p=0.4, black_edge_p=0.2), "v1": TwoShot()}
 
 
-def two_shot_settings(shadows: str = "ground+wall") -> TwoShot:
-    """The two-shot settings of TrainConfig.shadows: "ground+wall" (the default) or "ground" (foot shadows only)."""
-    if shadows not in ("ground", "ground+wall"):
-        raise ValueError(f"unknown shadows {shadows!r}; choose ground+wall or ground")
-    return TwoShot(wall_shadow_p=WALL_SHADOW_P if shadows == "ground+wall" else 0.0)
+def two_shot_settings(recipe: str = "v2") -> TwoShot:
+    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v2" (the default) or "v1"."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown two-shot recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    return RECIPES[recipe]
 
 
 def _as_float(image) -> np.ndarray:
@@ -126,7 +132,8 @@ def wall_shadow(fg_bg, mask, rng: np.random.Generator | int, strength: float | N
     """Darken the scene where the objects' silhouette falls on a surface behind them; the mask does not change.
 
     A light off the camera's axis throws the whole silhouette onto a wall or slope behind the
-    object: moved by 3-25% of the objects' size in any direction, scaled 0.8-1.3 and sheared,
+    object: moved in any direction by 3% to 120% of the objects' size (log-uniform: the further the
+    wall, the further the shadow; it may stand apart from the object), scaled 0.8-1.3 and sheared,
     blurred by 1-8% of their size. Object pixels themselves are not darkened. Arguments and
     result as :func:`cast_shadow`; a mask of fewer than 4 pixels leaves the image as it is.
     """
@@ -138,7 +145,7 @@ def wall_shadow(fg_bg, mask, rng: np.random.Generator | int, strength: float | N
         return out
     centre = np.array([rows.mean(), cols.mean()])
     extent = float(max(np.ptp(rows), np.ptp(cols)) + 1)
-    r, phi = extent * rng.uniform(0.03, 0.25), rng.uniform(0, 2 * math.pi)
+    r, phi = extent * 0.03 * 40 ** rng.random(), rng.uniform(0, 2 * math.pi)
     scale = rng.uniform(0.8, 1.3, 2)
     shear = rng.uniform(-0.3, 0.3)
     # Output (y', x') samples the mask at A^-1 (p' - c - t) + c: silhouette scaled about its centre, sheared, moved.
@@ -209,11 +216,16 @@ def _affine(image: np.ndarray, matrix, offset, edge: bool) -> np.ndarray:
 
 
 def misalign(
-    image, rng: np.random.Generator | int, shift_px: float = 2.0, rotate_deg: float = 0.5
+    image,
+    rng: np.random.Generator | int,
+    shift_px: float = 2.0,
+    rotate_deg: float = 0.5,
+    black_edges: bool = False,
 ) -> np.ndarray:
     """Move ``image`` by up to ``shift_px`` (any direction) and rotate it up to ``rotate_deg`` about its centre.
 
-    Bilinear resampling, edges repeated; float32 (H, W, 3).
+    Bilinear resampling; where the moved image has no pixels, edges repeated (or black if
+    ``black_edges``); float32 (H, W, 3).
     """
     rng = np.random.default_rng(rng)
     img = _as_float(image)
@@ -223,7 +235,7 @@ def misalign(
     centre = (np.array(img.shape[:2], np.float64) - 1) / 2
     matrix = np.array([[c, s], [-s, c]])  # (y, x) rotated by theta about the centre
     offset = centre - matrix @ centre + [r * math.sin(phi), r * math.cos(phi)]
-    return _affine(img, matrix, offset, edge=True)
+    return _affine(img, matrix, offset, edge=not black_edges)
 
 
 def camera_shot(image, rng: np.random.Generator | int, settings: TwoShot = TwoShot()) -> np.ndarray:
@@ -268,5 +280,6 @@ def two_shots(bg, fg_bg, rng: np.random.Generator | int, mask=None, settings: Tw
         fg_bg = (wall_shadow if on_wall else cast_shadow)(fg_bg, mask, rng)
     if mask is not None and rng.random() < settings.reflection_p:
         fg_bg = add_reflection(fg_bg, mask, rng)
-    bg = misalign(bg, rng, settings.shift_px, settings.rotate_deg)
+    black = settings.black_edge_p > 0 and rng.random() < settings.black_edge_p
+    bg = misalign(bg, rng, settings.shift_px, settings.rotate_deg, black_edges=black)
     return camera_shot(bg, rng, settings), camera_shot(fg_bg, rng, settings)
