@@ -1,6 +1,6 @@
 """Held-out real photos as two separate shots, scored through ``python -m maskdepth predict`` at its defaults.
 
-    .venv/bin/python -m bench.real_pairs [--model checkpoints] [--draws N] [--keep DIR] [--out result.json]
+    .venv/bin/python -m bench.real_pairs [--model checkpoints] [--draws N] [--resolution R] [--keep DIR] [--out F]
 
 A check the training never saw in any form: the photos are the ones Gradio ships
 (``gradio/media_assets/images``: cheetah, groot, lion, tower, the Hugging Face logo); the
@@ -164,10 +164,14 @@ def baselines(folder: Path, name: str) -> dict[str, np.ndarray]:
     return {"pixel difference": diff > 8, "blurred difference": np.abs(blur[0] - blur[1]).max(axis=2) > 24}
 
 
-def score(model: str, folder: Path, names: list[str]) -> dict[str, dict[str, float]]:
+def score(
+    model: str, folder: Path, names: list[str], resolution: str | None = None
+) -> dict[str, dict[str, float]]:
+    """IoU per pair of the CLI's masks (at its defaults, or at ``resolution``) and of the baselines."""
     out = folder / "out"
     cmd = [sys.executable, "-m", "maskdepth", "predict", "--model", model]
     cmd += ["--image", str(folder / "fg_bg"), "--bg", str(folder / "bg"), "--out", str(out)]
+    cmd += ["--resolution", resolution] if resolution else []
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     rows: dict[str, dict[str, float]] = {
         "model (CLI defaults)": {},
@@ -187,14 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=str(ROOT / "checkpoints"))
     p.add_argument("--keep", help="write the pairs (and the CLI's outputs) here instead of a temp dir")
     p.add_argument("--draws", type=int, default=1, help="also score this many - 1 redrawn sets (see write)")
+    p.add_argument("--resolution", help="the CLI's --resolution (default: its own default, balanced)")
     p.add_argument("--out", help="write the per-pair IoUs as JSON here")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         sets = [write(folder, d) for d in range(max(1, args.draws))]
-        rows = score(args.model, folder, [n for names in sets for n in names])
+        rows = score(args.model, folder, [n for names in sets for n in names], args.resolution)
     names = sets[0]
-    print(f"mask IoU, {len(names)} held-out real-photo pairs as two shots (bench/real_pairs.py)")
+    at = f"--resolution {args.resolution}" if args.resolution else "CLI defaults"
+    print(f"mask IoU, {len(names)} held-out real-photo pairs as two shots (bench/real_pairs.py, {at})")
     print(f"{'pair':<16} " + " ".join(f"{m:>21}" for m in rows))
     for n in names:
         print(f"{n:<16} " + " ".join(f"{rows[m][n]:>21.3f}" for m in rows))
