@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(sets) > 1:
         print(f"\nmean IoU of each of {len(sets)} draws of the {len(names)} pastes (draw 0: the table above)")
         for m, r in rows.items():
-            means = [statistics.mean(r[n] for n in names) for names in sets]
+            means = [statistics.mean(r[n] for n in drawn) for drawn in sets]
             print(
                 f"{m:<21} "
                 + " ".join(f"{x:.3f}" for x in means)

@@ -8,6 +8,7 @@ from PIL import Image
 from scipy import ndimage
 
 from maskdepth.data.twoshot import (
+    RECIPES,
     TwoShot,
     blur,
     camera_shot,
@@ -104,6 +105,9 @@ def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
     for seed in range(8):  # v1 draws exactly what TwoShot() drew: the older stages' commands still reproduce
         old, v1 = two_shots(bg, fg_bg, seed, mask), two_shots(bg, fg_bg, seed, mask, two_shot_settings("v1"))
         assert all(np.array_equal(x, y) for x, y in zip(old, v1, strict=True))
+    from maskdepth.config import TWO_SHOT_RECIPES
+
+    assert set(TWO_SHOT_RECIPES) == set(RECIPES)  # the CLI's choices are the recipes that exist
     v2 = two_shot_settings()
     assert (v2.wall_shadow_p, v2.black_edge_p) == (pytest.approx(0.4), pytest.approx(0.2))
     with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v2, v1"):

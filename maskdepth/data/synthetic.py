@@ -35,7 +35,7 @@ from maskdepth.data.geometry import (
     downsample,
 )
 from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, place, project
-from maskdepth.data.twoshot import TwoShot, two_shots
+from maskdepth.data.twoshot import RECIPES, TwoShot, two_shots
 
 NOTHING_PASTED = 0.05  # share of scene-family samples where the composite is the scene itself
 
@@ -147,11 +147,7 @@ class SyntheticScenes(Dataset):
             f"maskdepth synthetic scenes (seed {self.seed}): {self.backgrounds} {scenes} x {self.foregrounds} "
             f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
             + (", two shots" if self.two_shot else "")
-            + (
-                " (recipe v2: shadows on walls too, black borders)"
-                if self.two_shot and self.two_shot.wall_shadow_p
-                else ""
-            )
+            + (" (recipe v2: shadows on walls too, black borders)" if self.two_shot == RECIPES["v2"] else "")
         )
 
     def background_index(self, i: int) -> int:
