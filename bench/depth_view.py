@@ -29,7 +29,7 @@ from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.data.transforms import split_dataset
 from maskdepth.predict import Predictor
 
-SETS = {"mix 2-shot": ("train", True), "street 2-shot": ("heldout", True), "rooms exact": (None, False)}
+SETS = {"mix 2-shot": ("train-v1", True), "street 2-shot": ("heldout", True), "rooms exact": (None, False)}
 
 
 def write_sets(folder: Path, n: int) -> dict[str, list[tuple[Path, Path, np.ndarray]]]:

@@ -8,7 +8,7 @@ import torch
 from scipy import ndimage
 
 from maskdepth.data.compose import compose, furnish
-from maskdepth.data.families import FAMILIES, HELDOUT_FAMILY, family_of, resolve
+from maskdepth.data.families import FAMILIES, HELDOUT_FAMILY, MIXES, family_of, resolve
 from maskdepth.data.geometry import SUPERSAMPLE, downsample
 from maskdepth.data.synthetic import NOTHING_PASTED, SyntheticScenes
 from maskdepth.data.twoshot import TwoShot
@@ -33,6 +33,32 @@ def test_the_mix_table_sums_to_one_and_holds_one_family_out() -> None:
     assert set(drawn[: 2 * len(train)]) == set(train)  # every family shows up early
     with pytest.raises(ValueError, match="valid"):
         resolve(["room", "moon"])
+
+
+def test_the_v1_mix_is_the_mix_stages_a_to_j_trained_on() -> None:
+    # The table before wall scenes joined "train": with it, the card's older commands draw the same samples.
+    names, weights = resolve("train-v1")
+    assert names == ("classic_room", "room", "corridor", "outdoor", "tabletop")
+    assert weights == pytest.approx((0.20, 0.24, 0.12, 0.24, 0.20))
+    assert "wall" in resolve("train")[0] and "wall" in resolve("indoor")[0]
+    from maskdepth.config import SCENE_FAMILIES
+
+    assert set(SCENE_FAMILIES) == {"rooms", *MIXES}  # the CLI's choices are the mixes that exist
+
+
+def test_wall_scenes_face_a_wall_with_the_floor_below_and_fittings_standing_out() -> None:
+    scenes = [FAMILIES["wall"].render(0, index, (H, W)) for index in range(12)]
+    for bg in scenes:
+        assert np.isfinite(bg.z).all()  # a closed room: no sky
+        assert np.median(bg.z[: bg.z.shape[0] // 4]) < 6.0  # the wall 1.5-4.5 m away, not a room's far end
+        assert bg.floor.mean() > 0.01  # tilted down enough that objects have a floor to stand on
+    # The floor at the bottom is nearer than the wall at the top (furniture in front may break it).
+    nearer = [np.median(bg.z[: bg.z.shape[0] // 4]) > np.median(bg.z[-bg.z.shape[0] // 8 :]) for bg in scenes]
+    assert sum(nearer) >= 9
+    # Shelves stand out of the wall: depth steps between neighbouring pixels in the top half (7 of these 12
+    # scenes; 3 without the shelves, where only tall furniture makes one).
+    steps = [np.abs(np.diff(bg.z[: bg.z.shape[0] // 2], axis=1)).max() for bg in scenes]
+    assert sum(step > 0.15 for step in steps) >= 6
 
 
 def test_train_datasets_never_render_the_held_out_family() -> None:

@@ -44,9 +44,10 @@ SPACE_MAX_MINUTES = 10  # on a Space: a training ends after this many minutes wh
 OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
 SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
 SCENES_TEXT = {
-    "train": "rooms, corridors, outdoor and tabletop",
+    "train": "rooms, corridors, wall scenes, outdoor and tabletop",
+    "train-v1": "rooms, corridors, outdoor and tabletop",
     "rooms": "rooms only",
-    "indoor": "rooms and corridors",
+    "indoor": "rooms, corridors and wall scenes",
     "heldout": "street scenes",
 }
 # Where each settings group's controls go: None = in the main column, else the accordion's title.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from maskdepth.data.families.outdoor import render_outdoor, render_street
-from maskdepth.data.families.room import render_background, render_corridor
+from maskdepth.data.families.room import render_background, render_corridor, render_wall
 from maskdepth.data.families.tabletop import render_tabletop
 from maskdepth.data.geometry import Background
 
@@ -45,28 +45,35 @@ FAMILIES: dict[str, Family] = {
     "corridor": Family(render_corridor, 0.12, "train"),
     "outdoor": Family(render_outdoor, 0.24, "train", extra_objects=3),
     "tabletop": Family(render_tabletop, 0.20, "train", object_scale=0.6, defocus=0.5),
+    # Facing a wall with shelves and pictures, furniture and objects in front: the framing of most indoor
+    # photos (the subject nearer than the wall behind it; no vanishing point in the middle of the frame).
+    "wall": Family(render_wall, 0.25, "train", scene_objects=3),
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }
 HELDOUT_FAMILY = "street"
-INDOOR = ("classic_room", "room", "corridor")
+INDOOR = ("classic_room", "room", "corridor", "wall")
+# Named mixes. "train" is every training family; "train-v1" the mix before wall scenes (the shipped
+# model's stages A-J), kept so the card's earlier commands still draw the same samples.
+MIXES = {
+    "train": tuple(n for n, f in FAMILIES.items() if f.split == "train"),
+    "train-v1": ("classic_room", "room", "corridor", "outdoor", "tabletop"),
+    "indoor": INDOOR,
+    "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),
+}
 
 
 def resolve(families: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """Family names and mix weights (summing to 1) for ``"train"``, ``"heldout"`` or a list of names.
+    """Family names and mix weights (summing to 1) for a mix name (:data:`MIXES`) or a list of names.
 
     A list of names keeps their FAMILIES weights (equal shares if all are 0, e.g. only the held-out one).
     """
-    if families == "train":
-        names = tuple(n for n, f in FAMILIES.items() if f.split == "train")
-    elif families == "indoor":  # the training families at room scale (depth about 0.2-0.6)
-        names = INDOOR
-    elif families == "heldout":
-        names = tuple(n for n, f in FAMILIES.items() if f.split == "heldout")
+    if isinstance(families, str) and families in MIXES:
+        names = MIXES[families]
     else:
         names = (families,) if isinstance(families, str) else tuple(families)
         unknown = [n for n in names if n not in FAMILIES]
         if unknown or not names:
-            valid = ", ".join(["train", "indoor", "heldout", *FAMILIES])
+            valid = ", ".join([*MIXES, *FAMILIES])
             raise ValueError(f"unknown scene families {unknown or names!r}; valid: {valid}")
     weights = [FAMILIES[n].weight for n in names]
     total = sum(weights)

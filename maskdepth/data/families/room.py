@@ -1,8 +1,11 @@
-"""Rooms (the shipped generator's scenes) and corridors: a closed box seen from inside.
+"""Rooms (the shipped generator's scenes), corridors and wall scenes: a closed box seen from inside.
 
 Floor, back wall, side walls and ceiling, a few boxes (furniture) standing on the floor, each
 surface textured in perspective and lit by a point light. A corridor is the same geometry,
-narrow and long, with a weaker light fall-off.
+narrow and long, with a weaker light fall-off. A wall scene is how most indoor photos are
+framed: the camera faces the back wall from 1.5-4.5 m, so the wall (with shelves, cabinets and
+flat pictures on it) fills the top of the frame and the floor the bottom, with furniture in
+front; the ceiling and the room's far corners are rarely in view.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maskdepth.data.families.common import pick_texture
 from maskdepth.data.geometry import SUPERSAMPLE, Background, camera_rays, hit_box, sample_texture
 from maskdepth.data.textures import texture_pool
 
@@ -27,6 +31,11 @@ class RoomStyle:
     half_width: tuple[float, float] = (2.0, 3.5)
     ceiling: tuple[float, float] = (2.6, 3.2)
     max_boxes: int = 3
+    box_near: float = 2.2  # metres: the nearest a box (furniture) stands
+    shelves: int = (
+        0  # up to this many shelves / cabinets on the back wall, and 0-2 flat pictures (0: neither)
+    )
+    min_floor: float = 0.0  # tilt down at least enough that the floor fills this share of the frame's height
     falloff: float = 0.04  # light fall-off per square metre
     stream: int = 1  # random-stream id: each style draws its own scenes
 
@@ -40,6 +49,19 @@ CORRIDOR = RoomStyle(
     ceiling=(2.4, 3.0),
     falloff=0.004,
     stream=11,
+)
+WALL = RoomStyle(
+    fov=(45, 65),
+    height=(1.0, 1.7),
+    pitch=(0, 18),
+    depth=(1.5, 4.5),
+    half_width=(2.0, 4.5),
+    ceiling=(3.0, 4.0),  # the ceiling mostly out of view, as in most photos of a wall
+    max_boxes=2,  # more furniture near the camera would often hide the whole floor
+    box_near=1.3,
+    shelves=4,
+    min_floor=0.2,  # objects stand on the floor: a wall 1.5 m away with a level camera hides it
+    stream=15,
 )
 
 
@@ -58,6 +80,8 @@ def render_background(
     depth_back = rng.uniform(*style.depth)
     left, right = rng.uniform(*style.half_width), rng.uniform(*style.half_width)
     ceiling = rng.uniform(*style.ceiling)
+    if style.min_floor:  # the floor meets the back wall at atan(height / depth_back) below the horizon
+        pitch = max(pitch, math.atan(height / depth_back) - math.atan((0.5 - style.min_floor) * h / focal))
 
     d = camera_rays(h, w, focal, pitch)
     cam = np.array([0.0, height, 0.0], np.float32)
@@ -81,7 +105,7 @@ def render_background(
     for _ in range(rng.integers(0, style.max_boxes + 1)):
         bw, bh, bd = rng.uniform(0.4, 1.4), rng.uniform(0.3, 1.3), rng.uniform(0.4, 1.2)
         bx = rng.uniform(-left + bw / 2, right - bw / 2)
-        bz = rng.uniform(2.2, depth_back - bd / 2)
+        bz = rng.uniform(min(style.box_near, depth_back - bd / 2), depth_back - bd / 2)
         lo = np.array([bx - bw / 2, 0.0, bz - bd / 2], np.float32)
         hi = np.array([bx + bw / 2, bh, bz + bd / 2], np.float32)
         t, surface, normal = hit_box(d, cam, lo, hi, t, surface, normal, 5)  # 5, 6, 7: faces by axis
@@ -92,6 +116,11 @@ def render_background(
     scales = rng.uniform(0.15, 0.8, size=4)
     tints = 0.6 + 0.5 * rng.random((4, 3)).astype(np.float32)
     rgb = np.empty_like(d)
+    if style.shelves:  # drawn after everything the other styles draw, so their scenes are unchanged
+        t, surface, normal, p = _wall_fittings(
+            rng, d, cam, (left, right, depth_back, style.shelves), t, surface, normal
+        )
+        _paint_fittings(rng, seed, rgb, surface, p)
     groups = [
         (surface == 0, 0, p[..., 0], p[..., 2]),
         (surface == 1, 1, p[..., 0], p[..., 2]),
@@ -106,7 +135,11 @@ def render_background(
             rgb[sel] = sample_texture(pool[tex_ids[g]], a[sel], b[sel], scales[g]) * tints[g]
 
     # Lambert shading from a ceiling light, with distance fall-off and ambient light.
-    light_pos = np.array([rng.uniform(-1, 1), ceiling - 0.2, rng.uniform(1.5, depth_back - 1)], np.float32)
+    light_x = rng.uniform(-1, 1)
+    # The light at least 1.5 m in, as in rooms and corridors (>= 4.5 m deep); nearer in wall scenes.
+    light_lo = min(1.5, 0.4 * depth_back)
+    light_z = rng.uniform(light_lo, max(depth_back - 1, light_lo + 0.3))
+    light_pos = np.array([light_x, ceiling - 0.2, light_z], np.float32)
     to_light = light_pos - p
     dist2 = (to_light**2).sum(-1)
     lambert = np.clip((normal * to_light).sum(-1) / np.sqrt(dist2 + 1e-6), 0, 1)
@@ -122,6 +155,41 @@ def render_background(
         pitch=pitch,
         light=level,
     )
+
+
+def _wall_fittings(rng, d, cam, room, t, surface, normal):
+    """Shelves and cabinets (surfaces 8-10) and flat pictures (11-13) on the back wall at z = back."""
+    left, right, back, shelves = room
+    for _ in range(rng.integers(1, shelves + 1)):
+        fw, fh, fd = rng.uniform(0.5, 2.0), rng.uniform(0.04, 0.9), rng.uniform(0.2, 0.45)
+        fx, fy = rng.uniform(-left, right - fw), rng.uniform(0.5, 2.0)
+        lo = np.array([fx, fy, back - fd], np.float32)
+        t, surface, normal = hit_box(d, cam, lo, lo + np.float32([fw, fh, fd]), t, surface, normal, 8)
+    for _ in range(rng.integers(0, 3)):
+        pw, ph = rng.uniform(0.3, 1.2), rng.uniform(0.3, 0.9)
+        px, py = rng.uniform(-left, right - pw), rng.uniform(0.9, 2.2)
+        lo = np.array([px, py, back - 0.02], np.float32)
+        t, surface, normal = hit_box(d, cam, lo, lo + np.float32([pw, ph, 0.02]), t, surface, normal, 11)
+    return t, surface, normal, cam + t[..., None] * d
+
+
+def _paint_fittings(rng, seed: int, rgb: np.ndarray, surface: np.ndarray, p: np.ndarray) -> None:
+    """Texture the wall fittings: the shelves in one pattern, each picture a photo (when available)."""
+    shelf, picture = pick_texture(seed, rng, 0.3), pick_texture(seed, rng, 1.0)
+    shelf_scale, tint = rng.uniform(0.3, 1.5), 0.6 + 0.5 * rng.random(3).astype(np.float32)
+    for sel, tex, a, b, scale in (
+        (surface == 8, shelf, p[..., 2], p[..., 1], shelf_scale),
+        (surface == 9, shelf, p[..., 0], p[..., 2], shelf_scale),
+        (surface == 10, shelf, p[..., 0], p[..., 1], shelf_scale),
+        ((surface >= 11) & (surface <= 13), picture, p[..., 0], p[..., 1], rng.uniform(0.8, 1.6)),
+    ):
+        if sel.any():
+            rgb[sel] = sample_texture(tex, a[sel], b[sel], scale) * tint
+
+
+def render_wall(seed: int, index: int, size: int | tuple[int, int]) -> Background:
+    """Facing the back wall of a room (the room geometry with WALL's ranges, shelves and pictures)."""
+    return render_background(seed, index, size, WALL)
 
 
 def render_corridor(seed: int, index: int, size: int | tuple[int, int]) -> Background:
