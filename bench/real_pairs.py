@@ -1,6 +1,7 @@
 """Held-out real photos as two separate shots, scored through ``python -m maskdepth predict`` at its defaults.
 
     .venv/bin/python -m bench.real_pairs [--model checkpoints] [--draws N] [--resolution R] [--keep DIR] [--out F]
+        [--against EARLIER.json]
 
 A check the training never saw in any form: the photos are the ones Gradio ships
 (``gradio/media_assets/images``: cheetah, groot, lion, tower, the Hugging Face logo); the
@@ -16,7 +17,9 @@ mask).
 The pairs go through the CLI at its defaults (subprocess: ``predict --image fg_bg --bg bg``),
 and the mask IoU (prediction > 0.5 vs the cut-out's alpha > 0.5) is printed per pair, with two
 pixel-difference baselines on the same pairs: ``max |fg_bg - bg| > 8`` and the same after a
-Gaussian blur (sigma 2) of both images with threshold 24.
+Gaussian blur (sigma 2) of both images with threshold 24. ``--against`` takes an earlier run's
+``--out`` (another model, same --draws) and prints the pair-by-pair difference of the two models
+with its 95% interval: the same pairs, so their difficulty cancels.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.predict_quality import iou
+from maskdepth.compare_stats import interval
 
 ROOT = Path(__file__).resolve().parent.parent
+MODEL = "model (CLI defaults)"  # the model's row (its key in --out JSON)
 PHOTOS = Path(importlib.util.find_spec("gradio").origin).parent / "media_assets" / "images"
 
 
@@ -174,13 +179,13 @@ def score(
     cmd += ["--resolution", resolution] if resolution else []
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     rows: dict[str, dict[str, float]] = {
-        "model (CLI defaults)": {},
+        MODEL: {},
         "pixel difference": {},
         "blurred difference": {},
     }
     for n in names:
         truth = np.asarray(Image.open(folder / "mask" / f"{n}.png")) > 127
-        rows["model (CLI defaults)"][n] = iou(np.asarray(Image.open(out / n / "mask.png")) > 127, truth)
+        rows[MODEL][n] = iou(np.asarray(Image.open(out / n / "mask.png")) > 127, truth)
         for method, pred in baselines(folder, n).items():
             rows[method][n] = iou(pred, truth)
     return rows
@@ -193,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=1, help="also score this many - 1 redrawn sets (see write)")
     p.add_argument("--resolution", help="the CLI's --resolution (default: its own default, balanced)")
     p.add_argument("--out", help="write the per-pair IoUs as JSON here")
+    p.add_argument("--against", help="an earlier --out JSON: print this model minus that one, pair by pair")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
@@ -217,9 +223,26 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(f"{x:.3f}" for x in means)
                 + f"   all {len(r)}: {statistics.mean(r.values()):.3f}, spread of draws (sd) {statistics.stdev(means):.3f}"
             )
+    if args.against:
+        print(against(rows[MODEL], json.loads(Path(args.against).read_text())[MODEL], args.against))
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def against(now: dict[str, float], before: dict[str, float], name: str) -> str:
+    """One line: the mean pair-by-pair IoU difference now - before, its 95% interval and the wins."""
+    common = [n for n in now if n in before]
+    if len(common) < 2:
+        return f"\n{name} shares {len(common)} of these pairs: run it with the same --draws"
+    diffs = [now[n] - before[n] for n in common]
+    stat = interval(diffs)
+    wins, losses = sum(d > 0.005 for d in diffs), sum(d < -0.005 for d in diffs)
+    return (
+        f"\nthis model - {name}, pair by pair over {len(common)} pairs: {stat['mean']:+.3f} "
+        f"(95% interval {stat['low']:+.3f} .. {stat['high']:+.3f}); better on {wins}, worse on {losses} "
+        "(by more than 0.005)"
+    )
 
 
 if __name__ == "__main__":
