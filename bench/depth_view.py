@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.depth_view --model checkpoints [--depth-resolutions none,96,128,192] [-n 48]
 
-Synthetic test samples rendered at 320x240 (the scene mix as two shots, the held-out street
+Synthetic test samples rendered at 320x240 (the scene mix of stages H-J, train-v1, as two shots, the held-out street
 family as two shots, and the classic rooms with exact pastes) are written as PNG pairs and
 predicted at the default working resolution (256 px long side); the depth is taken either from
 that same forward ("none") or from a second forward whose long side is the given number.

@@ -7,9 +7,9 @@ Columns, each on data the model never trained on:
   (``evaluate --limit`` takes the same spread), at 64 px unless the column says otherwise:
   ``rooms`` one image + its paste in the room scenes (the first shipped model's home ground:
   ``evaluate --scene-families rooms --no-two-shot --size 64``), also at 128 px (the depth view's
-  scale); ``mix 2-shot`` the training mix as two shots (``evaluate --size 64``); ``street 2-shot``
-  the held-out family (never trained on) as two shots, at 64 and 128 px (``evaluate
-  --scene-families heldout``);
+  scale); ``mix 2-shot`` the training mix of stages H-J as two shots (``evaluate --scene-families
+  train-v1 --two-shot-recipe v1 --size 64``); ``street 2-shot`` the held-out family (never trained
+  on) as two shots, at 64 and 128 px (``evaluate --scene-families heldout --two-shot-recipe v1``);
 - real photos: ``real pairs`` bench/real_pairs.py (held-out Gradio photos as two shots, through
   the CLI at its defaults); ``check set`` bench/predict_quality.py's 12 scikit-image pastes at
   the default 256 px, exact and as two shots;

@@ -19,7 +19,7 @@ and the mask IoU (prediction > 0.5 vs the cut-out's alpha > 0.5) is printed per 
 pixel-difference baselines on the same pairs: ``max |fg_bg - bg| > 8`` and the same after a
 Gaussian blur (sigma 2) of both images with threshold 24. ``--against`` takes an earlier run's
 ``--out`` (another model, same --draws) and prints the pair-by-pair difference of the two models
-with its 95% interval: the same pairs, so their difficulty cancels.
+(the same pairs, so their difficulty cancels) with a 95% interval over the ten pastes.
 """
 
 from __future__ import annotations
@@ -231,19 +231,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def against(now: dict[str, float], before: dict[str, float], name: str) -> str:
-    """One line: the mean pair-by-pair IoU difference now - before, its 95% interval and the wins."""
+    """The mean IoU difference now - before, pair by pair, with its 95% interval and the wins.
+
+    The redrawn pairs of one paste (``_d`` names) are not independent of each other, so the interval
+    is taken over the pastes (each paste's difference averaged over its draws), not over the pairs.
+    """
     common = [n for n in now if n in before]
-    if len(common) < 2:
+    diffs = {n: now[n] - before[n] for n in common}
+    by_paste: dict[str, list[float]] = {}
+    for n, d in diffs.items():
+        by_paste.setdefault(n.rsplit("_d", 1)[0], []).append(d)  # PAIRS' names hold no "_d" of their own
+    stat = interval([statistics.mean(ds) for ds in by_paste.values()])
+    if stat["low"] is None:
         return f"\n{name} shares {len(common)} of these pairs: run it with the same --draws"
-    diffs = [now[n] - before[n] for n in common]
-    stat = interval(diffs)
-    wins, losses = sum(d > 0.005 for d in diffs), sum(d < -0.005 for d in diffs)
+    wins = sum(d > 0.005 for d in diffs.values())
+    losses = sum(d < -0.005 for d in diffs.values())
     return (
-        f"\nthis model - {name}, pair by pair over {len(common)} pairs: {stat['mean']:+.3f} "
-        f"(95% interval {stat['low']:+.3f} .. {stat['high']:+.3f}); better on {wins}, worse on {losses} "
-        "(by more than 0.005)"
+        f"\nthis model - {name}: {stat['mean']:+.3f} over {len(common)} pairs (95% interval over the "
+        f"{len(by_paste)} pastes, each averaged over its draws: {stat['low']:+.3f} .. {stat['high']:+.3f}); "
+        f"better on {wins} pairs, worse on {losses} (by more than 0.005)"
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

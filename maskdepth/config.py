@@ -46,7 +46,7 @@ SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
 # "rooms": the generator's original room-only scenes; the others: maskdepth.data.families.MIXES (a test keeps
 # them equal; config does not import the data package, which would add scipy to every CLI start).
-SCENE_FAMILIES = ("rooms", "train", "train-v1", "indoor", "heldout")
+SCENE_FAMILIES = ("rooms", "train", "train-v1", "indoor", "indoor-v1", "heldout")
 TWO_SHOT_RECIPES = ("v2", "v1")  # maskdepth.data.twoshot.RECIPES; "v1": stages H and I of the shipped model
 
 # argparse group title -> description (None: no description), in CLI order.
@@ -109,10 +109,10 @@ class TrainConfig:
     scene_families: str = _opt(
         "train",
         "data",
-        "synthetic: train = the mix of rooms, corridors, wall scenes, outdoor and tabletop scenes; train-v1 = "
-        "the mix before wall scenes (stages A-J of the shipped model); rooms = room scenes only (the first "
-        "shipped model's data); indoor = the mix's room-scale part (classic rooms, rooms, corridors, wall "
-        "scenes); heldout = street scenes, kept for evaluation",
+        "synthetic: train = the mix of rooms, corridors, wall scenes, outdoor and tabletop scenes; rooms = "
+        "room scenes only (the first shipped model's data); indoor = the mix's room-scale part (classic "
+        "rooms, rooms, corridors, wall scenes); train-v1 / indoor-v1 = the same before wall scenes (the "
+        "shipped model's stages H-J); heldout = street scenes, kept for evaluation",
         choices=SCENE_FAMILIES,
         ui=True,
         label="Scene families",

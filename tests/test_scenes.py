@@ -42,23 +42,47 @@ def test_the_v1_mix_is_the_mix_stages_a_to_j_trained_on() -> None:
     assert weights == pytest.approx((0.20, 0.24, 0.12, 0.24, 0.20))
     assert "wall" in resolve("train")[0] and "wall" in resolve("indoor")[0]
     from maskdepth.config import SCENE_FAMILIES
+    from maskdepth.ui.train_tab import SCENES_TEXT
 
     assert set(SCENE_FAMILIES) == {"rooms", *MIXES}  # the CLI's choices are the mixes that exist
+    assert set(SCENES_TEXT) == set(SCENE_FAMILIES)  # and the Train tab words each of them
+
+
+def test_rooms_and_corridors_render_what_they_rendered_before_wall_scenes() -> None:
+    # Sums of scenes rendered at commit 61e3c49, before the room code learnt wall scenes: the classic
+    # rooms (the first shipped model's data) and the card's older stages depend on them.
+    from maskdepth.data.families.room import render_background, render_corridor
+
+    before = {
+        render_background: [(3094.833, 13395.313), (2441.789, 15182.691), (1684.868, 11537.99)],
+        render_corridor: [(5148.184, 15440.62), (2850.356, 15674.945), (2683.426, 14809.012)],
+    }
+    for render, sums in before.items():
+        for index, (rgb, z) in enumerate(sums):
+            bg = render(0, index, (24, 32))
+            assert float(bg.rgb.astype(np.float64).sum()) == pytest.approx(rgb, rel=1e-6)
+            assert float(bg.z.astype(np.float64).sum()) == pytest.approx(z, rel=1e-6)
 
 
 def test_wall_scenes_face_a_wall_with_the_floor_below_and_fittings_standing_out() -> None:
-    scenes = [FAMILIES["wall"].render(0, index, (H, W)) for index in range(12)]
-    for bg in scenes:
-        assert np.isfinite(bg.z).all()  # a closed room: no sky
+    import dataclasses
+
+    from maskdepth.data.families.room import WALL, render_background
+
+    in_view = 0
+    for index in range(8):
+        bg = render_background(0, index, (H, W), WALL)
         assert np.median(bg.z[: bg.z.shape[0] // 4]) < 6.0  # the wall 1.5-4.5 m away, not a room's far end
-        assert bg.floor.mean() > 0.01  # tilted down enough that objects have a floor to stand on
-    # The floor at the bottom is nearer than the wall at the top (furniture in front may break it).
-    nearer = [np.median(bg.z[: bg.z.shape[0] // 4]) > np.median(bg.z[-bg.z.shape[0] // 8 :]) for bg in scenes]
-    assert sum(nearer) >= 9
-    # Shelves stand out of the wall: depth steps between neighbouring pixels in the top half (7 of these 12
-    # scenes; 3 without the shelves, where only tall furniture makes one).
-    steps = [np.abs(np.diff(bg.z[: bg.z.shape[0] // 2], axis=1)).max() for bg in scenes]
-    assert sum(step > 0.15 for step in steps) >= 6
+        # The fittings are drawn last: without them the scene is the same but for where they stand.
+        bare = render_background(0, index, (H, W), dataclasses.replace(WALL, shelves=0))
+        fitted = bg.z != bare.z
+        in_view += bool(fitted.any())
+        assert np.all(bg.z[fitted] < bare.z[fitted])  # in front of the wall (or of a box behind)
+        assert np.all(bare.z[fitted] - bg.z[fitted] < 0.65)  # at most 0.45 m out, along a tilted ray
+        # Without furniture the floor fills at least min_floor of the frame's height (bar side walls).
+        empty = render_background(0, index, (H, W), dataclasses.replace(WALL, max_boxes=0))
+        assert empty.floor.mean() > 0.8 * WALL.min_floor
+    assert in_view >= 5  # fittings may be above the tilted frame or behind furniture, but mostly show
 
 
 def test_train_datasets_never_render_the_held_out_family() -> None:

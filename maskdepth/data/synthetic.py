@@ -77,8 +77,9 @@ class SyntheticScenes(Dataset):
 
     The defaults reproduce the shipped generator exactly (one object pasted into a room). Options:
 
-    - ``families``: ``"train"`` (the training mix), ``"heldout"`` (the evaluation-only family) or
-      a list of names from :data:`maskdepth.data.families.FAMILIES`; scenes then also get several
+    - ``families``: a mix name from :data:`maskdepth.data.families.MIXES` (``"train"`` the training
+      mix, ``"heldout"`` the evaluation-only family, ...) or a list of names from
+      :data:`~maskdepth.data.families.FAMILIES`; scenes then also get several
       objects at different depths that occlude one another, photo-textured objects, soft edges,
       haze and depth of field (see :mod:`maskdepth.data.compose`); up to ``Family.scene_objects``
       objects that belong to the scene (in both photos, not in the mask); and in

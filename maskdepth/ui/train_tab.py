@@ -48,6 +48,7 @@ SCENES_TEXT = {
     "train-v1": "rooms, corridors, outdoor and tabletop",
     "rooms": "rooms only",
     "indoor": "rooms, corridors and wall scenes",
+    "indoor-v1": "rooms and corridors",
     "heldout": "street scenes",
 }
 # Where each settings group's controls go: None = in the main column, else the accordion's title.

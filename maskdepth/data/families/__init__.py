@@ -24,7 +24,7 @@ class Family:
     """One kind of scene and how the generator uses it."""
 
     render: Callable[[int, int, tuple[int, int]], Background]  # (seed, index, (H, W)) -> Background
-    weight: float  # share of the training mix (0 for the held-out family); see `classic` for how it is drawn
+    weight: float  # share of a mix, normalised over the mix's families (0: held out); see `classic` for how it is drawn
     split: str  # "train" or "heldout"
     object_scale: float = 1.0  # object heights (0.5-1.7 m) are multiplied by this
     extra_objects: int = 2  # up to this many more pasted objects, at other depths (they may occlude)
@@ -52,12 +52,14 @@ FAMILIES: dict[str, Family] = {
 }
 HELDOUT_FAMILY = "street"
 INDOOR = ("classic_room", "room", "corridor", "wall")
-# Named mixes. "train" is every training family; "train-v1" the mix before wall scenes (the shipped
-# model's stages A-J), kept so the card's earlier commands still draw the same samples.
+# Named mixes (--scene-families). "train" is every training family; the "-v1" mixes are the ones before
+# wall scenes (the five-family mix since commit 9ea7255: BENCHMARKS' stages E-J, the shipped model's
+# H-J), kept so the card's and BENCHMARKS' earlier commands still draw the same samples.
 MIXES = {
     "train": tuple(n for n, f in FAMILIES.items() if f.split == "train"),
     "train-v1": ("classic_room", "room", "corridor", "outdoor", "tabletop"),
     "indoor": INDOOR,
+    "indoor-v1": ("classic_room", "room", "corridor"),
     "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),
 }
 

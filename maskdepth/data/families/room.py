@@ -31,10 +31,8 @@ class RoomStyle:
     half_width: tuple[float, float] = (2.0, 3.5)
     ceiling: tuple[float, float] = (2.6, 3.2)
     max_boxes: int = 3
-    box_near: float = 2.2  # metres: the nearest a box (furniture) stands
-    shelves: int = (
-        0  # up to this many shelves / cabinets on the back wall, and 0-2 flat pictures (0: neither)
-    )
+    box_near: float = 2.2  # metres: the nearest a box's (furniture's) centre stands, room depth permitting
+    shelves: int = 0  # 1..this many shelves / cabinets on the back wall, 0-2 flat pictures (0: neither)
     min_floor: float = 0.0  # tilt down at least enough that the floor fills this share of the frame's height
     falloff: float = 0.04  # light fall-off per square metre
     stream: int = 1  # random-stream id: each style draws its own scenes
@@ -53,7 +51,7 @@ CORRIDOR = RoomStyle(
 WALL = RoomStyle(
     fov=(45, 65),
     height=(1.0, 1.7),
-    pitch=(0, 18),
+    pitch=(0, 18),  # raised by min_floor when the wall is near (up to about 40 degrees at 1.5 m)
     depth=(1.5, 4.5),
     half_width=(2.0, 4.5),
     ceiling=(3.0, 4.0),  # the ceiling mostly out of view, as in most photos of a wall
@@ -174,7 +172,10 @@ def _wall_fittings(rng, d, cam, room, t, surface, normal):
 
 
 def _paint_fittings(rng, seed: int, rgb: np.ndarray, surface: np.ndarray, p: np.ndarray) -> None:
-    """Texture the wall fittings: the shelves in one pattern, each picture a photo (when available)."""
+    """Texture the wall fittings: the shelves in one pattern, the pictures in one photo (when available).
+
+    The photo is laid on the wall in metres like every texture here, so a picture shows some crop of it.
+    """
     shelf, picture = pick_texture(seed, rng, 0.3), pick_texture(seed, rng, 1.0)
     shelf_scale, tint = rng.uniform(0.3, 1.5), 0.6 + 0.5 * rng.random(3).astype(np.float32)
     for sel, tex, a, b, scale in (
