@@ -251,3 +251,7 @@ def against(now: dict[str, float], before: dict[str, float], name: str) -> str:
         f"{len(by_paste)} pastes, each averaged over its draws: {stat['low']:+.3f} .. {stat['high']:+.3f}); "
         f"better on {wins} pairs, worse on {losses} (by more than 0.005)"
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
