@@ -40,7 +40,7 @@ DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1, "tw
 SYNTHETIC = {  # column -> (scene families, two shots, size)
     "rooms": ("rooms", False, 64),
     "rooms 128": ("rooms", False, 128),
-    "mix 2-shot": ("train-v1", True, 64),  # the mix stages A-J trained on, so rows compare
+    "mix 2-shot": ("train-v1", True, 64),  # the mix of stages H-J, so rows compare
     "street 2-shot": ("heldout", True, 64),
     "street 2-shot 128": ("heldout", True, 128),
 }

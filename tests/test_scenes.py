@@ -35,7 +35,7 @@ def test_the_mix_table_sums_to_one_and_holds_one_family_out() -> None:
         resolve(["room", "moon"])
 
 
-def test_the_v1_mix_is_the_mix_stages_a_to_j_trained_on() -> None:
+def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     # The table before wall scenes joined "train": with it, the card's older commands draw the same samples.
     names, weights = resolve("train-v1")
     assert names == ("classic_room", "room", "corridor", "outdoor", "tabletop")

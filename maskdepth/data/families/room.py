@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maskdepth.data.families.common import pick_texture
+from maskdepth.data.families.common import FACE_AXES, pick_texture
 from maskdepth.data.geometry import SUPERSAMPLE, Background, camera_rays, hit_box, sample_texture
 from maskdepth.data.textures import texture_pool
 
@@ -116,7 +116,7 @@ def render_background(
     rgb = np.empty_like(d)
     if style.shelves:  # drawn after everything the other styles draw, so their scenes are unchanged
         t, surface, normal, p = _wall_fittings(
-            rng, d, cam, (left, right, depth_back, style.shelves), t, surface, normal
+            rng, d, cam, (left, right, depth_back), style.shelves, t, surface, normal
         )
         _paint_fittings(rng, seed, rgb, surface, p)
     groups = [
@@ -155,9 +155,9 @@ def render_background(
     )
 
 
-def _wall_fittings(rng, d, cam, room, t, surface, normal):
-    """Shelves and cabinets (surfaces 8-10) and flat pictures (11-13) on the back wall at z = back."""
-    left, right, back, shelves = room
+def _wall_fittings(rng, d, cam, room, shelves: int, t, surface, normal):
+    """1..``shelves`` shelves and cabinets (surfaces 8-10) and 0-2 flat pictures (11-13) on the back wall."""
+    left, right, back = room
     for _ in range(rng.integers(1, shelves + 1)):
         fw, fh, fd = rng.uniform(0.5, 2.0), rng.uniform(0.04, 0.9), rng.uniform(0.2, 0.45)
         fx, fy = rng.uniform(-left, right - fw), rng.uniform(0.5, 2.0)
@@ -178,10 +178,12 @@ def _paint_fittings(rng, seed: int, rgb: np.ndarray, surface: np.ndarray, p: np.
     """
     shelf, picture = pick_texture(seed, rng, 0.3), pick_texture(seed, rng, 1.0)
     shelf_scale, tint = rng.uniform(0.3, 1.5), 0.6 + 0.5 * rng.random(3).astype(np.float32)
+    faces = [
+        (surface == 8 + axis, shelf, p[..., a], p[..., b], shelf_scale)
+        for axis, (a, b) in enumerate(FACE_AXES)
+    ]
     for sel, tex, a, b, scale in (
-        (surface == 8, shelf, p[..., 2], p[..., 1], shelf_scale),
-        (surface == 9, shelf, p[..., 0], p[..., 2], shelf_scale),
-        (surface == 10, shelf, p[..., 0], p[..., 1], shelf_scale),
+        *faces,
         ((surface >= 11) & (surface <= 13), picture, p[..., 0], p[..., 1], rng.uniform(0.8, 1.6)),
     ):
         if sel.any():
