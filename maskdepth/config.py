@@ -46,7 +46,7 @@ SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
 # "rooms": the generator's original room-only scenes; the others: maskdepth.data.families.MIXES (a test keeps
 # them equal; config does not import the data package, which would add scipy to every CLI start).
-SCENE_FAMILIES = ("rooms", "train", "train-v1", "indoor", "indoor-v1", "heldout")
+SCENE_FAMILIES = ("rooms", "train", "train-v1", "train-v2", "indoor", "indoor-v1", "heldout")
 TWO_SHOT_RECIPES = ("v2", "v1")  # maskdepth.data.twoshot.RECIPES; "v1": stages H and I of the shipped model
 
 # argparse group title -> description (None: no description), in CLI order.

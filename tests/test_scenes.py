@@ -41,6 +41,12 @@ def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     assert names == ("classic_room", "room", "corridor", "outdoor", "tabletop")
     assert weights == pytest.approx((0.20, 0.24, 0.12, 0.24, 0.20))
     assert "wall" in resolve("train")[0] and "wall" in resolve("indoor")[0]
+    # The table before shelving racks (stage K): its own weights, not today's FAMILIES weights.
+    names, weights = resolve("train-v2")
+    assert names == ("classic_room", "room", "corridor", "outdoor", "tabletop", "wall")
+    assert weights == pytest.approx(tuple(w / 1.25 for w in (0.20, 0.24, 0.12, 0.24, 0.20, 0.25)))
+    assert resolve("indoor-v1")[1] == pytest.approx((0.20 / 0.56, 0.24 / 0.56, 0.12 / 0.56))
+    assert "racks" in resolve("train")[0] and "racks" not in names
     from maskdepth.config import SCENE_FAMILIES
     from maskdepth.ui.train_tab import SCENES_TEXT
 
@@ -48,14 +54,28 @@ def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     assert set(SCENES_TEXT) == set(SCENE_FAMILIES)  # and the Train tab words each of them
 
 
+def test_the_v2_mix_draws_the_families_stage_k_trained_on() -> None:
+    # The family of every 7th sample of SyntheticScenes(100, 4, 2, families="train") at commit ca8dce0
+    # (stage K's code), two letters each: the classic share drawn per sample and the others' walk over
+    # the backgrounds with the mix's own weights.
+    import hashlib
+
+    ds = SyntheticScenes(100, 4, 2, size=32, families="train-v2", two_shot=True)
+    drawn = "".join(ds.sample_family(i)[:2] for i in range(0, len(ds), 7))
+    assert drawn.startswith("ououourorotataououclwawaclclro") and len(drawn) == 458
+    assert hashlib.sha1(drawn.encode()).hexdigest() == "3fac4050495ec224b7e1e0983d294524f1f6a0f7"
+
+
 def test_rooms_and_corridors_render_what_they_rendered_before_wall_scenes() -> None:
     # Sums of scenes rendered at commit 61e3c49, before the room code learnt wall scenes: the classic
     # rooms (the first shipped model's data) and the card's older stages depend on them.
-    from maskdepth.data.families.room import render_background, render_corridor
+    from maskdepth.data.families.room import render_background, render_corridor, render_wall
 
     before = {
         render_background: [(3094.833, 13395.313), (2441.789, 15182.691), (1684.868, 11537.99)],
         render_corridor: [(5148.184, 15440.62), (2850.356, 15674.945), (2683.426, 14809.012)],
+        # wall scenes at ca8dce0 (stage K's data)
+        render_wall: [(1930.726, 6326.426), (1544.823, 5278.596), (2386.556, 8912.69)],
     }
     for render, sums in before.items():
         for index, (rgb, z) in enumerate(sums):
@@ -83,6 +103,27 @@ def test_wall_scenes_face_a_wall_with_the_floor_below_and_fittings_standing_out(
         empty = render_background(0, index, (H, W), dataclasses.replace(WALL, max_boxes=0))
         assert empty.floor.mean() > 0.8 * WALL.min_floor
     assert in_view >= 5  # fittings may be above the tilted frame or behind furniture, but mostly show
+
+
+def test_rack_scenes_load_shelves_against_the_wall_and_keep_furniture_clear_of_the_camera() -> None:
+    import dataclasses
+
+    from maskdepth.data.families.room import RACKS, render_background
+
+    in_view, items = 0, []
+    for index in range(8):
+        bg = render_background(0, index, (H, W), RACKS)
+        bare = render_background(0, index, (H, W), dataclasses.replace(RACKS, racks=0))
+        racked = bg.z != bare.z
+        in_view += bool(racked.any())
+        assert np.all(bg.z[racked] < bare.z[racked])  # the racks stand in front of the wall (or a box behind)
+        assert np.all(bare.z[racked] - bg.z[racked] < 0.85)  # at most 0.6 m deep, along a tilted ray
+        # The loaded items are painted one by one: a rack shows many colours, not one pattern.
+        colours = bg.rgb[racked].round(1)
+        items.append(len(np.unique(colours, axis=0)))
+        # Furniture keeps its front face box_near (1.2 m) away: nothing in view is within half a metre.
+        assert bg.z.min() > 0.5
+    assert in_view >= 6 and np.median(items) > 20
 
 
 def test_train_datasets_never_render_the_held_out_family() -> None:
@@ -255,7 +296,7 @@ def test_classic_samples_are_the_first_generators_own_on_every_background() -> N
     mix = SyntheticScenes(30, 4, 2, flips=False, size=32, families="train", two_shot=True)
     first = SyntheticScenes(30, 4, 2, flips=False, size=32)
     classic = [i for i in range(len(mix)) if mix.sample_family(i) == "classic_room"]
-    share = FAMILIES["classic_room"].weight
+    share = dict(zip(*resolve("train"), strict=True))["classic_room"]  # its share of the mix
     assert abs(len(classic) / len(mix) - share) < 0.06
     assert len({mix.background_index(i) for i in classic}) > 0.9 * 30 * (1 - (1 - share) ** 8)
     for i in classic[::5]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from maskdepth.data.families.outdoor import render_outdoor, render_street
-from maskdepth.data.families.room import render_background, render_corridor, render_wall
+from maskdepth.data.families.room import render_background, render_corridor, render_racks, render_wall
 from maskdepth.data.families.tabletop import render_tabletop
 from maskdepth.data.geometry import Background
 
@@ -41,24 +41,31 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "classic_room": Family(render_background, 0.20, "train", extra_objects=0, defocus=0.0, classic=True),
-    "room": Family(render_background, 0.24, "train"),
-    "corridor": Family(render_corridor, 0.12, "train"),
-    "outdoor": Family(render_outdoor, 0.24, "train", extra_objects=3),
-    "tabletop": Family(render_tabletop, 0.20, "train", object_scale=0.6, defocus=0.5),
+    "room": Family(render_background, 0.16, "train"),
+    "corridor": Family(render_corridor, 0.08, "train"),
+    "outdoor": Family(render_outdoor, 0.20, "train", extra_objects=3),
+    "tabletop": Family(render_tabletop, 0.16, "train", object_scale=0.6, defocus=0.5),
     # Facing a wall with shelves and pictures, furniture and objects in front: the framing of most indoor
     # photos (the subject nearer than the wall behind it; no vanishing point in the middle of the frame).
-    "wall": Family(render_wall, 0.25, "train", scene_objects=3),
+    "wall": Family(render_wall, 0.20, "train", scene_objects=3),
+    # Facing shelving racks loaded with boxes (a garage, a pantry, a shop): busy clutter high in the
+    # frame that is as far as the wall behind it, furniture and objects standing in front.
+    "racks": Family(render_racks, 0.25, "train", scene_objects=3),
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }
 HELDOUT_FAMILY = "street"
-# Named mixes (--scene-families). "train" is every training family; the "-v1" mixes are the ones before
-# wall scenes (the five-family mix since commit 9ea7255: BENCHMARKS' stages E-J, the shipped model's
-# H-J), kept so the card's and BENCHMARKS' earlier commands still draw the same samples.
-MIXES = {
+# Named mixes (--scene-families): a tuple of names takes the FAMILIES weights, a dict gives its own.
+# "train" is every training family. The older mixes keep the weights they were trained with, so the
+# card's and BENCHMARKS' earlier commands still draw the same samples: "-v1" before wall scenes (the
+# five-family mix since commit 9ea7255: BENCHMARKS' stages E-J, the shipped model's H-J), "train-v2"
+# before shelving racks (stage K).
+V1 = {"classic_room": 0.20, "room": 0.24, "corridor": 0.12, "outdoor": 0.24, "tabletop": 0.20}
+MIXES: dict[str, tuple[str, ...] | dict[str, float]] = {
     "train": tuple(n for n, f in FAMILIES.items() if f.split == "train"),
-    "train-v1": ("classic_room", "room", "corridor", "outdoor", "tabletop"),
-    "indoor": ("classic_room", "room", "corridor", "wall"),  # the room-scale families
-    "indoor-v1": ("classic_room", "room", "corridor"),
+    "train-v1": V1,
+    "train-v2": {**V1, "wall": 0.25},
+    "indoor": ("classic_room", "room", "corridor", "wall", "racks"),  # the room-scale families
+    "indoor-v1": {n: V1[n] for n in ("classic_room", "room", "corridor")},
     "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),
 }
 
@@ -68,6 +75,10 @@ def resolve(families: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float
 
     A list of names keeps their FAMILIES weights (equal shares if all are 0, e.g. only the held-out one).
     """
+    if isinstance(families, str) and isinstance(MIXES.get(families), dict):
+        names, weights = tuple(MIXES[families]), list(MIXES[families].values())
+        total = sum(weights)
+        return names, tuple(w / total for w in weights)
     if isinstance(families, str) and families in MIXES:
         names = MIXES[families]
     else:

@@ -1,11 +1,13 @@
-"""Rooms (the shipped generator's scenes), corridors and wall scenes: a closed box seen from inside.
+"""Rooms (the shipped generator's scenes), corridors, wall scenes and racks: a closed box seen from inside.
 
 Floor, back wall, side walls and ceiling, a few boxes (furniture) standing on the floor, each
 surface textured in perspective and lit by a point light. A corridor is the same geometry,
 narrow and long, with a weaker light fall-off. A wall scene is how most indoor photos are
 framed: the camera faces the back wall from 1.5-4.5 m, so the wall (with shelves, cabinets and
 flat pictures on it) fills the top of the frame and the floor the bottom, with furniture in
-front; the ceiling and the room's far corners are rarely in view.
+front; the ceiling and the room's far corners are rarely in view. A rack scene is a wall scene
+of storage: shelving racks against the wall, every shelf loaded with boxes of their own textures
+(the busy, high-contrast clutter of a garage or a pantry, as far away as the wall it stands on).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class RoomStyle:
     box_near: float = 2.2  # metres: the nearest a box's (furniture's) centre stands, room depth permitting
     shelves: int = 0  # 1..this many shelves / cabinets on the back wall, 0-2 flat pictures (0: neither)
     min_floor: float = 0.0  # tilt down at least enough that the floor fills this share of the frame's height
+    racks: int = 0  # 1..this many shelving racks loaded with boxes, and 0-2 pictures each of its own photo
+    clear_boxes: bool = False  # box_near bounds a box's front face (False: its centre, as rooms drew it)
     falloff: float = 0.04  # light fall-off per square metre
     stream: int = 1  # random-stream id: each style draws its own scenes
 
@@ -60,6 +64,22 @@ WALL = RoomStyle(
     shelves=4,
     min_floor=0.2,  # objects stand on the floor: a wall 1.5 m away with a level camera hides it
     stream=15,
+)
+# Facing storage: shelving racks against the wall, each shelf loaded with boxes and objects of their own
+# textures (a garage, a pantry, a bookcase, a shop). Clutter high in the frame that is as far as the wall.
+RACKS = RoomStyle(
+    fov=WALL.fov,
+    height=WALL.height,
+    pitch=WALL.pitch,
+    depth=(1.8, 5.0),
+    half_width=WALL.half_width,
+    ceiling=WALL.ceiling,
+    max_boxes=2,
+    box_near=1.2,
+    racks=3,
+    clear_boxes=True,
+    min_floor=0.25,
+    stream=16,
 )
 
 
@@ -103,7 +123,8 @@ def render_background(
     for _ in range(rng.integers(0, style.max_boxes + 1)):
         bw, bh, bd = rng.uniform(0.4, 1.4), rng.uniform(0.3, 1.3), rng.uniform(0.4, 1.2)
         bx = rng.uniform(-left + bw / 2, right - bw / 2)
-        bz = rng.uniform(min(style.box_near, depth_back - bd / 2), depth_back - bd / 2)
+        near = style.box_near + bd / 2 if style.clear_boxes else style.box_near
+        bz = rng.uniform(min(near, depth_back - bd / 2), depth_back - bd / 2)
         lo = np.array([bx - bw / 2, 0.0, bz - bd / 2], np.float32)
         hi = np.array([bx + bw / 2, bh, bz + bd / 2], np.float32)
         t, surface, normal = hit_box(d, cam, lo, hi, t, surface, normal, 5)  # 5, 6, 7: faces by axis
@@ -119,6 +140,10 @@ def render_background(
             rng, d, cam, (left, right, depth_back), style.shelves, t, surface, normal
         )
         _paint_fittings(rng, seed, rgb, surface, p)
+    if style.racks:
+        t, surface, normal, p = _racks(
+            rng, seed, d, cam, (left, right, depth_back), style.racks, t, surface, normal, rgb
+        )
     groups = [
         (surface == 0, 0, p[..., 0], p[..., 2]),
         (surface == 1, 1, p[..., 0], p[..., 2]),
@@ -188,6 +213,84 @@ def _paint_fittings(rng, seed: int, rgb: np.ndarray, surface: np.ndarray, p: np.
     ):
         if sel.any():
             rgb[sel] = sample_texture(tex, a[sel], b[sel], scale) * tint
+
+
+RACK_FIRST = 20  # surface ids of rack parts: 20 + 3 k + axis for part k (boards, posts, loaded items)
+
+
+def _racks(rng, seed: int, d, cam, room, racks: int, t, surface, normal, rgb):
+    """1..``racks`` shelving racks on the back wall, loaded with boxes, and 0-2 pictures; painted into ``rgb``.
+
+    Every rack part and item has its own texture (photos half the time) and tint, so the clutter is as
+    varied as a real shelf; each picture shows a photo of its own. Surfaces from RACK_FIRST on.
+    """
+    left, right, back = room
+    parts = []  # (lo, hi, texture, scale, tint)
+
+    def part(lo, hi, photo: float) -> None:
+        tint = 0.6 + 0.5 * rng.random(3).astype(np.float32)
+        parts.append(
+            (np.float32(lo), np.float32(hi), pick_texture(seed, rng, photo), rng.uniform(0.2, 1.2), tint)
+        )
+
+    spans = []  # (first, last) part index of each rack and picture
+    for _ in range(rng.integers(1, racks + 1)):
+        start = len(parts)
+        rw, rd = rng.uniform(0.8, 2.2), rng.uniform(0.3, 0.6)
+        rx = rng.uniform(-left, max(-left, right - rw))
+        boards, gap, y = rng.integers(2, 6), rng.uniform(0.3, 0.55), rng.uniform(0.05, 0.5)
+        frame = (
+            pick_texture(seed, rng, 0.2),
+            rng.uniform(0.3, 1.0),
+            0.6 + 0.5 * rng.random(3).astype(np.float32),
+        )
+        top = y + (boards - 1) * gap + 0.03
+        for x0 in (rx, rx + rw - 0.04):  # the two uprights
+            parts.append(
+                (np.float32([x0, 0, back - rd]), np.float32([x0 + 0.04, top, back - rd + 0.04]), *frame)
+            )
+        for k in range(boards):
+            by = y + k * gap
+            parts.append((np.float32([rx, by, back - rd]), np.float32([rx + rw, by + 0.03, back]), *frame))
+            x = rx + 0.04 + rng.uniform(0, 0.15)
+            while k < boards - 1 or rng.random() < 0.5:  # items on every board (sometimes on the top one)
+                iw, ih = rng.uniform(0.08, 0.45), rng.uniform(0.06, min(gap - 0.04, 0.45))
+                if x + iw > rx + rw - 0.04:
+                    break
+                idp = rng.uniform(0.1, rd - 0.02)
+                z0 = back - rd + rng.uniform(0, rd - idp)
+                part([x, by + 0.03, z0], [x + iw, by + 0.03 + ih, z0 + idp], 0.5)
+                x += iw + rng.uniform(0.0, 0.2)
+                if k == boards - 1:
+                    break
+        spans.append((start, len(parts)))
+    for _ in range(rng.integers(0, 3)):
+        pw, ph = rng.uniform(0.3, 1.2), rng.uniform(0.3, 0.9)
+        px, py = rng.uniform(-left, right - pw), rng.uniform(0.9, 2.2)
+        part([px, py, back - 0.02], [px + pw, py + ph, back], 1.0)
+        spans.append((len(parts) - 1, len(parts)))
+    # Each part is ray-cast only against the rays that meet its rack's (or picture's) bounding box.
+    for first, last in spans:
+        lo = np.min([q[0] for q in parts[first:last]], axis=0)
+        hi = np.max([q[1] for q in parts[first:last]], axis=0)
+        near = np.full(t.shape, np.inf, np.float32)
+        sel = np.isfinite(hit_box(d, cam, lo, hi, near, surface, normal, 0)[0])
+        ts, ss, ns = t[sel], surface[sel], normal[sel]
+        for k in range(first, last):
+            ts, ss, ns = hit_box(d[sel], cam, parts[k][0], parts[k][1], ts, ss, ns, RACK_FIRST + 3 * k)
+        t[sel], surface[sel], normal[sel] = ts, ss, ns
+    p = cam + t[..., None] * d
+    for k, (_lo, _hi, tex, scale, tint) in enumerate(parts):
+        for axis, (a, b) in enumerate(FACE_AXES):
+            sel = surface == RACK_FIRST + 3 * k + axis
+            if sel.any():
+                rgb[sel] = sample_texture(tex, p[sel][:, a], p[sel][:, b], scale) * tint
+    return t, surface, normal, p
+
+
+def render_racks(seed: int, index: int, size: int | tuple[int, int]) -> Background:
+    """Facing shelving racks loaded with boxes against a room's back wall (RACKS' ranges)."""
+    return render_background(seed, index, size, RACKS)
 
 
 def render_wall(seed: int, index: int, size: int | tuple[int, int]) -> Background:
