@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -108,9 +110,10 @@ def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
     from maskdepth.config import TWO_SHOT_RECIPES
 
     assert set(TWO_SHOT_RECIPES) == set(RECIPES)  # the CLI's choices are the recipes that exist
-    v2 = two_shot_settings()
-    assert (v2.wall_shadow_p, v2.black_edge_p) == (pytest.approx(0.4), pytest.approx(0.2))
-    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v2, v1"):
+    v2, v3 = two_shot_settings("v2"), two_shot_settings()
+    assert (v2.wall_shadow_p, v2.black_edge_p, v2.camouflage_p) == (pytest.approx(0.4), pytest.approx(0.2), 0)
+    assert v3 == dataclasses.replace(v2, camouflage_p=pytest.approx(0.15))  # v3 is v2 with camouflage
+    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v3, v2, v1"):
         two_shot_settings("sky")
 
 
@@ -172,10 +175,13 @@ def test_the_config_picks_where_shadows_fall() -> None:
     from maskdepth.errors import TrainingError
 
     data = {"backgrounds": 2, "foregrounds": 2, "positions": 1, "steps": 1, "scene_families": "train"}
-    v2 = build_dataset(TrainConfig(**data))
-    assert v2.two_shot == two_shot_settings("v2") and "recipe v2" in v2.describe()
+    v3 = build_dataset(TrainConfig(**data))
+    assert v3.two_shot == two_shot_settings("v3") and "recipe v3" in v3.describe()
+    v2 = build_dataset(TrainConfig(**data, two_shot_recipe="v2"))
+    assert v2.two_shot == two_shot_settings("v2") and "recipe v2:" in v2.describe()
+    assert "v3" not in v2.describe()
     v1 = build_dataset(TrainConfig(**data, two_shot_recipe="v1"))
     assert v1.two_shot == TwoShot() and "recipe" not in v1.describe()
     assert build_dataset(TrainConfig(**data, two_shot=False)).two_shot is None
-    with pytest.raises(TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v2, v1"):
+    with pytest.raises(TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v3, v2, v1"):
         TrainConfig(**data, two_shot_recipe="sky")

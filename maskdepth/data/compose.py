@@ -71,9 +71,12 @@ def compose(
     objects: list[int],
     rng: np.random.Generator,
     flip: bool,
+    camouflage: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
     """Paste foregrounds ``objects`` (the first is the main one, 30-85% of the image tall) into ``bg``.
 
+    ``camouflage``: the main object wears a crop of ``bg`` from beside it (:func:`camouflaged`), drawn
+    from this generator so that ``rng``'s draws, and so every other sample, stay as they were.
     Returns at bg's resolution: fg_bg (H, W, 3), mask (H, W) float {0, 1} (visible pasted pixels),
     z (H, W) metres and focus_z, the main object's distance (where a camera would focus).
     """
@@ -83,6 +86,8 @@ def compose(
     mask = np.zeros(z.shape, np.float32)
     for k in sorted(range(len(fgs)), key=lambda k: -feet[k][2]):  # far to near: near rims blend over far ones
         obj = project(bg, fgs[k], feet[k], flip if k == 0 else bool(rng.integers(2)))
+        if k == 0 and camouflage is not None:
+            obj = camouflaged(bg.rgb, obj, camouflage)
         visible = obj.alpha & (obj.z < z[obj.region])
         if not visible.any():
             continue
@@ -92,6 +97,28 @@ def compose(
         _draw(fg_bg, z, bg, obj, visible, alpha)
         mask[obj.region][visible] = 1.0
     return {"fg_bg": fg_bg, "mask": mask, "z": z, "focus_z": feet[0][2]}
+
+
+def camouflaged(rgb: np.ndarray, obj: Projection, rng: np.random.Generator) -> Projection:
+    """``obj`` wearing the scene ``rgb`` from 0.6-1.5 of its own size away (mirrored at the borders).
+
+    Its colours are the scene's, mixed with up to 30% of its own and a brightness change, so only
+    its outline and the break it makes in the scene's structure tell it from what is behind it.
+    """
+    rows, cols = obj.region
+    angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.5)
+    dy = int(round(np.sin(angle) * reach * (rows.stop - rows.start)))
+    dx = int(round(np.cos(angle) * reach * (cols.stop - cols.start)))
+
+    def mirror(index: np.ndarray, n: int) -> np.ndarray:
+        index = np.abs(index) % (2 * n - 2) if n > 1 else np.zeros_like(index)
+        return np.where(index > n - 1, 2 * (n - 1) - index, index)
+
+    ys = mirror(np.arange(rows.start, rows.stop) + dy, rgb.shape[0])
+    xs = mirror(np.arange(cols.start, cols.stop) + dx, rgb.shape[1])
+    mix, gain = rng.uniform(0, 0.3), rng.uniform(0.8, 1.15)
+    colour = rgb[ys][:, xs] * gain * (1 - mix) + obj.colour * mix
+    return obj._replace(colour=np.clip(colour, 0, 1).astype(np.float32))
 
 
 def defocus(rgb: np.ndarray, depth: np.ndarray, focus: float, strength: float) -> np.ndarray:

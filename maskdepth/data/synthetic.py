@@ -151,6 +151,7 @@ class SyntheticScenes(Dataset):
             f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
             + (", two shots" if self.two_shot else "")
             + (" (recipe v2: shadows on walls too, black borders)" if self.two_shot == RECIPES["v2"] else "")
+            + (" (recipe v3: v2 and camouflaged objects)" if self.two_shot == RECIPES["v3"] else "")
         )
 
     def background_index(self, i: int) -> int:
@@ -214,7 +215,13 @@ class SyntheticScenes(Dataset):
                 bg = furnish(bg, self.seed, family, in_scene.tolist(), scene_rng)
                 bg_rgb = downsample(bg.rgb, k)
             extras = rng.integers(self.foregrounds, size=rng.integers(0, family.extra_objects + 1))
-            comp = compose(bg, self.seed, family, [f, *extras.tolist()], rng, flip=bool(flip))
+            camouflage = None
+            if self.two_shot is not None and self.two_shot.camouflage_p > 0:
+                camo_rng = np.random.default_rng([self.seed, 10, i])
+                camouflage = camo_rng if camo_rng.random() < self.two_shot.camouflage_p else None
+            comp = compose(
+                bg, self.seed, family, [f, *extras.tolist()], rng, flip=bool(flip), camouflage=camouflage
+            )
             if scene_rng.random() < NOTHING_PASTED:  # the scene twice: empty mask, depth from the photo alone
                 comp.update(fg_bg=bg.rgb, mask=np.zeros(bg.z.shape, np.float32), z=bg.z)
         mask = (downsample(comp["mask"], k) >= 0.5).astype(np.float32)

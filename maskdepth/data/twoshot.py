@@ -49,15 +49,25 @@ class TwoShot:
     # Share of a dataset's pairs left as one image + its exact paste (SyntheticScenes reads it; the
     # app's examples and many users paste into one photo, and exact pastes must stay exact).
     clean_p: float = 0.15
+    # Share of scene samples whose main object wears the scene it is pasted into: a crop of the same
+    # background from beside it (SyntheticScenes draws it on its own stream; 0 draws nothing). A real
+    # paste often matches what is behind it (brown wood over a brown road): told apart by its outline
+    # and the break in the scene's structure, not by colour.
+    camouflage_p: float = 0.0
 
 
 # TrainConfig.two_shot_recipe -> its settings. v1: the first two-shot generator (foot shadows only);
-# v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders.
-RECIPES = {"v2": TwoShot(wall_shadow_p=0.4, black_edge_p=0.2), "v1": TwoShot()}
+# v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders; v3: v2 and
+# 3 in 20 main objects camouflaged in the scene they are pasted into.
+RECIPES = {
+    "v3": TwoShot(wall_shadow_p=0.4, black_edge_p=0.2, camouflage_p=0.15),
+    "v2": TwoShot(wall_shadow_p=0.4, black_edge_p=0.2),
+    "v1": TwoShot(),
+}
 
 
-def two_shot_settings(recipe: str = "v2") -> TwoShot:
-    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v2" (the default) or "v1"."""
+def two_shot_settings(recipe: str = "v3") -> TwoShot:
+    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v3" (the default), "v2" or "v1"."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown two-shot recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     return RECIPES[recipe]
