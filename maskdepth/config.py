@@ -109,10 +109,11 @@ class TrainConfig:
     scene_families: str = _opt(
         "train",
         "data",
-        "synthetic: train = the mix of rooms, corridors, wall scenes, outdoor and tabletop scenes; rooms = "
-        "room scenes only (the first shipped model's data); indoor = the mix's room-scale part (classic "
-        "rooms, rooms, corridors, wall scenes); train-v1 / indoor-v1 = the same before wall scenes (the "
-        "shipped model's stages H-J); heldout = street scenes, kept for evaluation",
+        "synthetic: train = the mix of rooms, corridors, wall scenes, shelving racks, outdoor and tabletop "
+        "scenes; rooms = room scenes only (the first shipped model's data); indoor = the mix's room-scale "
+        "part (classic rooms, rooms, corridors, wall scenes, racks); train-v1 / indoor-v1 = the mixes before "
+        "wall scenes (the shipped model's stages H-J); train-v2 = the mix before racks (stage K); heldout = "
+        "street scenes, kept for evaluation",
         choices=SCENE_FAMILIES,
         ui=True,
         label="Scene families",

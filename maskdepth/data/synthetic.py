@@ -110,6 +110,7 @@ class SyntheticScenes(Dataset):
         self.flips = 2 if flips else 1
         self.size, self.shape, self.seed = size, shape, seed
         self.families = None if families is None else resolve(families)
+        self._families_arg = families  # as given: a mix name keeps its own weights in at_shape's copies
         # The classic family's share is drawn per sample, on every background (so all rooms of the
         # first generator's set are seen); the other families share out the backgrounds.
         self._classic, self._by_background = None, self.families
@@ -134,7 +135,7 @@ class SyntheticScenes(Dataset):
             self.flips == 2,
             tuple(shape),
             self.seed,
-            families=self.families[0] if self.families is not None else None,
+            families=self._families_arg,
             two_shot=self.two_shot or False,
             cache_size=self.cache_size if cache_size is None else cache_size,
         )

@@ -50,11 +50,16 @@ class Canvas:
 
     def paint_boxes(self, rgb: np.ndarray, p: np.ndarray) -> None:
         """Texture every visible box face in place."""
-        for k, (tex, scale, tint) in enumerate(self.boxes):
-            for axis, (a, b) in enumerate(FACE_AXES):
-                sel = self.surface == 1 + 3 * k + axis
-                if sel.any():
-                    rgb[sel] = sample_texture(tex, p[sel][:, a], p[sel][:, b], scale) * tint
+        paint_faces(rgb, self.surface, p, self.boxes, 1)
+
+
+def paint_faces(rgb: np.ndarray, surface: np.ndarray, p: np.ndarray, boxes, first_id: int) -> None:
+    """Texture the visible faces of ``boxes`` [(texture, scale, tint)], box k's surfaces first_id + 3 k + axis."""
+    for k, (tex, scale, tint) in enumerate(boxes):
+        for axis, (a, b) in enumerate(FACE_AXES):
+            sel = surface == first_id + 3 * k + axis
+            if sel.any():
+                rgb[sel] = sample_texture(tex, p[sel][:, a], p[sel][:, b], scale) * tint
 
 
 def pick_texture(seed: int, rng: np.random.Generator, photo: float) -> np.ndarray:

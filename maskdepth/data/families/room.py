@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maskdepth.data.families.common import FACE_AXES, pick_texture
+from maskdepth.data.families.common import FACE_AXES, paint_faces, pick_texture
 from maskdepth.data.geometry import SUPERSAMPLE, Background, camera_rays, hit_box, sample_texture
 from maskdepth.data.textures import texture_pool
 
@@ -253,7 +253,7 @@ def _racks(rng, seed: int, d, cam, room, racks: int, t, surface, normal, rgb):
             by = y + k * gap
             parts.append((np.float32([rx, by, back - rd]), np.float32([rx + rw, by + 0.03, back]), *frame))
             x = rx + 0.04 + rng.uniform(0, 0.15)
-            while k < boards - 1 or rng.random() < 0.5:  # items on every board (sometimes on the top one)
+            while k < boards - 1 or rng.random() < 0.5:  # items on every board, half the time one on the top
                 iw, ih = rng.uniform(0.08, 0.45), rng.uniform(0.06, min(gap - 0.04, 0.45))
                 if x + iw > rx + rw - 0.04:
                     break
@@ -280,11 +280,7 @@ def _racks(rng, seed: int, d, cam, room, racks: int, t, surface, normal, rgb):
             ts, ss, ns = hit_box(d[sel], cam, parts[k][0], parts[k][1], ts, ss, ns, RACK_FIRST + 3 * k)
         t[sel], surface[sel], normal[sel] = ts, ss, ns
     p = cam + t[..., None] * d
-    for k, (_lo, _hi, tex, scale, tint) in enumerate(parts):
-        for axis, (a, b) in enumerate(FACE_AXES):
-            sel = surface == RACK_FIRST + 3 * k + axis
-            if sel.any():
-                rgb[sel] = sample_texture(tex, p[sel][:, a], p[sel][:, b], scale) * tint
+    paint_faces(rgb, surface, p, [q[2:] for q in parts], RACK_FIRST)
     return t, surface, normal, p
 
 
