@@ -119,9 +119,10 @@ class SyntheticScenes(Dataset):
             classic = [(n, w) for n, w in pairs if FAMILIES[n].classic]
             others = [(n, w) for n, w in pairs if not FAMILIES[n].classic]
             if classic and others:
-                total = sum(w for _, w in others)  # the mix's own weights, renormalised
-                self._classic = classic[0]
-                self._by_background = tuple(n for n, _ in others), tuple(w / total for _, w in others)
+                self._classic, self._by_background = (
+                    classic[0],
+                    resolve(dict(others)),
+                )  # the mix's own weights
         self.two_shot = TwoShot() if two_shot is True else (two_shot or None)
         self.cache_size = cache_size  # backgrounds kept rendered (memory bound for large sets)
         self._bg_cache: dict[tuple[str, int], tuple[Background, np.ndarray]] = {}

@@ -13,6 +13,7 @@ The shadow changes fg_bg only and is not part of the mask; bg is the image that 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -60,11 +61,8 @@ class TwoShot:
 # v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders; v3: v2 and
 # 3 in 20 main objects of the scene families' samples camouflaged in the scene they are pasted into
 # (the classic rooms keep theirs: about 1 in 8 of all samples).
-RECIPES = {
-    "v3": TwoShot(wall_shadow_p=0.4, black_edge_p=0.2, camouflage_p=0.15),
-    "v2": TwoShot(wall_shadow_p=0.4, black_edge_p=0.2),
-    "v1": TwoShot(),
-}
+_V2 = TwoShot(wall_shadow_p=0.4, black_edge_p=0.2)
+RECIPES = {"v3": dataclasses.replace(_V2, camouflage_p=0.15), "v2": _V2, "v1": TwoShot()}
 
 
 def two_shot_settings(recipe: str = "v3") -> TwoShot:

@@ -8,7 +8,7 @@ mix, so a model trained on ``families="train"`` never sees it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from maskdepth.data.families.outdoor import render_outdoor, render_street
@@ -70,24 +70,22 @@ MIXES: dict[str, tuple[str, ...] | dict[str, float]] = {
 }
 
 
-def resolve(families: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+def resolve(families: str | Sequence[str] | Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """Family names and mix weights (summing to 1) for a mix name (:data:`MIXES`) or a list of names.
 
-    A list of names keeps their FAMILIES weights (equal shares if all are 0, e.g. only the held-out one).
+    A list of names keeps their FAMILIES weights (equal shares if all are 0, e.g. only the held-out one);
+    a mapping of names to weights keeps its own.
     """
-    if isinstance(families, str) and isinstance(MIXES.get(families), dict):
-        names, weights = tuple(MIXES[families]), list(MIXES[families].values())
-        total = sum(weights)
-        return names, tuple(w / total for w in weights)
     if isinstance(families, str) and families in MIXES:
-        names = MIXES[families]
-    else:
-        names = (families,) if isinstance(families, str) else tuple(families)
-        unknown = [n for n in names if n not in FAMILIES]
-        if unknown or not names:
-            valid = ", ".join([*MIXES, *FAMILIES])
-            raise ValueError(f"unknown scene families {unknown or names!r}; valid: {valid}")
-    weights = [FAMILIES[n].weight for n in names]
+        families = MIXES[families]
+    names = (families,) if isinstance(families, str) else tuple(families)
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown or not names:
+        valid = ", ".join([*MIXES, *FAMILIES])
+        raise ValueError(f"unknown scene families {unknown or names!r}; valid: {valid}")
+    weights = (
+        list(families.values()) if isinstance(families, Mapping) else [FAMILIES[n].weight for n in names]
+    )
     total = sum(weights)
     return names, tuple(w / total for w in weights) if total > 0 else tuple(1 / len(names) for _ in names)
 
