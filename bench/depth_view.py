@@ -6,8 +6,8 @@ Synthetic test samples rendered at 320x240 (the scene mix of stages H-J, train-v
 family as two shots, and the classic rooms with exact pastes) are written as PNG pairs and
 predicted at the default working resolution (256 px long side); the depth is taken either from
 that same forward ("none") or from a second forward whose long side is the given number.
-Printed: depth δ<1.25 and Spearman (mean over samples) per data set, the motorcycle's mean
-Spearman (bench/real_depth.py views) and the median time per prediction.
+Printed: depth δ<1.25 and Spearman (mean over samples) per data set, the real scenes' mean
+Spearman (every bench/real_depth.py view) and the median time per prediction.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{'depth view':<11} "
             + " ".join(f"{s + ' δ/ρ':>22}" for s in SETS)
-            + f" {'motorcycle ρ':>13} {'s/pred':>7}"
+            + f" {'real depth ρ':>13} {'s/pred':>7}"
         )
         for value in args.depth_resolutions.split(","):
             predictor.depth_resolution = None if value == "none" else int(value)
@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(
                     f"{statistics.mean(d for d, _ in scores):.3f}/{statistics.mean(r for _, r in scores):+.3f}"
                 )
-            moto = real_depth.score_predictor(predictor)
+            real = real_depth.score_predictor(predictor)
             print(
                 f"{value:<11} "
                 + " ".join(f"{c:>22}" for c in cells)
-                + f" {moto:>+13.3f} {statistics.median(times):>7.3f}"
+                + f" {real:>+13.3f} {statistics.median(times):>7.3f}"
             )
     return 0
 

@@ -13,8 +13,9 @@ Columns, each on data the model never trained on:
 - real photos: ``real pairs`` bench/real_pairs.py (held-out Gradio photos as two shots, through
   the CLI at its defaults); ``check set`` bench/predict_quality.py's 12 scikit-image pastes at
   the default 256 px, exact and as two shots;
-- real depth: bench/real_depth.py (Middlebury motorcycle, bg == composite): mean Spearman over
-  its 5 views at 128 / 256 / 512 px, and the largest share of pixels the mask called foreground.
+- real depth: bench/real_depth.py (Middlebury's motorcycle and aloe, bg == composite): mean
+  Spearman over every view of both scenes at 128 / 256 / 512 px, each scene's mean at 256 px, and
+  the largest share of pixels the mask called foreground.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def real(model_dir: str) -> dict[str, float]:
         out["check set 2-shot" if two_shot else "check set"] = rows["256 px guided"]["mean_iou"]
     depth = real_depth.score(model_dir, [128, 256, 512])
     for res in (128, 256, 512):
-        out[f"motorcycle rho {res}"] = depth[f"{res} px"]["mean_spearman"]
-    out["motorcycle max mask"] = max(depth[f"{r} px"]["max_mask_fraction"] for r in (128, 256, 512))
+        out[f"depth rho {res}"] = depth[f"{res} px"]["mean_spearman"]
+    for scene, rho in depth["256 px"]["scene_mean"].items():
+        out[f"{scene} rho"] = rho
+    out["depth max mask"] = max(depth[f"{r} px"]["max_mask_fraction"] for r in (128, 256, 512))
     return out
 
 
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         row = (f"{x['mask_iou']:.3f}/{x['depth_delta1']:.3f}/{x['depth_spearman']:+.2f}" for x in cells)
         print(f"{m:<28} " + " ".join(f"{c:>20}" for c in row))
     keys = list(next(iter(report.values()))["real"])
-    print("\nreal photos: mask IoU (pairs, check sets), depth Spearman and mask share (motorcycle)")
+    print("\nreal photos: mask IoU (pairs, check sets), depth Spearman and mask share (real_depth scenes)")
     print(f"{'model':<28} " + " ".join(f"{k:>{len(k)}}" for k in keys))
     for m, r in report.items():
         print(f"{m:<28} " + " ".join(f"{r['real'][k]:>{len(k)}.3f}" for k in keys))
