@@ -7,7 +7,8 @@ installed packages ship them:
 
 - ``motorcycle``: a garage (a motorcycle before shelves and a bench on a concrete floor), 741x500,
   ``skimage.data.stereo_motorcycle`` (scikit-image, a test requirement);
-- ``aloe``: an aloe plant in a clay pot before a patterned cloth, 1282x1110, from the OpenCV
+- ``aloe``: an aloe plant in a clay pot before a patterned cloth, 1282x1110 (Middlebury 2006;
+  Scharstein and Pal, CVPR 2007; the motorcycle is Middlebury 2014), from the OpenCV
   samples of Debian's ``opencv-doc`` package (``apt-get install opencv-doc``; without it the scene
   is left out and the table says so).
 

@@ -222,7 +222,9 @@ def depth_legend_html() -> str:
         '<div style="display:flex;justify-content:space-between">'
         "<span>far (0, blue)</span><span>depth colour map</span><span>near (1, red)</span></div>"
         "<div style='opacity:0.8'>Depth is inverse distance (near = 1, far = 0), relative to the scene; "
-        "depth16.png stores it x 65535.</div></div>"
+        "depth16.png stores it x 65535. On real photos the shipped model's depth is a rough layout guess "
+        "(on the two real scenes measured, below a plain 'lower is nearer' gradient; README, real photos): "
+        "its mask is the part to trust.</div></div>"
     )
 
 
