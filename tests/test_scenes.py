@@ -134,6 +134,25 @@ def test_recipe_v3_camouflages_some_main_objects_and_leaves_the_rest_of_v2() -> 
     assert same > 2 * differ and differ >= 1  # 3 in 20 main objects (fewer: classic rooms keep theirs)
 
 
+def test_recipe_v4_relights_about_half_the_scene_samples_and_leaves_the_rest_of_v3() -> None:
+    from maskdepth.data.twoshot import RECIPES
+
+    v3, v4 = (
+        SyntheticScenes(20, 6, 3, size=(32, 48), families="train", two_shot=RECIPES[r]) for r in ("v3", "v4")
+    )
+    assert "recipe v4" in v4.describe() and "recipe v4" not in v3.describe()
+    same = relit = 0
+    for i in range(0, len(v3), 7):
+        a, b = v3[i], v4[i]
+        assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["depth"], b["depth"])  # the same scene
+        if torch.equal(a["fg_bg"], b["fg_bg"]) and torch.equal(a["bg"], b["bg"]):
+            same += 1
+        else:
+            relit += 1
+            assert v4.sample_family(i) != "classic_room"  # the first generator's rooms keep their light
+    assert relit >= 0.3 * (same + relit) and same >= 0.3 * (same + relit)
+
+
 def test_rooms_and_corridors_render_what_they_rendered_before_wall_scenes() -> None:
     # Sums of scenes rendered at commit 61e3c49, before the room code learnt wall scenes: the classic
     # rooms (the first shipped model's data) and the card's older stages depend on them.

@@ -15,7 +15,9 @@ from maskdepth.data.twoshot import (
     blur,
     camera_shot,
     cast_shadow,
+    light_field,
     misalign,
+    relight,
     two_shot_settings,
     two_shots,
     wall_shadow,
@@ -113,7 +115,8 @@ def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
     v2, v3 = two_shot_settings("v2"), two_shot_settings()
     assert (v2.wall_shadow_p, v2.black_edge_p, v2.camouflage_p) == (pytest.approx(0.4), pytest.approx(0.2), 0)
     assert v3 == dataclasses.replace(v2, camouflage_p=pytest.approx(0.15))  # v3 is v2 with camouflage
-    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v3, v2, v1"):
+    assert two_shot_settings("v4") == dataclasses.replace(v3, relight_p=pytest.approx(0.5))  # v4: v3, relit
+    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v3, v4, v2, v1"):
         two_shot_settings("sky")
 
 
@@ -161,6 +164,32 @@ def test_camera_shot_stays_a_photo_of_the_same_thing(scene) -> None:
     assert np.abs(camera_shot(bg, 0, off) - bg).max() <= 0.5 / 255 + 1e-6  # only 8-bit rounding left
 
 
+def test_light_fields_are_smooth_bounded_and_point_every_way() -> None:
+    slopes, spreads = [], []
+    for seed in range(60):
+        gain = light_field((60, 80), seed)
+        assert gain.shape == (60, 80) and gain.dtype == np.float32
+        assert 0.3 < gain.min() and gain.max() < 3.4  # |log gain| <= 2 x 0.45 (ramp) + 3 x 0.45 (pools)
+        log = np.log(gain)
+        assert np.abs(np.diff(log, axis=0)).max() < 0.1 and np.abs(np.diff(log, axis=1)).max() < 0.1  # smooth
+        slopes.append(log[-10:].mean() - log[:10].mean())  # brighter at the bottom (> 0) or at the top
+        spreads.append(gain.max() / gain.min())
+    # Light that ignores depth: as often brighter at the top (far in most scenes) as at the bottom.
+    assert sum(s > 0.1 for s in slopes) >= 15 and sum(s < -0.1 for s in slopes) >= 15
+    assert np.median(spreads) > 1.5  # most fields change the light by half or more across the image
+    np.testing.assert_array_equal(light_field((60, 80), 3), light_field((60, 80), 3))
+
+
+def test_relight_lights_both_shots_alike(scene) -> None:
+    bg, fg_bg, mask = scene
+    bg2, fg_bg2 = relight([bg, fg_bg], 5)
+    gain = light_field(bg.shape[:2], 5)[..., None]
+    np.testing.assert_allclose(bg2, np.clip(bg * gain, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(fg_bg2, np.clip(fg_bg * gain, 0, 1), atol=1e-6)
+    outside = mask < 0.5  # the pair still differs only at the object
+    np.testing.assert_allclose(bg2[outside], fg_bg2[outside], atol=1e-6)
+
+
 @pytest.mark.parametrize("sigma", [0.5, 1.3, 2.5])
 def test_blur_is_a_gaussian(sigma: float) -> None:
     a = np.random.default_rng(1).random((20, 30, 3)).astype(np.float32)
@@ -183,5 +212,5 @@ def test_the_config_picks_where_shadows_fall() -> None:
     v1 = build_dataset(TrainConfig(**data, two_shot_recipe="v1"))
     assert v1.two_shot == TwoShot() and "recipe" not in v1.describe()
     assert build_dataset(TrainConfig(**data, two_shot=False)).two_shot is None
-    with pytest.raises(TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v3, v2, v1"):
+    with pytest.raises(TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v3, v4, v2, v1"):
         TrainConfig(**data, two_shot_recipe="sky")

@@ -55,18 +55,26 @@ class TwoShot:
     # paste often matches what is behind it (brown wood over a brown road): told apart by its outline
     # and the break in the scene's structure, not by colour.
     camouflage_p: float = 0.0
+    # Share of scene samples lit again by one smooth light field over the whole scene, the same in
+    # both shots (SyntheticScenes draws it on its own stream; 0 draws nothing): a ramp in any
+    # direction and a few soft pools of light or shade, up to x0.55..x1.8. The rendered scenes are
+    # lit by a lamp that fades with distance, so "brighter is nearer" held in the data and models
+    # learnt it (bench/light_probe.py); light that ignores depth takes that cue away.
+    relight_p: float = 0.0
 
 
 # TrainConfig.two_shot_recipe -> its settings. v1: the first two-shot generator (foot shadows only);
 # v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders; v3: v2 and
 # 3 in 20 main objects of the scene families' samples camouflaged in the scene they are pasted into
-# (the classic rooms keep theirs: about 1 in 8 of all samples).
+# (the classic rooms keep theirs: about 1 in 8 of all samples); v4: v3 and half of the scene
+# families' samples relit by a light field that does not follow depth.
 _V2 = TwoShot(wall_shadow_p=0.4, black_edge_p=0.2)
-RECIPES = {"v3": dataclasses.replace(_V2, camouflage_p=0.15), "v2": _V2, "v1": TwoShot()}
+_V3 = dataclasses.replace(_V2, camouflage_p=0.15)
+RECIPES = {"v3": _V3, "v4": dataclasses.replace(_V3, relight_p=0.5), "v2": _V2, "v1": TwoShot()}
 
 
 def two_shot_settings(recipe: str = "v3") -> TwoShot:
-    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v3" (the default), "v2" or "v1"."""
+    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v3" (the default), "v4", "v2" or "v1"."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown two-shot recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     return RECIPES[recipe]
@@ -165,6 +173,33 @@ def wall_shadow(fg_bg, mask, rng: np.random.Generator | int, strength: float | N
     shadow = blur(cast, max(0.6, rng.uniform(0.01, 0.08) * extent))
     light = 1 - strength * np.clip(shadow * 1.2, 0, 1) * (1 - mask)
     return (out * light[..., None]).astype(np.float32)
+
+
+def light_field(shape: tuple[int, int], rng: np.random.Generator | int, strength: float = 0.45) -> np.ndarray:
+    """A smooth random gain (H, W) float32 around 1: a ramp in any direction and 1-3 soft pools of light or shade.
+
+    Its log is at most about ``strength`` from 0 in the ramp and as much again in the pools, so with the
+    default the gain stays within about x0.55..x1.8. Nothing in it depends on the scene.
+    """
+    rng = np.random.default_rng(rng)
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = (yy - (h - 1) / 2) / max(h, w), (xx - (w - 1) / 2) / max(h, w)  # about -0.5..0.5
+    phi = rng.uniform(0, 2 * math.pi)
+    log_gain = 2 * strength * rng.uniform(-1, 1) * (math.sin(phi) * yy + math.cos(phi) * xx)
+    for _ in range(int(rng.integers(1, 4))):
+        cy, cx = rng.uniform(-0.6, 0.6, 2)
+        sigma = rng.uniform(0.12, 0.45)
+        pool = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+        log_gain += strength * rng.uniform(-1, 1) * pool
+    return np.exp(log_gain).astype(np.float32)
+
+
+def relight(images, rng: np.random.Generator | int, strength: float = 0.45) -> list[np.ndarray]:
+    """Light every image of one scene (same size) by the same :func:`light_field`; float32 (H, W, 3), clipped to 1."""
+    images = [_as_float(im) for im in images]
+    gain = light_field(images[0].shape[:2], rng, strength)[..., None]
+    return [np.clip(im * gain, 0, 1).astype(np.float32) for im in images]
 
 
 def add_reflection(fg_bg, mask, rng: np.random.Generator | int) -> np.ndarray:
