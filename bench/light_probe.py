@@ -26,7 +26,7 @@ from maskdepth.predict import Predictor
 
 
 def variants(photo: np.ndarray) -> dict[str, np.ndarray]:
-    """The photo (float, 0..1) with only its light changed."""
+    """The photo (uint8) as float in 0..1, and with only its light changed (values over 1 are clipped when saved)."""
     base = photo.astype(np.float32) / 255
     ramp = np.linspace(0.5, 1.3, base.shape[1], dtype=np.float32)[None, :, None]
     return {

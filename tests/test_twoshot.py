@@ -169,7 +169,7 @@ def test_light_fields_are_smooth_bounded_and_point_every_way() -> None:
     for seed in range(60):
         gain = light_field((60, 80), seed)
         assert gain.shape == (60, 80) and gain.dtype == np.float32
-        assert 0.3 < gain.min() and gain.max() < 3.4  # |log gain| <= 2 x 0.45 (ramp) + 3 x 0.45 (pools)
+        assert 0.3 < gain.min() and gain.max() < 3.4  # these seeds (in theory |log gain| <= 0.64 + 3 x 0.45)
         log = np.log(gain)
         assert np.abs(np.diff(log, axis=0)).max() < 0.1 and np.abs(np.diff(log, axis=1)).max() < 0.1  # smooth
         slopes.append(log[-10:].mean() - log[:10].mean())  # brighter at the bottom (> 0) or at the top

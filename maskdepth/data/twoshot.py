@@ -57,7 +57,7 @@ class TwoShot:
     camouflage_p: float = 0.0
     # Share of scene samples lit again by one smooth light field over the whole scene, the same in
     # both shots (SyntheticScenes draws it on its own stream; 0 draws nothing): a ramp in any
-    # direction and a few soft pools of light or shade, up to x0.55..x1.8. The rendered scenes are
+    # direction and a few soft pools of light or shade (9 in 10 within x0.55..x1.8). The rendered scenes are
     # lit by a lamp that fades with distance, so "brighter is nearer" held in the data and models
     # learnt it (bench/light_probe.py); light that ignores depth takes that cue away.
     relight_p: float = 0.0
@@ -178,8 +178,10 @@ def wall_shadow(fg_bg, mask, rng: np.random.Generator | int, strength: float | N
 def light_field(shape: tuple[int, int], rng: np.random.Generator | int, strength: float = 0.45) -> np.ndarray:
     """A smooth random gain (H, W) float32 around 1: a ramp in any direction and 1-3 soft pools of light or shade.
 
-    Its log is at most about ``strength`` from 0 in the ramp and as much again in the pools, so with the
-    default the gain stays within about x0.55..x1.8. Nothing in it depends on the scene.
+    The ramp's log reaches at most ``strength`` x 0.71 at the corners, each pool's ``strength`` at its
+    centre. With the default, 9 in 10 fields stay within x0.54..x1.81 (5th percentile of the lowest gain,
+    95th of the highest, over 1000 seeds); the extremes seen were x0.33 and x2.8. Nothing in it depends
+    on the scene.
     """
     rng = np.random.default_rng(rng)
     h, w = shape
