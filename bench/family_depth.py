@@ -1,10 +1,10 @@
 """Depth on the synthetic scene families given as bg == composite, beside the floor gradient.
 
-    .venv/bin/python -m bench.family_depth [--model checkpoints] [-n 120]
+    .venv/bin/python -m bench.family_depth [--model checkpoints] [-n 120] [--families train]
 
 The same protocol as bench/real_depth.py (one photo given as both inputs, nothing pasted: the
 pasted objects become part of the scene), on ``-n`` test samples spread over the training mix
-(``--scene-families train``, 100 x 100 x 20, test split, rendered at 320x240 and predicted at the
+(``--families``, default ``train``; ``train-v3`` is the mix before studio scenes; 100 x 100 x 20, test split, rendered at 320x240 and predicted at the
 Predictor's defaults). Per family: the mean Spearman of predicted depth with the exact depth, and
 that of the "floor gradient" (depth = row index: lower is nearer). Read beside real_depth: a model
 far over the gradient here and under it on real scenes is held back by how the scenes look, not
@@ -29,10 +29,10 @@ from maskdepth.data.transforms import split_dataset
 from maskdepth.predict import Predictor
 
 
-def score(model: str, n: int) -> dict[str, dict[str, float]]:
+def score(model: str, n: int, families: str = "train") -> dict[str, dict[str, float]]:
     """family -> {"samples", "model", "floor gradient"} (mean Spearman)."""
     predictor = Predictor.from_source(model)
-    ds = SyntheticScenes(100, 100, 20, size=(240, 320), families="train", two_shot=False)
+    ds = SyntheticScenes(100, 100, 20, size=(240, 320), families=families, two_shot=False)
     _, test = split_dataset(ds, 0.3, seed=0)
     rows: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="checkpoints")
     p.add_argument("-n", type=int, default=120, help="test samples, spread over the split")
+    p.add_argument("--families", default="train", help="the mix to draw from (a --scene-families name)")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    rows = score(args.model, args.n)
-    print(f"Spearman of depth, bg == composite, {args.n} test samples of the training mix")
+    rows = score(args.model, args.n, args.families)
+    print(f"Spearman of depth, bg == composite, {args.n} test samples of the mix {args.families!r}")
     print(f"{'family':<14} {'samples':>7} {'model':>7} {'floor gradient':>15}")
     for family, r in rows.items():
         print(f"{family:<14} {r['samples']:>7} {r['model']:>+7.3f} {r['floor gradient']:>+15.3f}")

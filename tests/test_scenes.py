@@ -30,7 +30,7 @@ def test_the_mix_table_sums_to_one_and_holds_one_family_out() -> None:
     assert HELDOUT_FAMILY not in drawn
     for name, w in zip(train, weights, strict=True):
         assert abs(drawn.count(name) / len(drawn) - w) < 0.02, name
-    assert set(drawn[: 2 * len(train)]) == set(train)  # every family shows up early
+    assert set(drawn[: 3 * len(train)]) == set(train)  # every family shows up early (the corridor at 19)
     with pytest.raises(ValueError, match="valid"):
         resolve(["room", "moon"])
 
@@ -47,6 +47,11 @@ def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     assert weights == pytest.approx(tuple(w / 1.25 for w in (0.20, 0.24, 0.12, 0.24, 0.20, 0.25)))
     assert resolve("indoor-v1")[1] == pytest.approx((0.20 / 0.56, 0.24 / 0.56, 0.12 / 0.56))
     assert "racks" in resolve("train")[0] and "racks" not in names
+    # The table before studio shots (stages L-N): today's weights of every other training family.
+    names, weights = resolve("train-v3")
+    assert names == ("classic_room", "room", "corridor", "outdoor", "tabletop", "wall", "racks")
+    assert weights == pytest.approx(tuple(w / 1.25 for w in (0.20, 0.16, 0.08, 0.20, 0.16, 0.20, 0.25)))
+    assert "studio" in resolve("train")[0]
     from maskdepth.config import SCENE_FAMILIES
     from maskdepth.ui.train_tab import SCENES_TEXT
 
@@ -54,7 +59,7 @@ def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     assert set(SCENES_TEXT) == set(SCENE_FAMILIES)  # and the Train tab words each of them
 
 
-def test_the_v2_mix_draws_the_families_stage_k_trained_on() -> None:
+def test_the_older_mixes_draw_the_families_their_stages_trained_on() -> None:
     # The family of every 7th sample of SyntheticScenes(100, 4, 2, families="train") at commit ca8dce0
     # (stage K's code), two letters each: the classic share drawn per sample and the others' walk over
     # the backgrounds with the mix's own weights.
@@ -64,8 +69,24 @@ def test_the_v2_mix_draws_the_families_stage_k_trained_on() -> None:
     drawn = "".join(ds.sample_family(i)[:2] for i in range(0, len(ds), 7))
     assert drawn.startswith("ououourorotataououclwawaclclro") and len(drawn) == 458
     assert hashlib.sha1(drawn.encode()).hexdigest() == "3fac4050495ec224b7e1e0983d294524f1f6a0f7"
+    # train-v3 is what "train" was at 77f6ee1 (stages L-N): the same families and samples.
+    ds = SyntheticScenes(100, 4, 2, size=32, families="train-v3", two_shot=True)
+    drawn = "".join(ds.sample_family(i)[:2] for i in range(0, len(ds), 7))
+    assert drawn.startswith("tatatarorowawaououclraraclclco") and len(drawn) == 458
+    assert hashlib.sha1(drawn.encode()).hexdigest() == "0a55f1c38fb5a90ab2bea19937e99d8302d5823e"
+    from maskdepth.data.twoshot import RECIPES
+
+    ds = SyntheticScenes(20, 6, 3, size=(32, 48), families="train-v3", two_shot=RECIPES["v3"])
+    for i, fg_bg, bg, mask in [
+        (0, 379.224, 293.869, 88),
+        (148, 1444.526, 1956.537, 110),
+        (300, 1023.706, 759.714, 23),
+    ]:
+        s = ds[i]
+        assert (float(s["fg_bg"].sum()), float(s["bg"].sum())) == pytest.approx((fg_bg, bg), abs=2e-3), i
+        assert int(s["mask"].sum()) == mask, i
     # Multi-scale training draws its batches from at_shape copies: they keep the mix's own weights.
-    for mix in ("train-v1", "train-v2", "train"):
+    for mix in ("train-v1", "train-v2", "train-v3", "train"):
         base = SyntheticScenes(100, 4, 2, size=32, families=mix, two_shot=True)
         view = base.at_shape((48, 64))
         assert all(view.sample_family(i) == base.sample_family(i) for i in range(0, len(base), 7)), mix
@@ -390,3 +411,21 @@ def test_classic_samples_are_the_first_generators_own_on_every_background() -> N
         a, b = mix[i], first[i]
         assert all(torch.equal(a[k], b[k]) for k in ("bg", "fg_bg", "mask", "depth"))
     assert "classic_room" not in {mix.family(b) for b in range(30)}  # backgrounds go to the others
+
+
+def test_studio_scenes_run_from_the_table_up_the_backdrop_at_any_shape() -> None:
+    """Up any column of an empty studio the distance never falls (table, sweep, backdrop), and the table
+    the objects stand on fills the bottom of the frame even when the frame is wide and flat."""
+    from maskdepth.data.families.studio import render_studio
+
+    for index, shape in enumerate([(64, 96), (50, 160), (160, 96), (96, 96)]):
+        bg = render_studio(3, index, shape)
+        h = bg.z.shape[0]
+        assert np.all(np.isfinite(bg.z)) and bg.z.min() > 0.3  # no sky, nothing at the lens
+        assert bg.floor[-int(0.3 * h) :].mean() > 0.9  # the table at the bottom 30%
+        assert not bg.floor[: int(0.1 * h)].any()  # the backdrop at the top
+        # columns clear of boxes on the table: z never drops going up (1 cm slack)
+        rising = np.diff(bg.z[::-1], axis=0) >= -0.01
+        assert rising.all(axis=0).mean() > 0.9
+    ds = SyntheticScenes(4, 3, 2, size=(H, W), families=["studio"], two_shot=True)
+    assert {ds.family(b) for b in range(4)} == {"studio"} and "studio" in ds.describe()

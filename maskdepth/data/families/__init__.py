@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from maskdepth.data.families.outdoor import render_outdoor, render_street
 from maskdepth.data.families.room import render_background, render_corridor, render_racks, render_wall
+from maskdepth.data.families.studio import render_studio
 from maskdepth.data.families.tabletop import render_tabletop
 from maskdepth.data.geometry import Background
 
@@ -51,6 +52,9 @@ FAMILIES: dict[str, Family] = {
     # Facing shelving racks loaded with boxes (a garage, a pantry, a shop): busy clutter high in the
     # frame that is as far as the wall behind it, furniture and objects standing in front.
     "racks": Family(render_racks, 0.25, "train", scene_objects=3),
+    # Objects on a table before a backdrop (a photographer's sweep or a cloth over a wall): the set-up of
+    # close-up object photos, where the backdrop, not a far room, is behind the subject.
+    "studio": Family(render_studio, 0.25, "train", object_scale=0.4, defocus=0.4, scene_objects=3),
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }
 HELDOUT_FAMILY = "street"
@@ -58,12 +62,13 @@ HELDOUT_FAMILY = "street"
 # "train" is every training family. The older mixes keep the weights they were trained with, so the
 # card's and BENCHMARKS' earlier commands still draw the same samples: "-v1" before wall scenes (the
 # five-family mix since commit 9ea7255: BENCHMARKS' stages E-J, the shipped model's H-J), "train-v2"
-# before shelving racks (stage K).
+# before shelving racks (stage K), "train-v3" before studio shots (stages L, M and N).
 V1 = {"classic_room": 0.20, "room": 0.24, "corridor": 0.12, "outdoor": 0.24, "tabletop": 0.20}
 MIXES: dict[str, tuple[str, ...] | dict[str, float]] = {
     "train": tuple(n for n, f in FAMILIES.items() if f.split == "train"),
     "train-v1": V1,
     "train-v2": {**V1, "wall": 0.25},
+    "train-v3": {n: f.weight for n, f in FAMILIES.items() if f.split == "train" and n != "studio"},
     "indoor": ("classic_room", "room", "corridor", "wall", "racks"),  # the room-scale families
     "indoor-v1": {n: V1[n] for n in ("classic_room", "room", "corridor")},
     "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),

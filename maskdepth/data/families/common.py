@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from maskdepth.data.geometry import SUPERSAMPLE, camera_rays, hit_box, sample_texture
+from maskdepth.data.geometry import SUPERSAMPLE, Background, camera_rays, hit_box, sample_texture
 from maskdepth.data.textures import fbm, photo_indices, texture_pool
 
 # Surface-coordinate axes (a, b) of a box face by its slab axis: x-faces use (z, y), tops (x, z), z-faces (x, y).
@@ -51,6 +51,28 @@ class Canvas:
     def paint_boxes(self, rgb: np.ndarray, p: np.ndarray) -> None:
         """Texture every visible box face in place."""
         paint_faces(rgb, self.surface, p, self.boxes, 1)
+
+    def lamp(
+        self, p: np.ndarray, light: np.ndarray, ambient: float, gain: float, falloff: float
+    ) -> np.ndarray:
+        """Shade (H, W) of a point lamp at ``light``: ambient + gain * Lambert / (1 + falloff * distance^2)."""
+        to_light = light - p
+        dist2 = (to_light**2).sum(-1)
+        lambert = np.clip((self.normal * to_light).sum(-1) / np.sqrt(dist2 + 1e-6), 0, 1)
+        return ambient + gain * lambert / (1 + falloff * dist2)
+
+    def background(self, rgb: np.ndarray, floor: np.ndarray, light: float, **haze) -> Background:
+        """The rendered scene: ``rgb`` clipped to [0, 1], this canvas's distances and camera."""
+        return Background(
+            rgb=np.clip(rgb, 0, 1).astype(np.float32),
+            z=self.t.astype(np.float32),
+            floor=floor,
+            focal=self.focal,
+            height=self.height,
+            pitch=self.pitch,
+            light=light,
+            **haze,
+        )
 
 
 def paint_faces(rgb: np.ndarray, surface: np.ndarray, p: np.ndarray, boxes, first_id: int) -> None:

@@ -28,16 +28,8 @@ def _finish(c: Canvas, seed: int, rng, ground: list, haze_range: tuple[float, fl
     rgb[is_sky] = sky_rgb[is_sky]
     distance = rng.uniform(*haze_range)
     rgb = apply_haze(np.clip(rgb, 0, 1), c.t, horizon, distance)
-    return Background(
-        rgb=np.clip(rgb, 0, 1).astype(np.float32),
-        z=c.t.astype(np.float32),
-        floor=c.surface == 0,
-        focal=c.focal,
-        height=c.height,
-        pitch=c.pitch,
-        light=level,
-        haze=tuple(float(v) for v in horizon),
-        haze_distance=distance,
+    return c.background(
+        rgb, c.surface == 0, level, haze=tuple(float(v) for v in horizon), haze_distance=distance
     )
 
 

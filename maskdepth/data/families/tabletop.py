@@ -53,18 +53,6 @@ def render_tabletop(seed: int, index: int, size: tuple[int, int]) -> Background:
     rgb = np.zeros_like(c.d)
     c.paint_boxes(rgb, p)
     light = np.array([rng.uniform(-1, 1), rng.uniform(1.2, 1.6), rng.uniform(0.5, edge)], np.float32)
-    to_light = light - p
-    dist2 = (to_light**2).sum(-1)
-    lambert = np.clip((c.normal * to_light).sum(-1) / np.sqrt(dist2 + 1e-6), 0, 1)
     level = rng.uniform(0.75, 1.2)
-    rgb = np.clip(rgb * (level * (0.35 + 0.8 * lambert / (1 + 0.1 * dist2)))[..., None], 0, 1)
-    top = c.surface == 1 + 3 * table + 1  # the table's upward face
-    return Background(
-        rgb=rgb.astype(np.float32),
-        z=c.t.astype(np.float32),
-        floor=top,
-        focal=c.focal,
-        height=c.height,
-        pitch=c.pitch,
-        light=level,
-    )
+    rgb = np.clip(rgb * (level * c.lamp(p, light, 0.35, 0.8, 0.1))[..., None], 0, 1)
+    return c.background(rgb, c.surface == 1 + 3 * table + 1, level)  # objects stand on the table's top face
