@@ -68,7 +68,15 @@ MIXES: dict[str, tuple[str, ...] | dict[str, float]] = {
     "train": tuple(n for n, f in FAMILIES.items() if f.split == "train"),
     "train-v1": V1,
     "train-v2": {**V1, "wall": 0.25},
-    "train-v3": {n: f.weight for n, f in FAMILIES.items() if f.split == "train" and n != "studio"},
+    "train-v3": {
+        **V1,
+        "room": 0.16,
+        "corridor": 0.08,
+        "outdoor": 0.20,
+        "tabletop": 0.16,
+        "wall": 0.20,
+        "racks": 0.25,
+    },
     "indoor": ("classic_room", "room", "corridor", "wall", "racks"),  # the room-scale families
     "indoor-v1": {n: V1[n] for n in ("classic_room", "room", "corridor")},
     "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),

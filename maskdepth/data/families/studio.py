@@ -1,10 +1,11 @@
 """Studio shots: objects on a table before a backdrop, the set-up of most close-up object photos.
 
 A table top (y = 0) that curves up into a vertical backdrop (a photographer's sweep, or a cloth
-draped over a wall: one texture running from the table up the backdrop) or meets it at a seam
-(two textures). The backdrop fills the frame above the table, so depth runs from near at the
-bottom to the backdrop's distance with no far room behind; the objects standing on the table are
-the only depth steps. Lit by a soft light from the front.
+draped over a wall: one texture running from the table up the backdrop; in 2 in 5 scenes the table
+top has its own texture, ending where the curve begins). Above the table the frame shows the
+backdrop (in a few wide, flat frames only the table), so depth runs from near at the bottom to the
+backdrop's distance with no far room behind; the objects standing on the table are the only depth
+steps. Lit by a soft light from the front.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ from maskdepth.data.families.common import Canvas, pick_texture
 from maskdepth.data.geometry import Background, sample_texture
 
 CURVE, BACKDROP = -2, -3  # surface ids of the sweep's curve and its vertical part (0 = the table top)
+JOIN_SLACK = 1e-5  # relative: each part reaches this far past the joins, so no ray falls between two parts
 
 
 def _sweep(c: Canvas, seam: float, radius: float) -> np.ndarray:
     """Cast the sweep into ``c`` (table to z = seam, a quarter circle of ``radius``, then a wall); arc length."""
     d, (_, cy, cz) = c.d, c.cam
     dy, dz = d[..., 1], d[..., 2]
+    eps = JOIN_SLACK * (seam + radius)  # the parts touch at the joins, so the overlap changes no hit
     with np.errstate(divide="ignore", invalid="ignore"):
         t_table = np.where(dy < 0, -cy / dy, np.inf)
-        t_table = np.where(cz + t_table * dz <= seam, t_table, np.inf)
+        t_table = np.where(cz + t_table * dz <= seam + eps, t_table, np.inf)
         t_wall = (seam + radius - cz) / dz
-        t_wall = np.where((dz > 0) & (cy + t_wall * dy >= radius), t_wall, np.inf)
+        t_wall = np.where((dz > 0) & (cy + t_wall * dy >= radius - eps), t_wall, np.inf)
         # (y - r)^2 + (z - seam)^2 = r^2 on y <= r, seam <= z: the nearer root that lies on the quarter
         oy, oz = cy - radius, cz - seam
         a, b, k = dy**2 + dz**2, 2 * (oy * dy + oz * dz), oy**2 + oz**2 - radius**2
@@ -35,7 +38,7 @@ def _sweep(c: Canvas, seam: float, radius: float) -> np.ndarray:
         t_curve = np.full_like(dy, np.inf)
         for t in ((-b - root) / (2 * a), (-b + root) / (2 * a)):
             y, z = cy + t * dy, cz + t * dz
-            on = (b * b >= 4 * a * k) & (t > 0) & (y <= radius) & (z >= seam) & (t < t_curve)
+            on = (b * b >= 4 * a * k) & (t > 0) & (y <= radius + eps) & (z >= seam - eps) & (t < t_curve)
             t_curve = np.where(on, t, t_curve)
     t = np.minimum(np.minimum(t_table, t_wall), t_curve)
     c.t = t.astype(np.float32)
@@ -59,7 +62,9 @@ def _sweep(c: Canvas, seam: float, radius: float) -> np.ndarray:
 def render_studio(seed: int, index: int, size: tuple[int, int]) -> Background:
     """Camera 0.4-1.1 m above a table, looking down 8-28 degrees at a backdrop 1.6-3.6 m away (or farther:
     the table always fills the bottom 30% of the frame)."""
-    rng = np.random.default_rng([seed, 16, index])
+    rng = np.random.default_rng(
+        [seed, 16, index]
+    )  # racks' stream too: a background is one family or the other
     c = Canvas(size, rng.uniform(38, 60), rng.uniform(0.4, 1.1), rng.uniform(8, 28))
     seam, radius = rng.uniform(1.6, 3.0), rng.uniform(0.03, 0.6)
     # The table fills at least the bottom 30% of the frame: the seam lies beyond where that row meets it.
