@@ -4,7 +4,8 @@
 
 The same protocol as bench/real_depth.py (one photo given as both inputs, nothing pasted: the
 pasted objects become part of the scene), on ``-n`` test samples spread over the training mix
-(``--families``, default ``train``; ``train-v3`` is the mix before studio scenes; 100 x 100 x 20, test split, rendered at 320x240 and predicted at the
+(``--families``: a ``--scene-families`` mix or a family name, default ``train``; 100 x 100 x 20, test
+split, rendered at 320x240 and predicted at the
 Predictor's defaults). Per family: the mean Spearman of predicted depth with the exact depth, and
 that of the "floor gradient" (depth = row index: lower is nearer). Read beside real_depth: a model
 far over the gradient here and under it on real scenes is held back by how the scenes look, not
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="checkpoints")
     p.add_argument("-n", type=int, default=120, help="test samples, spread over the split")
-    p.add_argument("--families", default="train", help="the mix to draw from (a --scene-families name)")
+    p.add_argument(
+        "--families", default="train", help="the mix to draw from (a --scene-families mix or a family name)"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = score(args.model, args.n, args.families)

@@ -46,7 +46,7 @@ SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
 # "rooms": the generator's original room-only scenes; the others: maskdepth.data.families.MIXES (a test keeps
 # them equal; config does not import the data package, which would add scipy to every CLI start).
-SCENE_FAMILIES = ("rooms", "train", "train-v1", "train-v2", "train-v3", "indoor", "indoor-v1", "heldout")
+SCENE_FAMILIES = ("rooms", "train", "train-v1", "train-v2", "train-studio", "indoor", "indoor-v1", "heldout")
 # maskdepth.data.twoshot.RECIPES; "v1": stages H and I, "v2": J and K, "v3": L.
 TWO_SHOT_RECIPES = ("v3", "v4", "v2", "v1")
 
@@ -110,11 +110,11 @@ class TrainConfig:
     scene_families: str = _opt(
         "train",
         "data",
-        "synthetic: train = the mix of rooms, corridors, wall scenes, shelving racks, outdoor, tabletop and "
-        "studio scenes (objects on a table before a backdrop); rooms = room scenes only (the first shipped model's data); indoor = the mix's room-scale "
+        "synthetic: train = the mix of rooms, corridors, wall scenes, shelving racks, outdoor and tabletop "
+        "scenes; train-studio = train and studio shots (objects on a table before a backdrop; stage O); "
+        "rooms = room scenes only (the first shipped model's data); indoor = the mix's room-scale "
         "part (classic rooms, rooms, corridors, wall scenes, racks); train-v1 / indoor-v1 = the mixes before "
-        "wall scenes (the shipped model's stages H-J); train-v2 = the mix before racks (stage K); train-v3 = the mix before studio scenes "
-        "(stages L-N); heldout = "
+        "wall scenes (the shipped model's stages H-J); train-v2 = the mix before racks (stage K); heldout = "
         "street scenes, kept for evaluation",
         choices=SCENE_FAMILIES,
         ui=True,

@@ -30,7 +30,7 @@ def test_the_mix_table_sums_to_one_and_holds_one_family_out() -> None:
     assert HELDOUT_FAMILY not in drawn
     for name, w in zip(train, weights, strict=True):
         assert abs(drawn.count(name) / len(drawn) - w) < 0.02, name
-    assert set(drawn[: 3 * len(train)]) == set(train)  # every family shows up early (the corridor at 19)
+    assert set(drawn[: 2 * len(train)]) == set(train)  # every family shows up early
     with pytest.raises(ValueError, match="valid"):
         resolve(["room", "moon"])
 
@@ -47,11 +47,10 @@ def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     assert weights == pytest.approx(tuple(w / 1.25 for w in (0.20, 0.24, 0.12, 0.24, 0.20, 0.25)))
     assert resolve("indoor-v1")[1] == pytest.approx((0.20 / 0.56, 0.24 / 0.56, 0.12 / 0.56))
     assert "racks" in resolve("train")[0] and "racks" not in names
-    # The table before studio shots (stages L-N): today's weights of every other training family.
-    names, weights = resolve("train-v3")
-    assert names == ("classic_room", "room", "corridor", "outdoor", "tabletop", "wall", "racks")
-    assert weights == pytest.approx(tuple(w / 1.25 for w in (0.20, 0.16, 0.08, 0.20, 0.16, 0.20, 0.25)))
-    assert "studio" in resolve("train")[0]
+    # Studio shots only where a mix names them: train-studio is train and the studio (stage O).
+    names, weights = resolve("train-studio")
+    assert names == (*resolve("train")[0], "studio") and "studio" not in resolve("train")[0]
+    assert weights == pytest.approx(tuple(w / 1.5 for w in (0.20, 0.16, 0.08, 0.20, 0.16, 0.20, 0.25, 0.25)))
     from maskdepth.config import SCENE_FAMILIES
     from maskdepth.ui.train_tab import SCENES_TEXT
 
@@ -69,14 +68,19 @@ def test_the_older_mixes_draw_the_families_their_stages_trained_on() -> None:
     drawn = "".join(ds.sample_family(i)[:2] for i in range(0, len(ds), 7))
     assert drawn.startswith("ououourorotataououclwawaclclro") and len(drawn) == 458
     assert hashlib.sha1(drawn.encode()).hexdigest() == "3fac4050495ec224b7e1e0983d294524f1f6a0f7"
-    # train-v3 is what "train" was at 77f6ee1 (stages L-N): the same families and samples.
-    ds = SyntheticScenes(100, 4, 2, size=32, families="train-v3", two_shot=True)
-    drawn = "".join(ds.sample_family(i)[:2] for i in range(0, len(ds), 7))
-    assert drawn.startswith("tatatarorowawaououclraraclclco") and len(drawn) == 458
-    assert hashlib.sha1(drawn.encode()).hexdigest() == "0a55f1c38fb5a90ab2bea19937e99d8302d5823e"
+    # "train" draws what it drew at 77f6ee1 (stages L-N: the shipped model's card), and train-studio
+    # what "train" drew at 2ad9b74 (stage O), the studio being in it then.
+    for mix, start, sha in [
+        ("train", "tatatarorowawaououclraraclclco", "0a55f1c38fb5a90ab2bea19937e99d8302d5823e"),
+        ("train-studio", "wawawarororaratataclststclclou", "f0135baf842b3269ea4babcc471b9d9a69ed7503"),
+    ]:
+        ds = SyntheticScenes(100, 4, 2, size=32, families=mix, two_shot=True)
+        drawn = "".join(ds.sample_family(i)[:2] for i in range(0, len(ds), 7))
+        assert drawn.startswith(start) and len(drawn) == 458, mix
+        assert hashlib.sha1(drawn.encode()).hexdigest() == sha, mix
     from maskdepth.data.twoshot import RECIPES
 
-    ds = SyntheticScenes(20, 6, 3, size=(32, 48), families="train-v3", two_shot=RECIPES["v3"])
+    ds = SyntheticScenes(20, 6, 3, size=(32, 48), families="train", two_shot=RECIPES["v3"])
     for i, fg_bg, bg, mask in [
         (0, 379.224, 293.869, 88),
         (148, 1444.526, 1956.537, 110),
@@ -86,7 +90,7 @@ def test_the_older_mixes_draw_the_families_their_stages_trained_on() -> None:
         assert (float(s["fg_bg"].sum()), float(s["bg"].sum())) == pytest.approx((fg_bg, bg), abs=2e-3), i
         assert int(s["mask"].sum()) == mask, i
     # Multi-scale training draws its batches from at_shape copies: they keep the mix's own weights.
-    for mix in ("train-v1", "train-v2", "train-v3", "train"):
+    for mix in ("train-v1", "train-v2", "train", "train-studio"):
         base = SyntheticScenes(100, 4, 2, size=32, families=mix, two_shot=True)
         view = base.at_shape((48, 64))
         assert all(view.sample_family(i) == base.sample_family(i) for i in range(0, len(base), 7)), mix

@@ -44,8 +44,8 @@ SPACE_MAX_MINUTES = 10  # on a Space: a training ends after this many minutes wh
 OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
 SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
 SCENES_TEXT = {
-    "train": "rooms, corridors, wall scenes, shelving racks, outdoor, tabletop and studio shots",
-    "train-v3": "rooms, corridors, wall scenes, shelving racks, outdoor and tabletop",
+    "train": "rooms, corridors, wall scenes, shelving racks, outdoor and tabletop",
+    "train-studio": "rooms, corridors, wall scenes, shelving racks, outdoor, tabletop and studio shots",
     "train-v1": "rooms, corridors, outdoor and tabletop",
     "train-v2": "rooms, corridors, wall scenes, outdoor and tabletop",
     "rooms": "rooms only",
