@@ -4,9 +4,8 @@
 
 The same protocol as bench/real_depth.py (one photo given as both inputs, nothing pasted: the
 pasted objects become part of the scene), on ``-n`` test samples spread over the training mix
-(``--families``: a ``--scene-families`` mix or a family name, default ``train``; 100 x 100 x 20, test
-split, rendered at 320x240 and predicted at the
-Predictor's defaults). Per family: the mean Spearman of predicted depth with the exact depth, and
+(``--families``: a ``--scene-families`` mix or a family name, default ``train``; 100 x 100 x 20,
+test split, rendered at 320x240 and predicted at the Predictor's defaults). Per family: the mean Spearman of predicted depth with the exact depth, and
 that of the "floor gradient" (depth = row index: lower is nearer). Read beside real_depth: a model
 far over the gradient here and under it on real scenes is held back by how the scenes look, not
 by what it can fit or by the layouts the mix covers.

@@ -7,8 +7,9 @@ the mix draws them, with each two-shot recipe): the Spearman rank correlation of
 brightness (mean of R, G, B) with its depth (near = 1), over the pixels with a depth, averaged
 over the samples. +1: nearer is always brighter; 0: brightness says nothing about depth. Beside
 them, the same correlation on the real scenes of bench/real_depth.py (brightness with measured
-disparity). A model trained on a mix whose families lean one way learns that lean; one whose
-families disagree learns whichever dominates (BENCHMARKS, stage O). Data only, no model.
+disparity). Read beside bench/light_probe.py: where the data hardly lean (BENCHMARKS, stage O:
+|r| <= 0.32 in every family) and the models still follow a light ramp, what they react to is the
+layout of light over the picture, not per-pixel brightness. Data only, no model.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ def family_lean(family: str, recipe: str, n: int) -> float:
 
 def real_lean() -> dict[str, float]:
     """Scene -> Spearman of the photo's brightness with its measured disparity."""
-    return {
-        name: rank_corr(photo.mean(-1), disp)
-        for name, (photo, disp) in ((k, f()) for k, f in available().items())
-    }
+    out = {}
+    for name, load in available().items():
+        photo, disp = load()
+        out[name] = rank_corr(photo.mean(-1), disp)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

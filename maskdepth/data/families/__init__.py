@@ -56,8 +56,8 @@ FAMILIES: dict[str, Family] = {
     "racks": Family(render_racks, 0.25, "train", scene_objects=3),
     # Objects on a table before a backdrop (a photographer's sweep or a cloth over a wall): the set-up of
     # close-up object photos, where the backdrop, not a far room, is behind the subject. In train-studio
-    # only: 80 minutes of it (stage O) lowered real-scene depth (+0.35 -> +0.21) and turned the depth's
-    # light reading round (its lamp lights the far backdrop best).
+    # only: 80 minutes of it (stage O) lowered real-scene depth (+0.35 -> +0.21) and turned round how the
+    # depth follows a light ramp.
     "studio": Family(render_studio, 0.25, "extra", object_scale=0.4, defocus=0.4, scene_objects=3),
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }

@@ -62,9 +62,8 @@ def _sweep(c: Canvas, seam: float, radius: float) -> np.ndarray:
 def render_studio(seed: int, index: int, size: tuple[int, int]) -> Background:
     """Camera 0.4-1.1 m above a table, looking down 8-28 degrees at a backdrop 1.6-3.6 m away (or farther:
     the table always fills the bottom 30% of the frame)."""
-    rng = np.random.default_rng(
-        [seed, 16, index]
-    )  # racks' stream too: a background is one family or the other
+    # racks' stream id too: a background index belongs to one family or the other, never both
+    rng = np.random.default_rng([seed, 16, index])
     c = Canvas(size, rng.uniform(38, 60), rng.uniform(0.4, 1.1), rng.uniform(8, 28))
     seam, radius = rng.uniform(1.6, 3.0), rng.uniform(0.03, 0.6)
     # The table fills at least the bottom 30% of the frame: the seam lies beyond where that row meets it.
@@ -92,9 +91,8 @@ def render_studio(seed: int, index: int, size: tuple[int, int]) -> Background:
             rng.uniform(1, 4),
             0.5 + 0.6 * rng.random(3),
         )
-    if c.boxes:
-        c.paint_boxes(rgb, c.points())
-    p = c.points()
+    p = c.points()  # the boxes now hide parts of the sweep
+    c.paint_boxes(rgb, p)
     light = np.array([rng.uniform(-1.5, 1.5), rng.uniform(1.0, 2.5), rng.uniform(-0.5, 1.0)], np.float32)
     level = rng.uniform(0.8, 1.2)
     rgb = np.clip(rgb * (level * c.lamp(p, light, 0.5, 0.6, 0.03))[..., None], 0, 1)
