@@ -1,11 +1,13 @@
-"""Depth through the Predictor at photo-like sizes, with the depth taken from a smaller whole-scene view.
+"""Depth through the Predictor at photo-like sizes, with the depth taken from smaller whole-scene views.
 
-    .venv/bin/python -m bench.depth_view --model checkpoints [--depth-resolutions none,96,128,192] [-n 48]
+    .venv/bin/python -m bench.depth_view --model checkpoints [--depth-views none,128,ensemble] [-n 48]
 
 Synthetic test samples rendered at 320x240 (the scene mix of stages H-J, train-v1, as two shots, the held-out street
 family as two shots, and the classic rooms with exact pastes) are written as PNG pairs and
 predicted at the default working resolution (256 px long side); the depth is taken either from
-that same forward ("none") or from a second forward whose long side is the given number.
+that same forward ("none"), from a second forward whose long side is the given number, or from
+the Predictor's default "ensemble" (the mean of views at every multiple of 32 across the trained
+range, each with its mirror image).
 Printed: depth δ<1.25 and Spearman (mean over samples) per data set, the real scenes' mean
 Spearman (every bench/real_depth.py view) and the median time per prediction.
 """
@@ -60,7 +62,9 @@ def depth_scores(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="checkpoints")
-    ap.add_argument("--depth-resolutions", default="none,96,128,192")
+    ap.add_argument(
+        "--depth-views", default="none,128,ensemble", help="comma-separated: none, a number, ensemble"
+    )
     ap.add_argument("-n", type=int, default=48, help="samples per data set")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -72,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             + " ".join(f"{s + ' δ/ρ':>22}" for s in SETS)
             + f" {'real depth ρ':>13} {'s/pred':>7}"
         )
-        for value in args.depth_resolutions.split(","):
-            predictor.depth_resolution = None if value == "none" else int(value)
+        for value in args.depth_views.split(","):
+            predictor.depth_view = None if value == "none" else value if value == "ensemble" else int(value)
             cells, times = [], []
             for items in sets.values():
                 scores = []

@@ -165,9 +165,10 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from maskdepth.predict import Predictor, save_prediction
+    from maskdepth.predict import Predictor, depth_source, parse_depth_view, save_prediction
 
     predictor = Predictor.from_source(args.model, resolution=args.resolution)
+    predictor.depth_view = parse_depth_view(args.depth_view)
     jobs = _pairs(args)
     for image, bg, out in tqdm(jobs, unit="img", desc="predict", disable=len(jobs) < 2):
         pred = predictor.predict(image, bg)
@@ -176,13 +177,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         written = save_prediction(pred, out)
         if len(jobs) == 1:
             w, h = pred.image.size
+            source = depth_source(pred)
             print(
                 f"model ran at {pred.working_size[0]}x{pred.working_size[1]}"
-                + (
-                    f" (depth at {pred.depth_size[0]}x{pred.depth_size[1]})"
-                    if pred.depth_size != pred.working_size
-                    else ""
-                )
+                + (f" ({source})" if source else "")
                 + f"; outputs at {w}x{h}",
                 file=sys.stderr,
             )
@@ -316,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_RESOLUTION,
         help=f"working resolution, the long side the model runs at: {', '.join(f'{k} ({v} px)' for k, v in RESOLUTIONS.items())} "
         f"or a number of pixels (default: {DEFAULT_RESOLUTION}); outputs are always at the input's size",
+    )
+    p.add_argument(
+        "--depth-view",
+        default="ensemble",
+        help="where the depth comes from: 'ensemble' (default; whole-scene views across the sizes the model "
+        "trained at, each also mirrored), a number of pixels (one view of that long side: about twice as "
+        "fast) or 'none' (the working-size forward)",
     )
     p.set_defaults(func=cmd_predict)
 

@@ -40,7 +40,27 @@ class Prediction:
     image: Image.Image  # the composite (fg_bg) as read, RGB
     notes: list[str] = field(default_factory=list)  # what was adjusted on the way (shown to users)
     working_size: tuple[int, int] | None = None  # (w, h) the model ran at, before padding to a multiple of 32
-    depth_size: tuple[int, int] | None = None  # (w, h) of the whole-scene view the depth came from
+    depth_size: tuple[int, int] | None = None  # (w, h) of the (largest) whole-scene view the depth came from
+    depth_views: int = 1  # how many views (each mirror image counted) the depth is the mean of
+
+
+def rank_matched(order: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """(B, 1, h, w): ``values``' own numbers put in the pixel order of ``order`` (histogram matching):
+    per image, the pixel that ranks k-th in ``order`` gets the k-th smallest number of ``values``."""
+    flat = order.flatten(1)
+    out = torch.empty_like(flat)
+    out.scatter_(1, flat.argsort(1), values.flatten(1).sort(1).values)
+    return out.view_as(order)
+
+
+def depth_source(pred: Prediction) -> str:
+    """Where a prediction's depth came from, in words ("" when from the working forward itself)."""
+    if pred.depth_size is None or (pred.depth_views == 1 and pred.depth_size == pred.working_size):
+        return ""
+    w, h = pred.depth_size
+    if pred.depth_views == 1:
+        return f"the depth from a whole-scene view at {w}x{h}"
+    return f"the depth from {pred.depth_views} whole-scene views up to {w}x{h}, mirror images included"
 
 
 def colorize_depth(depth: np.ndarray) -> np.ndarray:
@@ -77,15 +97,37 @@ DEFAULT_RESOLUTION = (
     "balanced"  # the measured quality/speed point: BENCHMARKS.md, "Prediction at the photo's resolution"
 )
 MAX_RESOLUTION = 2048
-# The depth is taken from a whole-scene view whose long side is at most this (a second forward when the
-# working size is larger): the W-Net's depth needs the whole scene inside its receptive field. Measured
-# (bench/depth_view.py, 320x240 test scenes predicted at 256 px, 2026-12-02): the multi-scale model's
-# depth δ<1.25 on the scene mix 0.53 from the 256 px forward, 0.70 / 0.80 / 0.70 from a 96 / 128 / 192 px
-# view; a 64-px-trained model 0.22 against 0.54 from 96 px. Cost: +18% per prediction at 256 px.
-# The view is never larger than the largest size the model trained at (Predictor.depth_size): the
-# 64-px shipped model's depth on the app's synthetic examples, δ<1.25 0.96 / 0.99 / 0.98 from a 64 px
-# view against 0.50 / 0.63 / 0.40 from 128 px (bench.examples_quality, 2026-12-02).
-DEPTH_RESOLUTION = 128
+# The depth is not read off the working-size forward: the W-Net's depth needs the whole scene inside its
+# receptive field at a scale it trained at. Measured (bench/depth_view.py, 320x240 test scenes predicted at
+# 256 px, 2026-12-02): the multi-scale model's depth δ<1.25 on the scene mix 0.53 from the 256 px forward,
+# 0.70 / 0.80 / 0.70 from one 96 / 128 / 192 px view. On real photos one view is noisy: over the 10 real
+# views of bench/real_depth.py the shipped model's Spearman moves between +0.27 and +0.43 from one view
+# size to the next. The default "ensemble" ranks the pixels by the mean of views at every multiple of
+# DEPTH_VIEW_STEP across the trained range, each with its mirror image, and gives them the depth values
+# of the view nearest DEPTH_REFERENCE px (the single view's absolute depth): real +0.34 -> +0.46 at an
+# unchanged δ<1.25 within 0.015 on the synthetic sets (BENCHMARKS.md, "Depth from an ensemble of views").
+# DEPTH_VIEW: "ensemble", a number (one view with that long side, capped at the largest trained size;
+# 128 was the default before the ensemble) or None (the working forward's own depth).
+DEPTH_VIEW: int | str | None = "ensemble"
+DEPTH_REFERENCE = 128
+DEPTH_VIEW_STEP = 32  # the ensemble's view sides: the multiples of this within the trained range
+
+
+def parse_depth_view(value: int | str | None) -> int | str | None:
+    """A depth view setting (DEPTH_VIEW) from code or the command line: "ensemble", a number of pixels,
+    or None / "none" (the working forward's own depth)."""
+    if value is None or value == "ensemble" or (isinstance(value, int) and 32 <= value <= MAX_RESOLUTION):
+        return value
+    text = str(value).strip().lower()
+    if text in ("none", "ensemble"):
+        return None if text == "none" else text
+    if text.isdigit() and 32 <= int(text) <= MAX_RESOLUTION:
+        return int(text)
+    raise InputError(
+        f"unknown depth view {value!r}: use 'ensemble' (the default: several views averaged, the best on "
+        f"real photos), a number of pixels 32..{MAX_RESOLUTION} (one view, about twice as fast) or 'none' "
+        "(the depth of the working-size forward itself)"
+    )
 
 
 def resolution_pixels(resolution: int | str | None) -> int:
@@ -123,13 +165,13 @@ class Predictor:
         device: str | torch.device = "cpu",
         resolution: int | str | None = None,
         refine: bool = True,
-        depth_resolution: int | None = DEPTH_RESOLUTION,
+        depth_view: int | str | None = DEPTH_VIEW,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.resolution = resolution_pixels(resolution)
         self.refine = refine
-        self.depth_resolution = depth_resolution
+        self.depth_view = parse_depth_view(depth_view)
 
     @classmethod
     def from_source(
@@ -211,16 +253,9 @@ class Predictor:
         size = self.working_size(*prepared[0][0].size, resolution)
         bg, fg = self._inputs(prepared, size)
         mask, depth = self._forward(bg, fg)
-        depth_size = self.depth_size(size)
-        if depth_size != size:  # the depth from a whole-scene view at the scale the model knows
-            # Shrunk from the working-size tensors, not the photo: a 12-24 MP photo is resized once.
-            w, h = depth_size
-            bg, fg = (
-                None if t is None else F.interpolate(t, size=(h, w), mode="bilinear", antialias=True)
-                for t in (bg, fg)
-            )
-            view = self._forward(bg, fg)[1]
-            depth = F.interpolate(view, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+        sizes = self.depth_sizes(size)
+        if sizes != [size] or self.depth_view == "ensemble":  # from whole-scene views at the scales it knows
+            depth = self._depth_from_views(bg, fg, sizes, depth if size in sizes else None)
         results = []
         for i, (fg_bg, background, notes) in enumerate(prepared):
             m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], fg_bg, background)
@@ -231,21 +266,69 @@ class Predictor:
                     image=fg_bg,
                     notes=notes,
                     working_size=size,
-                    depth_size=depth_size,
+                    depth_size=sizes[-1],
+                    depth_views=len(sizes) * (2 if self.depth_view == "ensemble" else 1),
                 )
             )
         return results
 
-    def depth_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        """(w, h) the depth is computed at: ``size``, or smaller when ``depth_resolution`` or the
-        largest trained size caps it (a view larger than the model ever saw skews its depth scale)."""
-        if self.depth_resolution is None:
-            return size
+    def depth_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
+        """(w, h) of each whole-scene view the depth of a ``size`` working forward is taken from.
+
+        Never larger than the largest size the model trained at (a view larger than the model ever saw
+        skews its depth scale), nor, for the ensemble, than ``size`` itself (no view is an enlargement).
+        ``[size]`` means the working forward's own depth (``depth_view=None``, or already small enough).
+        """
         low, high = self.model.cfg.size_range
-        cap = min(self.depth_resolution, high)
-        if max(size) <= cap:
-            return size
-        return working_size(*size, cap, low)
+        if self.depth_view is None:
+            return [size]
+        if self.depth_view == "ensemble":
+            top = min(high, max(size))
+            first = -(-low // DEPTH_VIEW_STEP) * DEPTH_VIEW_STEP
+            sides = list(range(first, top + 1, DEPTH_VIEW_STEP)) or [top]
+            return [working_size(*size, side, low) for side in sides]
+        cap = min(int(self.depth_view), high)
+        return [size] if max(size) <= cap else [working_size(*size, cap, low)]
+
+    def _depth_from_views(
+        self,
+        bg: torch.Tensor | None,
+        fg: torch.Tensor,
+        sizes: list[tuple[int, int]],
+        own: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The depth at the working size (B, 1, h, w): the mean over views at ``sizes``, shrunk from the
+        working-size tensors (a 12-24 MP photo is resized once), for the ensemble each view together
+        with its mirror image; ``own`` is the working forward's depth when ``sizes`` holds its size."""
+        n, (h, w) = fg.shape[0], fg.shape[-2:]
+        mirrored = self.depth_view == "ensemble"
+        views = []
+        for vw, vh in sizes:
+            if (vh, vw) == (h, w) and own is not None:  # the working forward is this view
+                vbg, vfg, view = bg, fg, own
+            else:
+                vbg, vfg = (
+                    None if t is None else F.interpolate(t, size=(vh, vw), mode="bilinear", antialias=True)
+                    for t in (bg, fg)
+                )
+                view = None
+            if mirrored and view is None:  # the view and its mirror image in one batch: cheaper than two
+                both = self._forward(
+                    *(None if t is None else torch.cat([t, t.flip(-1)]) for t in (vbg, vfg))
+                )[1]
+                view = (both[:n] + both[n:].flip(-1)) / 2
+            elif mirrored:
+                flip = self._forward(*(None if t is None else t.flip(-1) for t in (vbg, vfg)))[1]
+                view = (view + flip.flip(-1)) / 2
+            elif view is None:
+                view = self._forward(vbg, vfg)[1]
+            views.append(F.interpolate(view, size=(h, w), mode="bilinear", align_corners=False))
+        if len(views) == 1:
+            return views[0]
+        # The order of the pixels from the mean of the views, the numbers from the reference view: views
+        # of other sizes put a scene at other depth scales, so their plain mean loses the absolute depth.
+        ref = min(range(len(sizes)), key=lambda i: abs(max(sizes[i]) - DEPTH_REFERENCE))
+        return rank_matched(torch.stack(views).mean(0), views[ref])
 
     def _inputs(
         self, prepared: list[Prepared], size: tuple[int, int]

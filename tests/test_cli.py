@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -72,6 +73,20 @@ def test_predict_writes_four_files_at_the_input_size(
     assert sorted(Path(p).name for p in printed) == sorted(OUTPUTS)
 
 
+def test_predict_depth_view_option(model_dir: Path, pair: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    """The default depth comes from the ensemble (mirror image included); --depth-view none from the
+    working forward; the stderr line says which."""
+    image, bg = pair
+    depths = {}
+    for view in ("ensemble", "none"):
+        extra = [] if view == "ensemble" else ["--depth-view", view]
+        assert main(predict_args(model_dir, image, bg, tmp_path / view) + extra) == 0
+        err = capsys.readouterr().err
+        assert ("mirror images included" in err) == (view == "ensemble") and "model ran at" in err
+        depths[view] = np.asarray(Image.open(tmp_path / view / "depth16.png"))
+    assert not np.array_equal(depths["ensemble"], depths["none"])
+
+
 def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_path: Path, capsys) -> None:
     images = tmp_path / "images"
     images.mkdir()
@@ -106,8 +121,9 @@ def test_predict_a_non_image_exits_2_with_one_line(
     [
         (lambda m, img, bg, tmp: ["--image", str(tmp / "missing.png"), "--bg", str(bg)], "does not exist"),
         (lambda m, img, bg, tmp: ["--image", str(img)], "background"),
+        (lambda m, img, bg, tmp: ["--image", str(img), "--bg", str(bg), "--depth-view", "big"], "'ensemble'"),
     ],
-    ids=["missing-image", "missing-bg"],
+    ids=["missing-image", "missing-bg", "bad-depth-view"],
 )
 def test_predict_user_errors_exit_2(model_dir, pair, tmp_path: Path, capsys, make_args, needle: str) -> None:
     image, bg = pair

@@ -46,7 +46,8 @@ def test_outputs_are_at_the_input_size(predictor: Predictor, images: dict[str, P
 
 
 def test_prediction_is_the_model_on_normalised_inputs(predictor: Predictor) -> None:
-    """At the model's own resolution nothing is resized: the output is sigmoid(logits) of [bg, fg_bg]."""
+    """At the model's own resolution nothing is resized: the output is sigmoid(logits) of [bg, fg_bg], the
+    depth (the default ensemble, one view here) averaged with that of the mirror image."""
     rng = np.random.default_rng(0)
     fg = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     bg = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -57,8 +58,14 @@ def test_prediction_is_the_model_on_normalised_inputs(predictor: Predictor) -> N
 
     with torch.no_grad():
         out = predictor.model(model_input(tensor(bg), tensor(fg), 6))
+        mirror = predictor.model(model_input(tensor(bg).flip(-1), tensor(fg).flip(-1), 6))
     np.testing.assert_allclose(pred.mask, torch.sigmoid(out.mask)[0, 0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(pred.depth, torch.sigmoid(out.depth)[0, 0].numpy(), atol=1e-6)
+    both = (torch.sigmoid(out.depth) + torch.sigmoid(mirror.depth).flip(-1)) / 2
+    np.testing.assert_allclose(pred.depth, both[0, 0].numpy(), atol=1e-6)
+    one = Predictor(predictor.model, resolution=32, depth_view=None).predict(
+        Image.fromarray(fg), Image.fromarray(bg)
+    )
+    np.testing.assert_allclose(one.depth, torch.sigmoid(out.depth)[0, 0].numpy(), atol=1e-6)
 
 
 def test_background_of_another_size_is_resized_with_a_note(

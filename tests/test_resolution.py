@@ -13,7 +13,7 @@ from PIL import Image
 from support.models import tiny_model
 
 from maskdepth.errors import InputError
-from maskdepth.predict import RESOLUTIONS, Predictor, resolution_pixels
+from maskdepth.predict import RESOLUTIONS, Predictor, depth_source, rank_matched, resolution_pixels
 from maskdepth.refine import NETWORK_MULTIPLE, guided_upsample, pad_to_multiple, working_size
 
 
@@ -79,7 +79,7 @@ def test_the_model_runs_at_the_requested_resolution() -> None:
     model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
     bg, fg, _ = _pair(640, 427)
     for res, expected in ((64, (64, 43)), (128, (128, 85))):
-        pred = Predictor(model, resolution=res, depth_resolution=None).predict(fg, bg)  # one forward
+        pred = Predictor(model, resolution=res, depth_view=None).predict(fg, bg)  # one forward
         assert pred.working_size == expected and pred.mask.shape == (427, 640)
         # padded to multiples of 32: (B, 6, H, W)
         assert seen[-1] == (1, 6, math.ceil(expected[1] / 32) * 32, math.ceil(expected[0] / 32) * 32)
@@ -87,33 +87,91 @@ def test_the_model_runs_at_the_requested_resolution() -> None:
 
 
 def test_the_depth_can_come_from_a_smaller_whole_scene_view() -> None:
-    """depth_resolution: the mask from the working size, the depth from a second, smaller forward."""
+    """depth_view=N: the mask from the working size, the depth from a second, smaller forward."""
     seen: list[tuple[int, ...]] = []
     model = tiny_model(image_size=32)
     model.cfg = dataclasses.replace(model.cfg, train_sizes=(32, 128))  # trained at 32..128 px
     model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
     bg, fg, _ = _pair(640, 427)
-    one = Predictor(model, resolution=256, depth_resolution=None).predict(fg, bg)
+    one = Predictor(model, resolution=256, depth_view=None).predict(fg, bg)
     assert len(seen) == 1 and seen[0][-2:] == (192, 256)  # 256x171 padded
-    two = Predictor(model, resolution=256, depth_resolution=96).predict(fg, bg)
+    two = Predictor(model, resolution=256, depth_view=96).predict(fg, bg)
     assert len(seen) == 3 and seen[1][-2:] == (192, 256) and seen[2][-2:] == (64, 96)  # 96x64
     assert np.array_equal(one.mask, two.mask) and not np.allclose(one.depth, two.depth)
     assert two.depth.shape == (427, 640) and 0 <= two.depth.min() and two.depth.max() <= 1
-    Predictor(model, resolution=64, depth_resolution=96).predict(fg, bg)  # already small: one forward
+    assert (two.depth_size, two.depth_views) == ((96, 64), 1)
+    assert depth_source(two) == "the depth from a whole-scene view at 96x64"
+    Predictor(model, resolution=64, depth_view=96).predict(fg, bg)  # already small: one forward
     assert len(seen) == 4
 
 
+def test_the_depth_ensemble_is_the_mean_of_views_and_their_mirror_images() -> None:
+    """The default depth: one view at each multiple of 32 across the trained range, each with its mirror
+    image, at the working size; the pixels ranked by their mean and given the 128 px view's values.
+    Computed here view by view and compared."""
+    model = tiny_model(image_size=32)
+    model.cfg = dataclasses.replace(model.cfg, train_sizes=(40, 128))  # views at 64, 96, 128
+    bg, fg, _ = _pair(640, 427)
+    predictor = Predictor(model, resolution=256, refine=False)
+    assert predictor.depth_sizes((256, 171)) == [(64, 43), (96, 64), (128, 86)]
+    pred = predictor.predict(fg, bg)
+    assert (pred.depth_size, pred.depth_views) == ((128, 86), 6)
+    assert depth_source(pred) == "the depth from 6 whole-scene views up to 128x86, mirror images included"
+    # by hand: each view from the working-size tensors, with its mirror, brought to the working size
+    size = predictor.working_size(640, 427)
+    resize = torch.nn.functional.interpolate
+    with torch.inference_mode():
+        tb, tf = predictor._inputs([predictor.prepare(fg, bg)], size)
+        views = []
+        for vw, vh in [(64, 43), (96, 64), (128, 86)]:
+            vb, vf = (resize(t, size=(vh, vw), mode="bilinear", antialias=True) for t in (tb, tf))
+            d = predictor._forward(vb, vf)[1] + predictor._forward(vb.flip(-1), vf.flip(-1))[1].flip(-1)
+            views.append(resize(d / 2, size=size[::-1], mode="bilinear", align_corners=False))
+        # the order of the mean of the views, the values of the view nearest 128 px (the 128 px one)
+        order = (sum(views) / 3).flatten()
+        matched = torch.empty_like(order)
+        matched[order.argsort()] = views[2].flatten().sort().values
+        by_hand = resize(
+            matched.view(1, 1, *size[::-1]), size=(427, 640), mode="bilinear", align_corners=False
+        )
+        by_hand = by_hand[0, 0].clamp(0, 1)
+    assert np.allclose(pred.depth, by_hand.numpy(), atol=1e-5)
+    # the mask is the working forward's, as with one view
+    one = Predictor(model, resolution=256, refine=False, depth_view=None).predict(fg, bg)
+    assert np.array_equal(pred.mask, one.mask) and not np.allclose(pred.depth, one.depth)
+    assert depth_source(one) == ""
+
+
+def test_the_depth_ensemble_never_enlarges_and_keeps_its_mirror_when_small() -> None:
+    model = tiny_model(image_size=32)
+    model.cfg = dataclasses.replace(model.cfg, train_sizes=(64, 160))
+    predictor = Predictor(model)
+    # at a 128 px working size the views stop at 128; at 512 at the largest trained size, 160
+    assert [max(s) for s in predictor.depth_sizes((128, 96))] == [64, 96, 128]
+    assert [max(s) for s in predictor.depth_sizes((512, 384))] == [64, 96, 128, 160]
+    model.cfg = dataclasses.replace(model.cfg, train_sizes=(64, 64))  # trained at 64 px only
+    assert predictor.depth_sizes((64, 48)) == [(64, 48)]  # the working size itself
+    seen: list[tuple[int, ...]] = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    bg, fg, _ = _pair(64, 48)
+    pred = predictor.predict(fg, bg)
+    assert len(seen) == 2 and pred.depth_views == 2  # the working forward, then its mirror image only
+    with pytest.raises(InputError, match="depth view .many.*ensemble"):
+        Predictor(model, depth_view="many")
+
+
 def test_the_depth_view_is_never_larger_than_the_model_trained_at() -> None:
-    """A model trained at 64 px only gets its depth from a 64 px view, not from the 128 px default
+    """A model trained at 64 px only gets its depth from a 64 px view, not from a larger one
     (measured: the shipped model's depth δ<1.25 on the app's examples 0.40-0.63 at 128 px, 0.96-0.99 at 64)."""
-    single = Predictor(tiny_model(image_size=64), resolution=256)
-    assert single.depth_size((256, 171)) == (64, 43)  # long side capped at 64, the aspect kept
-    assert single.depth_size((64, 64)) == (64, 64)
+    single = Predictor(tiny_model(image_size=64), resolution=256, depth_view=128)
+    assert single.depth_sizes((256, 171)) == [(64, 43)]  # long side capped at 64, the aspect kept
+    assert single.depth_sizes((64, 64)) == [(64, 64)]
+    assert Predictor(tiny_model(image_size=64)).depth_sizes((256, 171)) == [(64, 43)]  # the ensemble too
     multi = tiny_model(image_size=64)
     multi.cfg = dataclasses.replace(multi.cfg, train_sizes=(96, 160))
-    # DEPTH_RESOLUTION lies inside the trained range: it is used as it is
-    assert Predictor(multi, resolution=256).depth_size((256, 171)) == (128, 86)
-    assert Predictor(multi, resolution=256, depth_resolution=None).depth_size((256, 171)) == (256, 171)
+    # a view inside the trained range is used as it is
+    assert Predictor(multi, resolution=256, depth_view=128).depth_sizes((256, 171)) == [(128, 86)]
+    assert Predictor(multi, resolution=256, depth_view=None).depth_sizes((256, 171)) == [(256, 171)]
 
 
 def test_guided_upsampling_puts_the_edge_where_the_guide_has_it() -> None:
@@ -163,3 +221,11 @@ def test_a_seed_checkpoint_predicts_a_non_square_pair_at_its_size(tmp_path: Path
     for name in ("mask.png", "depth.png", "depth16.png", "depth_color.png"):
         with Image.open(tmp_path / "out" / name) as img:
             assert img.size == (150, 100), name
+
+
+def test_rank_matching_keeps_the_values_and_takes_the_order() -> None:
+    order = torch.tensor([[0.3, 0.1, 0.2], [0.0, 0.9, 0.5]])[:, None, None, :]  # (2, 1, 1, 3)
+    values = torch.tensor([[10.0, 30.0, 20.0], [1.0, 2.0, 3.0]])[:, None, None, :]
+    out = rank_matched(order, values)
+    assert out.shape == order.shape
+    assert out.flatten(1).tolist() == [[30.0, 10.0, 20.0], [1.0, 3.0, 2.0]]  # per image, never across

@@ -24,6 +24,7 @@ from maskdepth.predict import (
     Prediction,
     Predictor,
     colorize_depth,
+    depth_source,
     mask_overlay,
     save_prediction,
 )
@@ -115,10 +116,8 @@ def ran_at(pred: Prediction) -> str:
     """Where the model ran vs the size of the outputs, for the line beside the result."""
     (w, h), (ww, wh) = pred.image.size, pred.working_size
     how = "refined to full size by a guided filter" if (w, h) != (ww, wh) else "no resizing needed"
-    depth = pred.depth_size or pred.working_size
-    view = (
-        f" (the depth from a whole-scene view at {depth[0]}x{depth[1]})" if depth != pred.working_size else ""
-    )
+    source = depth_source(pred)
+    view = f" ({source})" if source else ""
     return f"The model ran at **{ww}x{wh}**{view}; the outputs are at the photo's **{w}x{h}** ({how})."
 
 
