@@ -41,7 +41,7 @@ class Prediction:
     notes: list[str] = field(default_factory=list)  # what was adjusted on the way (shown to users)
     working_size: tuple[int, int] | None = None  # (w, h) the model ran at, before padding to a multiple of 32
     depth_size: tuple[int, int] | None = None  # (w, h) of the (largest) whole-scene view the depth came from
-    depth_views: int = 1  # how many views (each mirror image counted) the depth is the mean of
+    depth_views: int = 1  # how many views (mirror images counted) the depth was taken from
 
 
 def rank_matched(order: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -297,9 +297,10 @@ class Predictor:
         sizes: list[tuple[int, int]],
         own: torch.Tensor | None,
     ) -> torch.Tensor:
-        """The depth at the working size (B, 1, h, w): the mean over views at ``sizes``, shrunk from the
-        working-size tensors (a 12-24 MP photo is resized once), for the ensemble each view together
-        with its mirror image; ``own`` is the working forward's depth when ``sizes`` holds its size."""
+        """The depth at the working size (B, 1, h, w) from views at ``sizes``, shrunk from the working-size
+        tensors (a 12-24 MP photo is resized once); for the ensemble each view is averaged with its mirror
+        image, then the pixels are ranked by the mean over the views and given the values of the view
+        nearest DEPTH_REFERENCE px. ``own`` is the working forward's depth when ``sizes`` holds its size."""
         n, (h, w) = fg.shape[0], fg.shape[-2:]
         mirrored = self.depth_view == "ensemble"
         views = []
