@@ -6,8 +6,8 @@ Synthetic test samples rendered at 320x240 (the scene mix of stages H-J, train-v
 family as two shots, and the classic rooms with exact pastes) are written as PNG pairs and
 predicted at the default working resolution (256 px long side); the depth is taken either from
 that same forward ("none"), from a second forward whose long side is the given number, or from
-the Predictor's default "ensemble" (the mean of views at every multiple of 32 across the trained
-range, each with its mirror image).
+the Predictor's default "ensemble" (views at every multiple of 32 across the trained range, each
+with its mirror image, the pixels ranked by their mean and valued as the 128 px view).
 Printed: depth δ<1.25 and Spearman (mean over samples) per data set, the real scenes' mean
 Spearman (every bench/real_depth.py view) and the median time per prediction.
 """
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             + f" {'real depth ρ':>13} {'s/pred':>7}"
         )
         for value in args.depth_views.split(","):
-            predictor.depth_view = None if value == "none" else value if value == "ensemble" else int(value)
+            predictor.depth_view = value  # "none", a number or "ensemble" (Predictor.depth_view parses it)
             cells, times = [], []
             for items in sets.values():
                 scores = []

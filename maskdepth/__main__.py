@@ -167,8 +167,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from maskdepth.predict import Predictor, depth_source, parse_depth_view, save_prediction
 
+    depth_view = parse_depth_view(args.depth_view)  # a bad value fails before the model loads
     predictor = Predictor.from_source(args.model, resolution=args.resolution)
-    predictor.depth_view = parse_depth_view(args.depth_view)
+    predictor.depth_view = depth_view
     jobs = _pairs(args)
     for image, bg, out in tqdm(jobs, unit="img", desc="predict", disable=len(jobs) < 2):
         pred = predictor.predict(image, bg)

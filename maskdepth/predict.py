@@ -104,8 +104,8 @@ MAX_RESOLUTION = 2048
 # views of bench/real_depth.py the shipped model's Spearman moves between +0.27 and +0.43 from one view
 # size to the next. The default "ensemble" ranks the pixels by the mean of views at every multiple of
 # DEPTH_VIEW_STEP across the trained range, each with its mirror image, and gives them the depth values
-# of the view nearest DEPTH_REFERENCE px (the single view's absolute depth): real +0.34 -> +0.46 at an
-# unchanged δ<1.25 within 0.015 on the synthetic sets (BENCHMARKS.md, "Depth from an ensemble of views").
+# of the view nearest DEPTH_REFERENCE px (the single view's absolute depth): real +0.34 -> +0.46, with
+# δ<1.25 within 0.016 of one view on the synthetic sets (BENCHMARKS.md, "Depth from an ensemble of views").
 # DEPTH_VIEW: "ensemble", a number (one view with that long side, capped at the largest trained size;
 # 128 was the default before the ensemble) or None (the working forward's own depth).
 DEPTH_VIEW: int | str | None = "ensemble"
@@ -116,9 +116,7 @@ DEPTH_VIEW_STEP = 32  # the ensemble's view sides: the multiples of this within 
 def parse_depth_view(value: int | str | None) -> int | str | None:
     """A depth view setting (DEPTH_VIEW) from code or the command line: "ensemble", a number of pixels,
     or None / "none" (the working forward's own depth)."""
-    if value is None or value == "ensemble" or (isinstance(value, int) and 32 <= value <= MAX_RESOLUTION):
-        return value
-    text = str(value).strip().lower()
+    text = "none" if value is None else str(value).strip().lower()
     if text in ("none", "ensemble"):
         return None if text == "none" else text
     if text.isdigit() and 32 <= int(text) <= MAX_RESOLUTION:
@@ -171,7 +169,16 @@ class Predictor:
         self.model = model.to(self.device).eval()
         self.resolution = resolution_pixels(resolution)
         self.refine = refine
-        self.depth_view = parse_depth_view(depth_view)
+        self.depth_view = depth_view  # checked by the setter
+
+    @property
+    def depth_view(self) -> int | str | None:
+        """Where the depth comes from (DEPTH_VIEW); set from code or the command line (parse_depth_view)."""
+        return self._depth_view
+
+    @depth_view.setter
+    def depth_view(self, value: int | str | None) -> None:
+        self._depth_view = parse_depth_view(value)
 
     @classmethod
     def from_source(
