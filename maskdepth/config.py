@@ -48,7 +48,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 # them equal; config does not import the data package, which would add scipy to every CLI start).
 SCENE_FAMILIES = ("rooms", "train", "train-v1", "train-v2", "train-studio", "indoor", "indoor-v1", "heldout")
 # maskdepth.data.twoshot.RECIPES; "v1": stages H and I, "v2": J and K, "v3": L.
-TWO_SHOT_RECIPES = ("v3", "v4", "v2", "v1")
+TWO_SHOT_RECIPES = ("v3", "v4", "v5", "v2", "v1")
 
 # argparse group title -> description (None: no description), in CLI order.
 GROUPS: dict[str, str | None] = {
@@ -134,7 +134,8 @@ class TrainConfig:
         "synthetic two shots: v2 = the object's shadow on the ground from its foot or (2 in 5) its whole "
         "silhouette on a surface behind it, and 1 in 5 backgrounds aligned with black borders; v3 = v2 and "
         "3 in 20 objects camouflaged (wearing a crop of the scene beside them); v4 = v3 and half the scenes relit "
-        "by a smooth light field that ignores depth (a ramp, pools of light and shade); v1 = foot shadows only, "
+        "by a smooth light field that ignores depth (a ramp, pools of light and shade); v5 = v4 and 2 in 5 scenes "
+        "recoloured (grey, or hues turned and saturation scaled); v1 = foot shadows only, "
         "repeated edges (the data of the shipped model's stages H and I; v2: J and K)",
         choices=TWO_SHOT_RECIPES,
     )

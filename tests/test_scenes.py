@@ -159,23 +159,34 @@ def test_recipe_v3_camouflages_some_main_objects_and_leaves_the_rest_of_v2() -> 
     assert same > 2 * differ and differ >= 1  # 3 in 20 main objects (fewer: classic rooms keep theirs)
 
 
-def test_recipe_v4_relights_about_half_the_scene_samples_and_leaves_the_rest_of_v3() -> None:
+def _recipe_changes(old: str, new: str) -> tuple[int, int]:
+    """(unchanged, changed) pairs among every 7th sample of recipe ``new`` against ``old``; scenes equal."""
     from maskdepth.data.twoshot import RECIPES
 
-    v3, v4 = (
-        SyntheticScenes(20, 6, 3, size=(32, 48), families="train", two_shot=RECIPES[r]) for r in ("v3", "v4")
+    a_set, b_set = (
+        SyntheticScenes(20, 6, 3, size=(32, 48), families="train", two_shot=RECIPES[r]) for r in (old, new)
     )
-    assert "recipe v4" in v4.describe() and "recipe v4" not in v3.describe()
-    same = relit = 0
-    for i in range(0, len(v3), 7):
-        a, b = v3[i], v4[i]
+    assert f"recipe {new}" in b_set.describe() and f"recipe {old}" not in b_set.describe()
+    same = changed = 0
+    for i in range(0, len(a_set), 7):
+        a, b = a_set[i], b_set[i]
         assert torch.equal(a["mask"], b["mask"]) and torch.equal(a["depth"], b["depth"])  # the same scene
         if torch.equal(a["fg_bg"], b["fg_bg"]) and torch.equal(a["bg"], b["bg"]):
             same += 1
         else:
-            relit += 1
-            assert v4.sample_family(i) != "classic_room"  # the first generator's rooms keep their light
+            changed += 1
+            assert b_set.sample_family(i) != "classic_room"  # the first generator's rooms keep their look
+    return same, changed
+
+
+def test_recipe_v4_relights_about_half_the_scene_samples_and_leaves_the_rest_of_v3() -> None:
+    same, relit = _recipe_changes("v3", "v4")
     assert relit >= 0.3 * (same + relit) and same >= 0.3 * (same + relit)
+
+
+def test_recipe_v5_recolours_some_scene_samples_and_leaves_the_rest_of_v4() -> None:
+    same, recoloured = _recipe_changes("v4", "v5")
+    assert recoloured >= 0.2 * (same + recoloured) and same >= 0.4 * (same + recoloured)
 
 
 def test_rooms_and_corridors_render_what_they_rendered_before_wall_scenes() -> None:

@@ -17,6 +17,7 @@ from maskdepth.data.twoshot import (
     cast_shadow,
     light_field,
     misalign,
+    recolour,
     relight,
     two_shot_settings,
     two_shots,
@@ -116,7 +117,10 @@ def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
     assert (v2.wall_shadow_p, v2.black_edge_p, v2.camouflage_p) == (pytest.approx(0.4), pytest.approx(0.2), 0)
     assert v3 == dataclasses.replace(v2, camouflage_p=pytest.approx(0.15))  # v3 is v2 with camouflage
     assert two_shot_settings("v4") == dataclasses.replace(v3, relight_p=pytest.approx(0.5))  # v4: v3, relit
-    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v3, v4, v2, v1"):
+    assert two_shot_settings("v5") == dataclasses.replace(
+        two_shot_settings("v4"), recolour_p=pytest.approx(0.4)
+    )
+    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v3, v4, v5, v2, v1"):
         two_shot_settings("sky")
 
 
@@ -190,6 +194,27 @@ def test_relight_lights_both_shots_alike(scene) -> None:
     np.testing.assert_allclose(bg2[outside], fg_bg2[outside], atol=1e-6)
 
 
+def test_recolour_changes_colour_alike_in_both_shots_and_keeps_brightness(scene) -> None:
+    bg, fg_bg, mask = scene
+    greys = turned = 0
+    for seed in range(30):
+        bg2, fg_bg2 = recolour([bg, fg_bg], seed)
+        assert bg2.dtype == np.float32 and bg2.shape == bg.shape
+        outside = mask < 0.5  # the pair still differs only at the object
+        np.testing.assert_allclose(bg2[outside], fg_bg2[outside], atol=1e-6)
+        unclipped = (bg2 > 0.01).all(-1) & (bg2 < 0.99).all(-1)
+        np.testing.assert_allclose(
+            bg2.mean(-1)[unclipped], bg.mean(-1)[unclipped], atol=1e-5
+        )  # brightness kept
+        if np.allclose(bg2, bg2.mean(-1, keepdims=True), atol=1e-6):
+            greys += 1
+        else:
+            assert np.abs(bg2 - bg).max() > 0.02  # the colours did change
+            turned += 1
+    assert 4 <= greys <= 18 and turned >= 12  # 1 in 3 grey
+    np.testing.assert_array_equal(recolour([bg], 4)[0], recolour([bg], 4)[0])  # deterministic per seed
+
+
 @pytest.mark.parametrize("sigma", [0.5, 1.3, 2.5])
 def test_blur_is_a_gaussian(sigma: float) -> None:
     a = np.random.default_rng(1).random((20, 30, 3)).astype(np.float32)
@@ -212,5 +237,7 @@ def test_the_config_picks_where_shadows_fall() -> None:
     v1 = build_dataset(TrainConfig(**data, two_shot_recipe="v1"))
     assert v1.two_shot == TwoShot() and "recipe" not in v1.describe()
     assert build_dataset(TrainConfig(**data, two_shot=False)).two_shot is None
-    with pytest.raises(TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v3, v4, v2, v1"):
+    with pytest.raises(
+        TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v3, v4, v5, v2, v1"
+    ):
         TrainConfig(**data, two_shot_recipe="sky")

@@ -35,7 +35,7 @@ from maskdepth.data.geometry import (
     downsample,
 )
 from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, place, project
-from maskdepth.data.twoshot import RECIPES, TwoShot, relight, two_shots
+from maskdepth.data.twoshot import RECIPES, TwoShot, recolour, relight, two_shots
 
 NOTHING_PASTED = 0.05  # share of scene-family samples where the composite is the scene itself
 
@@ -155,6 +155,7 @@ class SyntheticScenes(Dataset):
             + (" (recipe v2: shadows on walls too, black borders)" if self.two_shot == RECIPES["v2"] else "")
             + (" (recipe v3: v2 and camouflaged objects)" if self.two_shot == RECIPES["v3"] else "")
             + (" (recipe v4: v3 and scenes relit)" if self.two_shot == RECIPES["v4"] else "")
+            + (" (recipe v5: v4 and scenes recoloured)" if self.two_shot == RECIPES["v5"] else "")
         )
 
     def background_index(self, i: int) -> int:
@@ -242,6 +243,10 @@ class SyntheticScenes(Dataset):
             light_rng = np.random.default_rng([self.seed, 11, i])  # its own stream: other draws unchanged
             if light_rng.random() < self.two_shot.relight_p:
                 bg_rgb, fg_bg = relight([bg_rgb, fg_bg], light_rng)
+        if self.two_shot is not None and not classic and self.two_shot.recolour_p > 0:
+            colour_rng = np.random.default_rng([self.seed, 12, i])  # its own stream: other draws unchanged
+            if colour_rng.random() < self.two_shot.recolour_p:
+                bg_rgb, fg_bg = recolour([bg_rgb, fg_bg], colour_rng)
         if self.two_shot is not None and not (classic and family is not None) and not self._clean(i):
             bg_rgb, fg_bg = two_shots(
                 bg_rgb, fg_bg, np.random.default_rng([self.seed, 6, i]), mask, self.two_shot

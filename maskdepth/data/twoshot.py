@@ -61,20 +61,28 @@ class TwoShot:
     # lit by a lamp that fades with distance, so "brighter is nearer" held in the data and models
     # learnt it (bench/light_probe.py); light that ignores depth takes that cue away.
     relight_p: float = 0.0
+    # Share of scene samples whose colours are changed, the same in both shots (SyntheticScenes draws it
+    # on its own stream; 0 draws nothing): 1 in 3 of them grey, the rest with their hues turned and
+    # saturation scaled (recolour). The rendered scenes' colours say where a surface is (a floor's
+    # wood, a sky's blue) in a way real photos do not: the shipped model's real-scene depth ranked
+    # better from the grey photo than from the photo (bench notes, fourteenth session).
+    recolour_p: float = 0.0
 
 
 # TrainConfig.two_shot_recipe -> its settings. v1: the first two-shot generator (foot shadows only);
 # v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders; v3: v2 and
 # 3 in 20 main objects of the scene families' samples camouflaged in the scene they are pasted into
 # (the classic rooms keep theirs: about 1 in 8 of all samples); v4: v3 and half of the scene
-# families' samples relit by a light field that does not follow depth.
+# families' samples relit by a light field that does not follow depth; v5: v4 and 2 in 5 of the scene
+# families' samples recoloured (1 in 3 of those grey).
 _V2 = TwoShot(wall_shadow_p=0.4, black_edge_p=0.2)
 _V3 = dataclasses.replace(_V2, camouflage_p=0.15)
-RECIPES = {"v3": _V3, "v4": dataclasses.replace(_V3, relight_p=0.5), "v2": _V2, "v1": TwoShot()}
+_V4 = dataclasses.replace(_V3, relight_p=0.5)
+RECIPES = {"v3": _V3, "v4": _V4, "v5": dataclasses.replace(_V4, recolour_p=0.4), "v2": _V2, "v1": TwoShot()}
 
 
 def two_shot_settings(recipe: str = "v3") -> TwoShot:
-    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v3" (the default), "v4", "v2" or "v1"."""
+    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v3" (the default), "v4", "v5", "v2" or "v1"."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown two-shot recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     return RECIPES[recipe]
@@ -202,6 +210,27 @@ def relight(images, rng: np.random.Generator | int, strength: float = 0.45) -> l
     images = [_as_float(im) for im in images]
     gain = light_field(images[0].shape[:2], rng, strength)[..., None]
     return [np.clip(im * gain, 0, 1).astype(np.float32) for im in images]
+
+
+def recolour(images, rng: np.random.Generator | int, grey_p: float = 1 / 3) -> list[np.ndarray]:
+    """Change the colours of every image of one scene alike; float32 (H, W, 3), clipped to 0..1.
+
+    With probability ``grey_p`` the images become grey (the mean of the channels); otherwise their
+    colours turn about the grey axis by a random angle (a hue change) and their distance from grey
+    is scaled by 0.3..1.3 (saturation). Each pixel's channel mean, its brightness, is kept either way.
+    """
+    rng = np.random.default_rng(rng)
+    images = [_as_float(im) for im in images]
+    if rng.random() < grey_p:
+        matrix = np.full((3, 3), 1 / 3, np.float32)
+    else:
+        angle, saturation = rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.3)
+        axis = np.full(3, 1 / math.sqrt(3))
+        cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        turn = np.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross  # Rodrigues
+        grey = np.full((3, 3), 1 / 3)
+        matrix = (grey + saturation * turn @ (np.eye(3) - grey)).astype(np.float32)
+    return [np.clip(im @ matrix.T, 0, 1).astype(np.float32) for im in images]
 
 
 def add_reflection(fg_bg, mask, rng: np.random.Generator | int) -> np.ndarray:
