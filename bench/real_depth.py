@@ -1,6 +1,7 @@
 """Depth on real scenes with measured depth, given as bg == composite (nothing pasted).
 
-    .venv/bin/python -m bench.real_depth [--model checkpoints] [--resolutions 128,256,512]
+    .venv/bin/python -m bench.real_depth [--model checkpoints] [--resolutions 128,256,512] [--grey]
+        [--out NOW.json] [--against EARLIER.json]
 
 Two Middlebury stereo scenes, each the left photo and its disparity from structured light, as
 installed packages ship them:
@@ -22,6 +23,10 @@ pixels the mask calls foreground (prediction > 0.5; nothing was pasted, so it sh
 and the Spearman correlation of predicted depth with the disparity. Beside the model, a
 "floor gradient" baseline (depth = row index: lower is nearer) shows what a model that only
 learned "the bottom of the picture is near" would score. Prints a table; --out writes JSON.
+``--grey`` predicts every view made grey (the mean of its channels): how much the model's depth
+leans on colour. ``--against`` takes an earlier run's ``--out`` JSON and prints, per resolution, this
+run minus that one view by view: the mean difference, its standard error and on how many views it is
+higher (the views of one photo overlap, so read the standard error as a lower bound).
 """
 
 from __future__ import annotations
@@ -107,11 +112,16 @@ def crop_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> 
     return slice(t, t + ch), slice(c, c + cw)
 
 
-def views(folder: Path, scenes: dict | None = None) -> list[tuple[str, str, Path, np.ndarray]]:
-    """(scene, view, PNG path, disparity) of each view in CROPS of each scene, written into ``folder``."""
+def views(
+    folder: Path, scenes: dict | None = None, grey: bool = False
+) -> list[tuple[str, str, Path, np.ndarray]]:
+    """(scene, view, PNG path, disparity) of each view in CROPS of each scene, written into ``folder``
+    (``grey``: each view as the mean of its channels, in RGB)."""
     out = []
     for scene, load in (available() if scenes is None else scenes).items():
         photo, disp = load()
+        if grey:
+            photo = np.repeat(photo.mean(-1, keepdims=True).round().astype(np.uint8), 3, -1)
         for name, box in CROPS:
             rows, cols = (slice(None), slice(None)) if box is None else crop_box(photo.shape, box)
             path = folder / f"{scene}_{name.replace(' ', '_')}.png"
@@ -135,12 +145,12 @@ def _summarise(row: dict) -> dict:
     return row
 
 
-def score(model: str, resolutions: list[int]) -> dict:
+def score(model: str, resolutions: list[int], grey: bool = False) -> dict:
     """Rows "floor gradient" and "<res> px": spearman[scene][view], mask_fraction likewise, and means."""
     predictor = Predictor.from_source(model)
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        items = views(Path(tmp))
+        items = views(Path(tmp), grey=grey)
         floor: dict[str, dict[str, float]] = {}
         for scene, name, _, d in items:
             floor.setdefault(scene, {})[name] = rank_corr(np.indices(d.shape)[0].astype(np.float32), d)
@@ -161,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(ROOT / "checkpoints"))
     p.add_argument("--resolutions", default="128,256,512")
+    p.add_argument("--grey", action="store_true", help="predict every view made grey")
     p.add_argument("--out", help="write the rows as JSON here")
+    p.add_argument("--against", help="an earlier --out JSON: print this run minus that one, view by view")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    rows = score(args.model, [int(r) for r in args.resolutions.split(",")])
+    rows = score(args.model, [int(r) for r in args.resolutions.split(",")], grey=args.grey)
     names = [n for n, _ in CROPS]
     scenes = list(rows["floor gradient"]["spearman"])
     print(f"Spearman of predicted depth with measured disparity (bg == composite): {', '.join(scenes)}")
@@ -176,9 +188,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{method:<16} {cells} {row['scene_mean'][scene]:>+7.3f} {fg}")
     print(f"\n{'all views':<16} " + " ".join(f"{m:>15}" for m in rows))
     print(f"{'mean Spearman':<16} " + " ".join(f"{r['mean_spearman']:>+15.3f}" for r in rows.values()))
+    if args.against:
+        print(against(rows, json.loads(Path(args.against).read_text()), args.against))
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def against(now: dict, before: dict, name: str) -> str:
+    """Per resolution in both runs: the mean of now - before over the views they share, its standard error, wins."""
+    lines = [f"\nthis run - {name}, view by view:"]
+    for method in (m for m in now if m in before and m != "floor gradient"):
+        a, b = now[method]["spearman"], before[method]["spearman"]
+        diffs = [a[s][v] - b[s][v] for s in a if s in b for v in a[s] if v in b[s]]
+        if len(diffs) < 2:
+            continue
+        se = statistics.stdev(diffs) / len(diffs) ** 0.5
+        higher = sum(d > 0 for d in diffs)
+        lines.append(
+            f"{method:<16} {statistics.mean(diffs):+.3f} (standard error {se:.3f}), higher on {higher} of {len(diffs)}"
+        )
+    return "\n".join(lines) if len(lines) > 1 else f"\n{name} shares no resolution with this run"
 
 
 if __name__ == "__main__":

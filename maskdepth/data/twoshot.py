@@ -65,7 +65,8 @@ class TwoShot:
     # on its own stream; 0 draws nothing): 1 in 3 of them grey, the rest with their hues turned and
     # saturation scaled (recolour). The rendered scenes' colours say where a surface is (a floor's
     # wood, a sky's blue) in a way real photos do not: the shipped model's real-scene depth ranked
-    # better from the grey photo than from the photo (bench notes, fourteenth session).
+    # better from the grey photo than from the photo. Stage P trained on it (recipe v5) and was not
+    # better on real scenes (BENCHMARKS.md, "Recoloured scenes, stage P").
     recolour_p: float = 0.0
 
 
