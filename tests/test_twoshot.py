@@ -111,8 +111,10 @@ def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
         old, v1 = two_shots(bg, fg_bg, seed, mask), two_shots(bg, fg_bg, seed, mask, two_shot_settings("v1"))
         assert all(np.array_equal(x, y) for x, y in zip(old, v1, strict=True))
     from maskdepth.config import TWO_SHOT_RECIPES
+    from maskdepth.data.synthetic import RECIPE_NOTES
 
     assert set(TWO_SHOT_RECIPES) == set(RECIPES)  # the CLI's choices are the recipes that exist
+    assert set(RECIPE_NOTES) == set(RECIPES) - {"v1"}  # describe() names every recipe but the first
     v2, v3 = two_shot_settings("v2"), two_shot_settings()
     assert (v2.wall_shadow_p, v2.black_edge_p, v2.camouflage_p) == (pytest.approx(0.4), pytest.approx(0.2), 0)
     assert v3 == dataclasses.replace(v2, camouflage_p=pytest.approx(0.15))  # v3 is v2 with camouflage

@@ -38,6 +38,13 @@ from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, pla
 from maskdepth.data.twoshot import RECIPES, TwoShot, recolour, relight, two_shots
 
 NOTHING_PASTED = 0.05  # share of scene-family samples where the composite is the scene itself
+# What describe() says of a two-shot recipe (maskdepth.data.twoshot.RECIPES); v1 says nothing more.
+RECIPE_NOTES = {
+    "v2": "shadows on walls too, black borders",
+    "v3": "v2 and camouflaged objects",
+    "v4": "v3 and scenes relit",
+    "v5": "v4 and scenes recoloured",
+}
 
 __all__ = [
     "DEPTH_CONVENTION",
@@ -148,14 +155,12 @@ class SyntheticScenes(Dataset):
         """One line for model cards and logs."""
         h, w = self.shape
         scenes = "rooms" if self.families is None else "scenes (" + ", ".join(self.families[0]) + ")"
+        recipe = next((name for name, r in RECIPES.items() if r == self.two_shot), None)
         return (
             f"maskdepth synthetic scenes (seed {self.seed}): {self.backgrounds} {scenes} x {self.foregrounds} "
             f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
             + (", two shots" if self.two_shot else "")
-            + (" (recipe v2: shadows on walls too, black borders)" if self.two_shot == RECIPES["v2"] else "")
-            + (" (recipe v3: v2 and camouflaged objects)" if self.two_shot == RECIPES["v3"] else "")
-            + (" (recipe v4: v3 and scenes relit)" if self.two_shot == RECIPES["v4"] else "")
-            + (" (recipe v5: v4 and scenes recoloured)" if self.two_shot == RECIPES["v5"] else "")
+            + (f" (recipe {recipe}: {RECIPE_NOTES[recipe]})" if recipe in RECIPE_NOTES else "")
         )
 
     def background_index(self, i: int) -> int:

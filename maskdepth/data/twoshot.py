@@ -222,15 +222,15 @@ def recolour(images, rng: np.random.Generator | int, grey_p: float = 1 / 3) -> l
     """
     rng = np.random.default_rng(rng)
     images = [_as_float(im) for im in images]
-    if rng.random() < grey_p:
-        matrix = np.full((3, 3), 1 / 3, np.float32)
-    else:
+    grey = np.full((3, 3), 1 / 3)  # each channel becomes the mean of the three
+    matrix = grey
+    if rng.random() >= grey_p:
         angle, saturation = rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.3)
         axis = np.full(3, 1 / math.sqrt(3))
         cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
         turn = np.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross  # Rodrigues
-        grey = np.full((3, 3), 1 / 3)
-        matrix = (grey + saturation * turn @ (np.eye(3) - grey)).astype(np.float32)
+        matrix = grey + saturation * turn @ (np.eye(3) - grey)
+    matrix = matrix.astype(np.float32)
     return [np.clip(im @ matrix.T, 0, 1).astype(np.float32) for im in images]
 
 
