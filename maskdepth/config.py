@@ -180,7 +180,10 @@ class TrainConfig:
     depth_loss: str = _opt("bce", "losses", choices="depth", ui=True, label="Depth loss")
     bce_weight: float = _opt(1.0, "losses", "weight of BCE in ssim+bce", minimum=0.0)
     ssim_weight: float = _opt(2.0, "losses", "weight of 1-SSIM in ssim+bce", minimum=0.0)
-    log_weight: float = _opt(0.25, "losses", "weight of the log-ratio term in bce+log", minimum=0.0)
+    log_weight: float = _opt(0.25, "losses", "weight of the log-ratio term in bce+log(+grad)", minimum=0.0)
+    grad_weight: float = _opt(
+        0.5, "losses", "weight of the log-depth gradient-matching term in bce+log+grad", minimum=0.0
+    )
     # Optimisation.
     optimizer: str = _opt("adamw", "optimisation", choices=OPTIMIZERS, ui=True, label="Optimiser")
     lr: float = _opt(
@@ -307,6 +310,7 @@ class TrainConfig:
             bce_weight=self.bce_weight,
             ssim_weight=self.ssim_weight,
             log_weight=self.log_weight,
+            grad_weight=self.grad_weight,
         )
 
     def to_dict(self) -> dict[str, Any]:

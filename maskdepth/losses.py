@@ -36,6 +36,9 @@ RMSE_EPS = 1e-8  # inside the sqrt, so d sqrt/dx stays finite when the error is 
 # Depth targets at or below this are "no depth" (the sky, t = 0): left out of the log term of
 # "bce+log" here and of abs-rel and delta<1.25 in maskdepth.metrics.
 DEPTH_EPS = 1e-3
+# Scales of the gradient-matching term of "bce+log+grad": the log-depth error's gradients are
+# compared at full size and at every 2nd, 4th and 8th pixel (Ranftl et al. 2020, MiDaS, use 4).
+GRAD_SCALES = 4
 
 LossFn = Callable[[Tensor, Tensor, "LossConfig"], Tensor]
 
@@ -120,6 +123,11 @@ def l1_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
     return F.l1_loss(torch.sigmoid(logits), target)
 
 
+def _log_error(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """``log sigmoid(logits) - log target`` and where it counts (target > DEPTH_EPS)."""
+    return F.logsigmoid(logits) - target.clamp_min(DEPTH_EPS).log(), target > DEPTH_EPS
+
+
 def log_l1_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
     """Mean ``|log sigmoid(logits) - log target|`` over pixels with depth (target > DEPTH_EPS).
 
@@ -128,14 +136,43 @@ def log_l1_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
     one at 0.9 predicted 0.95. ``logsigmoid`` keeps it finite for any logit. A batch without any
     valid pixel scores 0.
     """
-    valid = target > DEPTH_EPS
-    err = (F.logsigmoid(logits) - target.clamp_min(DEPTH_EPS).log()).abs()
-    return torch.where(valid, err, torch.zeros_like(err)).sum() / valid.sum().clamp_min(1)
+    err, valid = _log_error(logits, target)
+    return torch.where(valid, err.abs(), torch.zeros_like(err)).sum() / valid.sum().clamp_min(1)
 
 
 def bce_log_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
     """``BCE + cfg.log_weight * log-L1`` (:func:`log_l1_loss`): BCE for the sky and the scale, log for ratios."""
     return bce_loss(logits, target, cfg) + cfg.log_weight * log_l1_loss(logits, target, cfg)
+
+
+def grad_match_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
+    """Multi-scale gradient matching of log depth: mean ``|d/dx R| + |d/dy R|``, R the log error.
+
+    MiDaS's gradient-matching term (Ranftl et al., TPAMI 2020) on log depth, so it is blind to the
+    scene's overall scale: it asks that a step in depth (an object's edge before what is behind it)
+    be a step of the same ratio in the prediction, and that a smooth surface stay smooth, wherever the
+    scale guess lands. Averaged over GRAD_SCALES scales (every 1st, 2nd, 4th, 8th pixel); a difference
+    counts only where both of its pixels have depth (not the sky). A batch without one scores 0.
+    """
+    err, valid = _log_error(logits, target)
+    per_scale = []
+    for k in range(GRAD_SCALES):
+        e, v = err[..., :: 2**k, :: 2**k], valid[..., :: 2**k, :: 2**k]
+        terms = torch.zeros((), dtype=err.dtype, device=err.device)
+        count = torch.zeros((), dtype=err.dtype, device=err.device)
+        for de, dv in (
+            (e[..., :, 1:] - e[..., :, :-1], v[..., :, 1:] & v[..., :, :-1]),
+            (e[..., 1:, :] - e[..., :-1, :], v[..., 1:, :] & v[..., :-1, :]),
+        ):
+            terms = terms + torch.where(dv, de.abs(), torch.zeros_like(de)).sum()
+            count = count + dv.sum()
+        per_scale.append(terms / count.clamp_min(1))
+    return torch.stack(per_scale).mean()
+
+
+def bce_log_grad_loss(logits: Tensor, target: Tensor, cfg: LossConfig) -> Tensor:
+    """``bce+log`` plus ``cfg.grad_weight`` times :func:`grad_match_loss`: edges and flat surfaces by ratio."""
+    return bce_log_loss(logits, target, cfg) + cfg.grad_weight * grad_match_loss(logits, target, cfg)
 
 
 MASK_LOSSES: dict[str, LossFn] = {
@@ -151,6 +188,7 @@ DEPTH_LOSSES: dict[str, LossFn] = {
     "rmse": rmse_loss,
     "l1": l1_loss,
     "bce+log": bce_log_loss,
+    "bce+log+grad": bce_log_grad_loss,
 }
 
 
@@ -170,7 +208,8 @@ class LossConfig:
     """Which loss each head uses and how the terms are weighted.
 
     ``total = mask_weight * mask_loss + depth_weight * depth_loss``; ``bce_weight`` and
-    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``.
+    ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``
+    and ``"bce+log+grad"``, ``grad_weight`` for ``"bce+log+grad"``.
     The defaults are the shipped recipe, the same as :class:`maskdepth.config.TrainConfig`'s
     (mask ``bce+dice``; the seed used ``bce``).
     """
@@ -182,11 +221,19 @@ class LossConfig:
     bce_weight: float = 1.0
     ssim_weight: float = 2.0
     log_weight: float = 0.25
+    grad_weight: float = 0.5
 
     def __post_init__(self) -> None:
         _check_name("mask", self.mask, MASK_LOSSES)
         _check_name("depth", self.depth, DEPTH_LOSSES)
-        for field in ("mask_weight", "depth_weight", "bce_weight", "ssim_weight", "log_weight"):
+        for field in (
+            "mask_weight",
+            "depth_weight",
+            "bce_weight",
+            "ssim_weight",
+            "log_weight",
+            "grad_weight",
+        ):
             value = getattr(self, field)
             if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
                 raise TrainingError(f"LossConfig.{field} must be a finite number >= 0, got {value!r}.")

@@ -14,6 +14,7 @@ from maskdepth.losses import (
     MASK_LOSSES,
     LossBreakdown,
     LossConfig,
+    grad_match_loss,
     loss_names,
     score_batch,
     ssim_per_image,
@@ -67,7 +68,12 @@ def test_each_loss_is_finite_differentiable_and_ranks_predictions(head: str, nam
         assert logits.grad is not None and torch.isfinite(logits.grad).all()
         values.append(loss.item())
     perfect, noisy, inverted = values
-    assert perfect < noisy < inverted, f"{head} {name}: {values}"
+    if name == "bce+log+grad":
+        # Its gradient term scores noise of 0.3 at every pixel (a false edge between every two pixels) about
+        # as badly as the inverted ramp, so only "perfect is best" holds for it.
+        assert perfect < min(noisy, inverted), f"{head} {name}: {values}"
+    else:
+        assert perfect < noisy < inverted, f"{head} {name}: {values}"
 
 
 def test_known_values() -> None:
@@ -133,7 +139,7 @@ def test_ssim_window_fits_small_maps_without_skipping_smoothing() -> None:
 def test_loss_names_match_registries() -> None:
     assert loss_names() == {
         "mask": ["bce", "dice", "bce+dice"],
-        "depth": ["bce", "ssim", "ssim+bce", "rmse", "l1", "bce+log"],
+        "depth": ["bce", "ssim", "ssim+bce", "rmse", "l1", "bce+log", "bce+log+grad"],
     }
 
 
@@ -151,6 +157,48 @@ def test_the_log_term_scores_ratios_and_leaves_the_sky_out() -> None:
     assert DEPTH_LOSSES["bce+log"](torch.full_like(sky, -30.0), sky, cfg).item() == pytest.approx(
         0.0, abs=1e-6
     )
+
+
+def _step_scene() -> torch.Tensor:
+    """A near object (0.8) before a far wall (0.2), with a strip of sky (0) along the top: (1, 1, 32, 32)."""
+    depth = torch.full((1, 1, H, W), 0.2)
+    depth[..., 12:26, 8:20] = 0.8
+    depth[..., :4, :] = 0.0
+    return depth
+
+
+def test_gradient_matching_ignores_the_scale_and_scores_the_edges() -> None:
+    cfg = LossConfig(depth="bce+log+grad")
+    depth = _step_scene()
+    halved = torch.where(depth > 0, depth / 2, torch.full_like(depth, 0.3))  # every ratio kept; sky anything
+    assert grad_match_loss(torch.logit(halved), depth, cfg).item() == pytest.approx(0.0, abs=1e-5)
+    assert DEPTH_LOSSES["bce+log"](torch.logit(halved), depth, cfg).item() > 0.1  # the scale is off
+    # The same scene without the object's edge (one flat wall at the right scale) is what it catches.
+    flat = torch.logit(torch.full_like(depth, 0.2))
+    softened = torch.logit(
+        torch.where(depth > 0.5, torch.full_like(depth, 0.35), torch.full_like(depth, 0.2))
+    )
+    missed, weak = grad_match_loss(flat, depth, cfg).item(), grad_match_loss(softened, depth, cfg).item()
+    assert missed > weak > 0.01
+    # Where both pixels of a difference are sky (or one is), it does not count, so a sky of any value is free.
+    sky_noise = torch.logit(depth.clamp_min(1e-3)).clone()
+    sky_noise[..., :4, :] = torch.randn(1, 1, 4, W, generator=torch.Generator().manual_seed(3)) * 5
+    assert grad_match_loss(sky_noise, depth, cfg).item() == pytest.approx(0.0, abs=1e-4)
+    all_sky = torch.zeros(1, 1, 8, 8)
+    assert grad_match_loss(torch.randn(1, 1, 8, 8), all_sky, cfg).item() == 0.0
+
+
+def test_bce_log_grad_adds_the_weighted_gradient_term() -> None:
+    depth = _step_scene()
+    logits = torch.logit(torch.full_like(depth, 0.3))
+    for weight in (0.5, 2.0):
+        cfg = LossConfig(depth="bce+log+grad", grad_weight=weight)
+        expected = DEPTH_LOSSES["bce+log"](logits, depth, cfg) + weight * grad_match_loss(logits, depth, cfg)
+        assert DEPTH_LOSSES["bce+log+grad"](logits, depth, cfg).item() == pytest.approx(
+            expected.item(), rel=1e-6
+        )
+    with pytest.raises(TrainingError, match="grad_weight"):
+        LossConfig(grad_weight=-1.0)
 
 
 @pytest.mark.parametrize(("field", "registry"), [("mask", MASK_LOSSES), ("depth", DEPTH_LOSSES)])
