@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from bench.real_depth import available, rank_corr
+from bench.real_depth import available, greyed, rank_corr
 from maskdepth.predict import Predictor
 
 
@@ -33,7 +33,7 @@ def variants(photo: np.ndarray) -> dict[str, np.ndarray]:
         "as is": base,
         "darker x0.6": base * 0.6,
         "brighter x1.4": base * 1.4,
-        "grey": base.mean(-1, keepdims=True).repeat(3, -1),
+        "grey": greyed(base),
         "light ramp L->R": base * ramp,
     }
 

@@ -102,6 +102,14 @@ def rank_corr(pred: np.ndarray, disp: np.ndarray) -> float:
     return float(spearmanr(pred[valid], disp[valid]).statistic)
 
 
+def greyed(photo: np.ndarray) -> np.ndarray:
+    """The photo (H, W, 3) as the mean of its channels in all three, its dtype kept (integers rounded)."""
+    mean = photo.mean(-1, keepdims=True)
+    if np.issubdtype(photo.dtype, np.integer):
+        mean = mean.round()
+    return np.repeat(mean, 3, -1).astype(photo.dtype)
+
+
 def crop_box(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> tuple[slice, slice]:
     """The rows and columns of a fractional (top, left, height, width) box in an image of ``shape``."""
     h, w = shape[:2]
@@ -121,7 +129,7 @@ def views(
     for scene, load in (available() if scenes is None else scenes).items():
         photo, disp = load()
         if grey:
-            photo = np.repeat(photo.mean(-1, keepdims=True).round().astype(np.uint8), 3, -1)
+            photo = greyed(photo)
         for name, box in CROPS:
             rows, cols = (slice(None), slice(None)) if box is None else crop_box(photo.shape, box)
             path = folder / f"{scene}_{name.replace(' ', '_')}.png"
@@ -175,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write the rows as JSON here")
     p.add_argument("--against", help="an earlier --out JSON: print this run minus that one, view by view")
     args = p.parse_args(argv)
+    before = read_earlier(p, args.against) if args.against else None  # before the minutes of scoring
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = score(args.model, [int(r) for r in args.resolutions.split(",")], grey=args.grey)
     names = [n for n, _ in CROPS]
@@ -188,11 +197,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{method:<16} {cells} {row['scene_mean'][scene]:>+7.3f} {fg}")
     print(f"\n{'all views':<16} " + " ".join(f"{m:>15}" for m in rows))
     print(f"{'mean Spearman':<16} " + " ".join(f"{r['mean_spearman']:>+15.3f}" for r in rows.values()))
-    if args.against:
-        print(against(rows, json.loads(Path(args.against).read_text()), args.against))
+    if before is not None:
+        print(against(rows, before, args.against))
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
+
+
+def read_earlier(parser: argparse.ArgumentParser, path: str) -> dict:
+    """An earlier run's ``--out`` JSON, or a one-line error naming the file (argparse exits with 2)."""
+    try:
+        rows = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        parser.error(f"--against {path}: cannot read it ({exc}); give a JSON file that --out wrote")
+    if not isinstance(rows, dict) or not all(isinstance(r, dict) and "spearman" in r for r in rows.values()):
+        parser.error(
+            f"--against {path}: not a bench.real_depth --out file (no Spearman rows); give one that --out wrote"
+        )
+    return rows
 
 
 def against(now: dict, before: dict, name: str) -> str:
