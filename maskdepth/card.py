@@ -47,7 +47,8 @@ def build_card(info: Mapping[str, Any]) -> ModelCard:
             ``space_url`` (a Space running the model), ``base_model`` (the Hub repo a resumed run
             started from), ``model_config`` (WNet config dict), ``parameters`` (int),
             ``metrics`` (name -> number, may be nested: ``{"mask": {"dice": 0.9}}``),
-            ``eval_split`` (what the metrics were measured on, in words), ``dataset_split``
+            ``eval_split`` (what the metrics were measured on, in words), ``eval_dataset`` (the
+            data they were measured on, for the model-index; else ``dataset``), ``dataset_split``
             (``"test"``, ...), ``losses`` (dict or str), ``train_config`` (dict), ``dataset`` (str),
             ``command`` (str).
 
@@ -82,7 +83,7 @@ def _eval_results(metrics: dict[str, Any], info: Mapping[str, Any]) -> list[Eval
     """One EvalResult per mask_* / depth_* metric, filed under the task it measures."""
     from maskdepth.metrics import METRIC_NAMES
 
-    dataset = str(info.get("dataset") or "unspecified")
+    dataset = str(info.get("eval_dataset") or info.get("dataset") or "unspecified")
     results = []
     for name, value in metrics.items():
         prefix = next((p for p in _TASKS if name.startswith(p)), None)

@@ -95,8 +95,14 @@ def test_the_picker_and_the_card_read_the_same_metrics(tmp_path: Path, model: WN
     (run / "evaluation.json").write_text(json.dumps(evaluation))
     info = card_info(run)
     assert info["metrics"] == {"mask_iou": 0.6} and info["dataset_split"] == "train"
-    assert "printed by `c`" in info["eval_split"]
-    assert "value: 0.6" in write_run_card(run).read_text(encoding="utf-8")  # in the model-index
+    assert "printed by `c`" in info["eval_split"] and info["eval_dataset"] == "tiny"
+    card = write_run_card(run).read_text(encoding="utf-8")
+    assert "value: 0.6" in card  # in the model-index
+    (run / "metrics.json").write_text(json.dumps({"best": {"mask_iou": 0.4}, "dataset": "the training mix"}))
+    card = write_run_card(run).read_text(encoding="utf-8")
+    # The model-index files the evaluated metrics under the evaluated data; the training data
+    # stays in the card's training section.
+    assert "name: tiny" in card and "Dataset: the training mix" in card
 
 
 def test_card_json_extras_reach_the_card(runs_dir: Path) -> None:
