@@ -112,9 +112,9 @@ def card_info(run_dir: str | os.PathLike, command: str | None = None) -> dict:
         split = str(evaluation.get("split", ""))
         info["metrics"] = evaluation["metrics"]
         info["eval_split"] = f"{split}, printed by `{evaluation.get('command')}`"
-        named = re.search(r"of the (\w+) split of (.+)", split)
+        named = re.search(r"of the (\w+) split(?: of (.+))?", split)
         info["dataset_split"] = named.group(1) if named else None
-        if named:  # the model-index names the data the metrics were measured on, not the training data
+        if named and named.group(2):  # the model-index names the data the metrics were measured on
             info["eval_dataset"] = named.group(2)
     return info
 
