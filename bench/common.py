@@ -169,7 +169,7 @@ def shipped_config(out_dir: str | Path, **overrides: Any) -> Any:
     AdamW lr 2e-3 with one-cycle, mask bce+dice, depth bce, batch 32, channels_last,
     joint augmentation, 64x64.
     """
-    from maskdepth.train import TrainConfig
+    from maskdepth.training.loop import TrainConfig
 
     data = {"dataset": "synthetic", **SEED_DATA, **ROOM_SCENES}
     return TrainConfig(**{**data, "out_dir": str(out_dir), **overrides})

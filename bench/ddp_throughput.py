@@ -3,7 +3,7 @@
     python bench/ddp_throughput.py                 # ~60 s per configuration
     python bench/ddp_throughput.py --seconds 120 --per-process-batch 16 32 --out ddp.json
 
-Every configuration runs the real training loop (``maskdepth.train.train``, via the CLI's
+Every configuration runs the real training loop (``maskdepth.training.loop.train``, via the CLI's
 config) on the default model (W-Net width 32, 64x64 inputs): one process with 2 threads
 and batch 32, then ``torchrun --nproc_per_node=2`` with 1 thread per process and each
 ``--per-process-batch`` (16: the same effective batch of 32, i.e. the same optimisation;
@@ -32,8 +32,8 @@ WARMUP_STEPS = 3  # the first steps pay for allocator growth and lazy initialisa
 def _worker(args: argparse.Namespace) -> None:
     """One process of a configuration: train for ``seconds`` and (rank 0) write step times."""
     sys.path.insert(0, str(ROOT))
-    from maskdepth import distributed
-    from maskdepth.train import StepEvent, TrainConfig, train
+    from maskdepth.training import distributed
+    from maskdepth.training.loop import StepEvent, TrainConfig, train
 
     times: list[tuple[int, float]] = []
 

@@ -29,7 +29,7 @@ from bench import real_depth
 from maskdepth.data import spread
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.data.transforms import split_dataset
-from maskdepth.predict import Predictor
+from maskdepth.predict.predictor import Predictor
 
 SETS = {"mix 2-shot": ("train-v1", True), "street 2-shot": ("heldout", True), "rooms exact": (None, False)}
 

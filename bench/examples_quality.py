@@ -25,7 +25,7 @@ from make_examples import SYNTHETIC_SAMPLES, SYNTHETIC_SEED, real_pastes  # noqa
 
 from bench.depth_view import depth_scores  # noqa: E402
 from bench.predict_quality import iou  # noqa: E402
-from maskdepth.predict import Predictor  # noqa: E402
+from maskdepth.predict.predictor import Predictor  # noqa: E402
 
 
 def truths() -> dict[str, tuple[np.ndarray, np.ndarray | None]]:

@@ -26,8 +26,8 @@ from bench.app_bench import (
 )
 from bench.common import ROOT, Row, SectionResult, Stats
 from maskdepth.imageio import save_png_rgb
-from maskdepth.model import WNet
-from maskdepth.predict import Predictor, save_prediction
+from maskdepth.model.wnet import WNet
+from maskdepth.predict.predictor import Predictor, save_prediction
 
 E2E_TARGET_X = 2.0  # end-to-end 224 predict <= 2x the model alone
 APP_TARGET_MS = 100.0  # the app adds <= 100 ms on top of end to end
@@ -39,7 +39,7 @@ def load_bench_model(source: str | None) -> tuple[WNet, str]:
 
     Latency does not depend on the weights' values, only on the architecture.
     """
-    from maskdepth.hub import load_model
+    from maskdepth.hub.transfer import load_model
 
     if source:
         return load_model(source), source

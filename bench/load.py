@@ -38,7 +38,7 @@ EXAMPLE = ("synthetic_1_bg.png", "synthetic_1_fg_bg.png")
 def train_controls() -> dict[str, Any]:
     """The Train tab's controls: the shipped recipe (TrainConfig's defaults) for a seed-width W-Net on
     small synthetic scenes, for an hour at most."""
-    from maskdepth.config import TrainConfig
+    from maskdepth.training.config import TrainConfig
 
     d = TrainConfig(steps=1)
     recipe = ("mask_loss", "depth_loss", "optimizer", "lr", "scheduler", "size", "base_width", "in_channels")
@@ -80,9 +80,9 @@ def serve(checkpoints: Path, root: Path, port: int) -> None:
 
 def model_folder(root: Path) -> Path:
     """The shipped model if installed, else an untrained W-Net of the seed's width saved under ``root``."""
-    from maskdepth.hub import save_model
-    from maskdepth.model import WNet
-    from maskdepth.runs import is_model_dir
+    from maskdepth.hub.transfer import save_model
+    from maskdepth.model.wnet import WNet
+    from maskdepth.training.runs import is_model_dir
 
     if is_model_dir(ROOT / "checkpoints"):
         return ROOT / "checkpoints"

@@ -30,11 +30,11 @@ import torch
 from torch.utils.data import Subset
 
 from bench import predict_quality, real_depth, real_pairs
-from maskdepth.config import TrainConfig
 from maskdepth.data import build_dataset, spread
 from maskdepth.data.transforms import split_dataset
-from maskdepth.evaluate import evaluate
-from maskdepth.hub import load_model
+from maskdepth.hub.transfer import load_model
+from maskdepth.training.config import TrainConfig
+from maskdepth.training.evaluate import evaluate
 
 # Two-shot recipe v1: the sets every stage of the shipped model was scored on (so the rows compare).
 DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1, "two_shot_recipe": "v1"}

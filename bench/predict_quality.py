@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from checkset import write  # noqa: E402
 
-from maskdepth.predict import Predictor  # noqa: E402
+from maskdepth.predict.predictor import Predictor  # noqa: E402
 
 DIFF_THRESHOLD = 8  # grey levels: the baseline calls a pixel "changed" above this
 

@@ -39,8 +39,8 @@ def measure(width: int, height: int, repeats: int, work: Path) -> dict:
     sys.path.insert(0, str(ROOT / "examples"))
     from checkset import PASTES, _backgrounds, _objects, make
 
-    from maskdepth.predict import Predictor, save_prediction
-    from maskdepth.refine import pad_to_multiple
+    from maskdepth.predict.predictor import Predictor, save_prediction
+    from maskdepth.predict.refine import pad_to_multiple
 
     bg, fg_bg, _ = make(PASTES[0], _backgrounds(), _objects())
     paths = []

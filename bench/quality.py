@@ -3,7 +3,7 @@
 Each training runs in its own subprocess (``python -m bench.quality SPEC.json``), so its
 peak memory (VmHWM, read inside it) is its own and runs cannot share warm caches. Both
 are then scored on the same held-out samples: the first ``eval_n`` of the test split that
-``maskdepth.train.train`` itself holds out (``split_dataset`` with seed 0).
+``maskdepth.training.loop.train`` itself holds out (``split_dataset`` with seed 0).
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def train_and_score(spec: dict[str, Any]) -> dict[str, Any]:
 
     from maskdepth.data.synthetic import SyntheticScenes
     from maskdepth.data.transforms import split_dataset
-    from maskdepth.evaluate import evaluate
-    from maskdepth.model import WNet
-    from maskdepth.train import StepEvent, train
+    from maskdepth.model.wnet import WNet
+    from maskdepth.training.evaluate import evaluate
+    from maskdepth.training.loop import StepEvent, train
 
     run_dir = Path(spec["run_dir"])
     # eval_samples is small: the in-loop evaluation only picks "best" weights (a single final one

@@ -44,7 +44,7 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from maskdepth.predict import Predictor
+from maskdepth.predict.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")

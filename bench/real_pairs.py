@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.predict_quality import iou
-from maskdepth.compare_stats import interval
+from maskdepth.compare.stats import interval
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "model (CLI defaults)"  # the model's row (its key in --out JSON)

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from maskdepth.data.folder import SeedLayoutDataset
 from maskdepth.data.transforms import model_input
-from maskdepth.model import WNet
+from maskdepth.model.wnet import WNet
 
 
 class SeedStyleLoop:

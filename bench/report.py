@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-RUN_COMMAND = "python bench/run.py --write-md BENCHMARKS.md"
+RUN_COMMAND = "python bench/run.py --write-benchmarks BENCHMARKS.md"
+# BENCHMARKS.md holds its results table between these two lines; --write-benchmarks rewrites only that part.
+RESULTS_START = "<!-- results:start -->"
+RESULTS_END = "<!-- results:end -->"
 
 METHOD = """\
-- **1 Training throughput.** The shipped loop is `maskdepth.train.train` itself with the shipped
+- **1 Training throughput.** The shipped loop is `maskdepth.training.loop.train` itself with the shipped
   recipe (AdamW lr 2e-3, one-cycle, channels_last, mask bce+dice, depth bce, batch 32, joint
   augmentation, synthetic scenes at the seed's size 100x100x20x2, 64x64), evaluation and previews
   switched off (`eval_every` huge, `sample_every=0`). The reference (`bench/reference.py`) is the
@@ -40,7 +43,7 @@ METHOD = """\
 - **5 Quality per CPU-minute.** The shipped recipe and the seed's (Adam lr 0.01 without weight
   decay, ReduceLROnPlateau, batch 128, BCE + BCE, no channels_last, no augmentation) through the
   same `train()` for the same wall-clock budget on the seed-sized synthetic data, each in its own
-  subprocess (peak RSS = its VmHWM); both scored with `maskdepth.evaluate` on the first N samples
+  subprocess (peak RSS = its VmHWM); both scored with `maskdepth.training.evaluate` on the first N samples
   of the test split that `train()` holds out (seed 0).
 """
 
@@ -108,7 +111,9 @@ def status_line(results: dict[str, Any]) -> str:
             "**SMOKE TEST (`--quick`)**: tiny budgets, possibly on a busy machine. These numbers only show "
             "that the benchmark runs end to end; they are **not results** and must not be quoted."
         )
-    return f"Full run, {meta['machine']['date']} (took {meta.get('duration_s', 0) / 60:.0f} min)."
+    only = meta.get("settings", {}).get("only")
+    what = f"Run of {', '.join(only)}" if only else "Full run"
+    return f"{what}, {meta['machine']['date']} (took {meta.get('duration_s', 0) / 60:.0f} min)."
 
 
 def render_text(results: dict[str, Any]) -> str:
@@ -131,6 +136,42 @@ def render_text(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def render_results(results: dict[str, Any]) -> list[str]:
+    """The results section's Markdown lines: the run, its CPU and torch, the main table, tables, notes."""
+    meta, m = results["meta"], results["meta"]["machine"]
+    out = [
+        status_line(results),
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m.get('mem_gb')} GB RAM; flags: {', '.join(m.get('cpu_flags', []))}",
+        f"- Software: torch {m['torch']} with {m['torch_threads']} threads, Python {m['python']}; {m['platform']}",
+        f"- Date: {m['date']}; load average at start: {m.get('loadavg_at_start')}",
+        f"- Command: `{meta['command']}`",
+        "",
+        md_table(HEADERS, [_cells(r) for r in results["rows"]]),
+        "",
+    ]
+    for t in results.get("tables", []):
+        out += [f"### {t['title']}", "", md_table(t["headers"], t["rows"]), ""]
+    if results.get("notes"):
+        out += ["Notes:", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    return out
+
+
+def results_span(page: str) -> tuple[int, int]:
+    """Where the text between ``page``'s results markers starts and ends; ValueError without them."""
+    start, end = page.find(RESULTS_START), page.find(RESULTS_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {RESULTS_START} ... {RESULTS_END} lines around a results section to rewrite")
+    return start + len(RESULTS_START), end
+
+
+def replace_results(page: str, results: dict[str, Any]) -> str:
+    """``page`` (BENCHMARKS.md) with only the text between its results markers replaced by ``results``."""
+    start, end = results_span(page)
+    section = "\n".join(render_results(results)).strip()
+    return f"{page[:start]}\n\n{section}\n\n{page[end:]}"
+
+
 def render_markdown(results: dict[str, Any] | None) -> str:
     """BENCHMARKS.md: pending (``results`` None), smoke or full."""
     out = ["# Benchmarks", ""]
@@ -149,7 +190,7 @@ def render_markdown(results: dict[str, Any] | None) -> str:
         f".venv/bin/{RUN_COMMAND}      # full: ~1 h, needs a quiet machine",
         ".venv/bin/python bench/run.py --quick            # smoke test: a few minutes",
         ".venv/bin/python bench/run.py --only inference cold   # one or more sections",
-        ".venv/bin/python bench/run.py --from-json bench/results.json --write-md BENCHMARKS.md  # re-render",
+        ".venv/bin/python bench/run.py --from-json bench/results.json --write-benchmarks BENCHMARKS.md  # re-render",
         "```",
         "",
         "It prints a table and writes `bench/results.json` (every window, every run). Targets are",
@@ -160,23 +201,6 @@ def render_markdown(results: dict[str, Any] | None) -> str:
         "",
     ]
     if results is not None:
-        meta, m = results["meta"], results["meta"]["machine"]
-        out += [
-            "## Machine and command",
-            "",
-            f"- CPU: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m.get('mem_gb')} GB RAM; flags: {', '.join(m.get('cpu_flags', []))}",
-            f"- Software: Python {m['python']}, torch {m['torch']} with {m['torch_threads']} threads; {m['platform']}",
-            f"- Date: {m['date']}; load average at start: {m.get('loadavg_at_start')}",
-            f"- Command: `{meta['command']}`",
-            "",
-            "## Results",
-            "",
-            md_table(HEADERS, [_cells(r) for r in results["rows"]]),
-            "",
-        ]
-        for t in results.get("tables", []):
-            out += [f"### {t['title']}", "", md_table(t["headers"], t["rows"]), ""]
-        if results.get("notes"):
-            out += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
+        out += ["## Results", "", *render_results(results)]
     out += ["## Method", "", METHOD]
     return "\n".join(out).rstrip() + "\n"

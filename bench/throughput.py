@@ -1,6 +1,6 @@
 """Training throughput: the shipped loop against the seed-style reference, interleaved.
 
-The shipped loop is ``maskdepth.train.train`` itself (no copy): one long run whose
+The shipped loop is ``maskdepth.training.loop.train`` itself (no copy): one long run whose
 ``on_event`` callback measures windows of steps and, between them, runs the reference's
 windows (the train loop simply waits inside the callback). Order alternates per round
 (S R, R S, S R, ...) so slow drifts of the machine hit both loops alike; each round gives
@@ -19,12 +19,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import Row, SectionResult, Stats, shipped_config
 from bench.reference import SeedStyleLoop
-from maskdepth.config import TrainConfig
 from maskdepth.data.fetch import one_thread_batches
 from maskdepth.data.transforms import model_input
-from maskdepth.losses import LossConfig, score_batch
-from maskdepth.model import WNet
-from maskdepth.train import Event, StepEvent, train
+from maskdepth.model.losses import LossConfig, score_batch
+from maskdepth.model.wnet import WNet
+from maskdepth.training.config import TrainConfig
+from maskdepth.training.loop import Event, StepEvent, train
 
 TARGET_RATIO = 1.6  # issue 12: raised from 1.5x once the loop trains in bf16 where the CPU has it
 

@@ -11,18 +11,18 @@ import sys
 import threading
 from pathlib import Path
 
-from maskdepth.checkpoint import SHIPPED_DIR, shipped_source
-from maskdepth.config import config_from_args
 from maskdepth.errors import MaskDepthError
+from maskdepth.hub.checkpoint import SHIPPED_DIR, shipped_source
 from maskdepth.naming import IMAGE_SUFFIXES, is_image_name, pair_by_name
-from maskdepth.predict import DEFAULT_RESOLUTION, RESOLUTIONS
+from maskdepth.predict.predictor import DEFAULT_RESOLUTION, RESOLUTIONS
+from maskdepth.training.config import config_from_args
 
 DEFAULT_MODEL = shipped_source()  # checkpoints/ when present, else the weights' Hub repo
 
 
 def add_train_args(p: argparse.ArgumentParser, *, run_folder: bool = False) -> None:
-    """The TrainConfig flags (maskdepth.config); ``run_folder``: also --out, --resume, --resume-lr."""
-    from maskdepth.config import add_arguments
+    """The TrainConfig flags (maskdepth.training.config); ``run_folder``: also --out, --resume, --resume-lr."""
+    from maskdepth.training.config import add_arguments
 
     add_arguments(p, exclude=() if run_folder else ("out_dir", "resume", "resume_lr"))
 
@@ -30,8 +30,8 @@ def add_train_args(p: argparse.ArgumentParser, *, run_folder: bool = False) -> N
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from maskdepth.distributed import is_main
-    from maskdepth.train import DoneEvent, EvalEvent, StepEvent, train
+    from maskdepth.training.distributed import is_main
+    from maskdepth.training.loop import DoneEvent, EvalEvent, StepEvent, train
 
     cfg = config_from_args(args)
     main = is_main()  # under torchrun only rank 0 draws progress, prints and writes the card
@@ -82,9 +82,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from maskdepth.data import build_dataset, describe_dataset, spread
     from maskdepth.data.transforms import split_dataset
-    from maskdepth.evaluate import evaluate
-    from maskdepth.hub import load_model
-    from maskdepth.metrics import format_table
+    from maskdepth.hub.transfer import load_model
+    from maskdepth.model.metrics import format_table
+    from maskdepth.training.evaluate import evaluate
 
     model = load_model(args.model)
     cfg = config_from_args(args, size=args.size or model.image_size)
@@ -113,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     if args.update_card:
         from maskdepth import fileio
-        from maskdepth.runs import write_run_card
+        from maskdepth.training.runs import write_run_card
 
         folder = Path(args.model)
         if not folder.is_dir():
@@ -127,15 +127,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_save(args: argparse.Namespace) -> int:
-    from maskdepth.hub import load_model, save_model
-    from maskdepth.runs import card_info
+    from maskdepth.hub.transfer import load_model, save_model
+    from maskdepth.training.runs import card_info
 
     source = Path(args.model)
     card = card_info(source) if source.is_dir() else {}
     save_model(load_model(args.model), args.out, card=card, fp16=args.fp16)
     if source.is_dir():  # carry the run's records so the card can be rebuilt later
         from maskdepth import fileio
-        from maskdepth.runs import read_json
+        from maskdepth.training.runs import read_json
 
         for name in ("metrics.json", "train_config.json", "card.json"):
             if (source / name).is_file():
@@ -165,7 +165,7 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from maskdepth.predict import Predictor, depth_source, parse_depth_view, save_prediction
+    from maskdepth.predict.predictor import Predictor, depth_source, parse_depth_view, save_prediction
 
     depth_view = parse_depth_view(args.depth_view)  # a bad value fails before the model loads
     predictor = Predictor.from_source(args.model, resolution=args.resolution)
@@ -212,16 +212,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from maskdepth.compare import VARIANTS, run_comparison
-    from maskdepth.metrics import format_table
-    from maskdepth.train import StepEvent
+    from maskdepth.compare.comparison import VARIANTS, run_comparison
+    from maskdepth.model.metrics import format_table
+    from maskdepth.training.loop import StepEvent
 
     base = config_from_args(args, out_dir=args.out)
     variants = args.variants or list(VARIANTS)
     runs = len(variants) * args.seeds
     bar = tqdm(total=runs * 1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
 
-    def on_event(key, event) -> None:  # key: maskdepth.compare.RunKey
+    def on_event(key, event) -> None:  # key: maskdepth.compare.comparison.RunKey
         if isinstance(event, StepEvent):
             bar.n = key.index * 1000 + int(event.progress * 1000)
             where = f"run {key.index + 1}/{runs} seed {key.seed_index + 1}/{args.seeds} {key.variant}"
@@ -244,7 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from maskdepth.hub import push_to_hub
+    from maskdepth.hub.transfer import push_to_hub
 
     url = push_to_hub(args.model, args.repo_id, private=args.private)
     print(f"pushed {args.model} to {url}")
@@ -252,7 +252,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_publish_space(args: argparse.Namespace) -> int:
-    from maskdepth.hub import publish_space, push_to_hub
+    from maskdepth.hub.transfer import publish_space, push_to_hub
 
     if args.model_repo:
         print(f"pushed {args.model} to {push_to_hub(args.model, args.model_repo, private=args.private)}")
@@ -262,7 +262,7 @@ def cmd_publish_space(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from maskdepth.hub import pull
+    from maskdepth.hub.transfer import pull
 
     path = pull(args.repo_id, args.out, revision=args.revision)
     print(f"downloaded {args.repo_id} to {path}")

@@ -58,7 +58,7 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app's 'shipped' model: a tiny 6-channel W-Net trained at 32 px."""
-    from maskdepth.checkpoint import save_model
+    from maskdepth.hub.checkpoint import save_model
 
     return save_model(tiny_model(), tmp_path_factory.mktemp("shipped") / "checkpoints")
 
@@ -116,7 +116,7 @@ def hub_token() -> str:
 
 @pytest.fixture
 def fake_hub(online: None, monkeypatch: pytest.MonkeyPatch, hub_token: str) -> Iterator[FakeHub]:
-    """A fake Hub (user alice) on a free port; HF_ENDPOINT points at it (maskdepth.hub reads it per call)."""
+    """A fake Hub (user alice) on a free port; HF_ENDPOINT points at it (maskdepth.hub.transfer reads it per call)."""
     with FakeHub(token=hub_token, user="alice") as server:
         monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
         yield server

@@ -20,10 +20,10 @@ from PIL import Image
 from support import models as tiny
 from support.net import build_app, free_port, launched, load_app_module
 
+from maskdepth import WNet
 from maskdepth.errors import CheckpointError, HubError, InputError
-from maskdepth.model import WNet
-from maskdepth.predict import OUTPUT_FILES
-from maskdepth.train import TrainConfig
+from maskdepth.predict.predictor import OUTPUT_FILES
+from maskdepth.training.loop import TrainConfig
 from maskdepth.ui import context, examples, models_tab, predict_tab, train_tab
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
 from maskdepth.ui.errors import gradio_errors
@@ -313,7 +313,7 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
 
 
 def test_samples_grid_rows_are_input_masks_and_depths() -> None:
-    from maskdepth.predict import colorize_depth
+    from maskdepth.predict.predictor import colorize_depth
     from maskdepth.ui.live import samples_grid
 
     h = w = 8
@@ -535,7 +535,7 @@ def test_api_lists_only_named_described_endpoints(server: str) -> None:
 def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
     from gradio_client import Client
 
-    from maskdepth.config import settings
+    from maskdepth.training.config import settings
 
     info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
     names = [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
@@ -555,7 +555,7 @@ def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
 
 
 def test_train_controls_come_from_the_settings() -> None:
-    from maskdepth.config import setting
+    from maskdepth.training.config import setting
 
     ctx = context.make_context(ROOT / "checkpoints", ROOT / "nothing-here", on_space=False)
     with gr.Blocks():

@@ -13,7 +13,7 @@ from pathlib import Path
 from support.browser import browser_page, require_browser
 from support.net import build_app, launched
 
-from maskdepth.model import WNet
+from maskdepth import WNet
 
 
 def test_click_example_predict_and_see_the_outputs(tmp_path: Path) -> None:

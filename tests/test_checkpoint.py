@@ -1,4 +1,4 @@
-"""maskdepth.checkpoint: save/load round trips, seed checkpoints, refusals, and the Hub mixin's
+"""maskdepth.hub.checkpoint: save/load round trips, seed checkpoints, refusals, and the Hub mixin's
 save_pretrained / from_pretrained (which must behave as save_model / load_model)."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from safetensors.torch import save_file
 from support.files import RunsCode
 from support.models import assert_same_outputs, logits, save_seed_checkpoint, wnet_with_stats
 
-from maskdepth import checkpoint
-from maskdepth.checkpoint import load_model, save_model
+from maskdepth import WNet, load_model, save_model
 from maskdepth.errors import CheckpointError, InputError
-from maskdepth.model import SEED_PARAMETERS, WNet, count_parameters
+from maskdepth.hub import checkpoint
+from maskdepth.model.wnet import SEED_PARAMETERS, count_parameters
 
 
 # ----------------------------------------------------------------------------- save / load

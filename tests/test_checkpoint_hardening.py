@@ -18,8 +18,9 @@ import torch
 from support.files import RunsCode, cut, write_bytes
 from support.models import tiny_model, write_image
 
-from maskdepth.checkpoint import save_model
-from maskdepth.model import MAX_BASE_WIDTH, WNet
+from maskdepth import WNet
+from maskdepth.hub.checkpoint import save_model
+from maskdepth.model.wnet import MAX_BASE_WIDTH
 
 pytestmark = pytest.mark.usefixtures("training_slot_free")
 

@@ -18,7 +18,7 @@ from support.models import tiny_model, write_image
 
 import maskdepth
 from maskdepth.__main__ import build_parser, main
-from maskdepth.hub import save_model
+from maskdepth.hub.transfer import save_model
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUTS = ("mask.png", "depth.png", "depth16.png", "depth_color.png")
@@ -160,7 +160,7 @@ def test_export_data_then_evaluate_prints_the_metrics_table(model_dir: Path, tmp
 
 def test_evaluate_limit_takes_samples_spread_over_the_split(model_dir: Path, monkeypatch, capsys) -> None:
     """Samples are ordered by scene: the first N of the test split would all show one background."""
-    import maskdepth.evaluate as evaluate_module
+    import maskdepth.training.evaluate as evaluate_module
 
     real, seen = evaluate_module.evaluate, []
 
@@ -279,13 +279,13 @@ def test_no_command_is_a_usage_error(capsys) -> None:
     assert "usage:" in capsys.readouterr().err
 
 
-# ---- the settings metadata (maskdepth.config) ---------------------------------------------------------
+# ---- the settings metadata (maskdepth.training.config) ---------------------------------------------------------
 
 
 def test_every_config_field_has_metadata_and_the_cli_keeps_its_flags() -> None:
     import dataclasses
 
-    from maskdepth.config import TrainConfig, setting, settings
+    from maskdepth.training.config import TrainConfig, setting, settings
 
     assert [s.name for s in settings()] == [f.name for f in dataclasses.fields(TrainConfig)]
     assert setting("num_workers").flag == "--workers" and setting("out_dir").flag == "--out"
@@ -307,7 +307,7 @@ def _train_parser():
 
 
 def test_to_cli_args_round_trips_through_the_parser() -> None:
-    from maskdepth.config import TrainConfig, config_from_args, to_cli_args
+    from maskdepth.training.config import TrainConfig, config_from_args, to_cli_args
 
     cfg = TrainConfig(
         steps=7,

@@ -1,4 +1,4 @@
-"""Tests for maskdepth.compare: tiny variants trained with several seeds, results.json, gallery."""
+"""Tests for maskdepth.compare.comparison: tiny variants trained with several seeds, results.json, gallery."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from support.models import tiny_config
 
-from maskdepth.compare import VARIANTS, load_comparison, run_comparison, shipped_command
+from maskdepth.compare.comparison import VARIANTS, load_comparison, run_comparison, shipped_command
 from maskdepth.errors import TrainingError
-from maskdepth.metrics import METRIC_NAMES
-from maskdepth.train import DoneEvent, StepEvent
+from maskdepth.model.metrics import METRIC_NAMES
+from maskdepth.training.loop import DoneEvent, StepEvent
 
 CHOSEN = ["bce|bce", "bce|ssim", "resume continue-lr", "resume restart-lr"]
 SEEDS = 2

@@ -14,8 +14,8 @@ from support.browser import browser_page, require_browser
 from support.models import tiny_config, torch_threads
 from support.net import build_app, launched
 
-from maskdepth.compare import VARIANTS, run_comparison
-from maskdepth.model import WNet
+from maskdepth import WNet
+from maskdepth.compare.comparison import VARIANTS, run_comparison
 
 WIDTH = 1280
 

@@ -1,11 +1,11 @@
-"""Tests for maskdepth.compare_stats: intervals, paired differences and what the verdict may claim."""
+"""Tests for maskdepth.compare.stats: intervals, paired differences and what the verdict may claim."""
 
 from __future__ import annotations
 
 import pytest
 
-from maskdepth.compare_stats import NO_DIFFERENCE, interval, measured, paired, t_quantile, verdict
-from maskdepth.metrics import METRIC_NAMES
+from maskdepth.compare.stats import NO_DIFFERENCE, interval, measured, paired, t_quantile, verdict
+from maskdepth.model.metrics import METRIC_NAMES
 
 
 def seeds(values: dict[str, list[float]]) -> list[dict]:

@@ -8,9 +8,9 @@ import pytest
 from support import models as tiny
 from support.ui import TRAINING, AppContext, compare_tab, context
 
-from maskdepth.compare import run_comparison
+from maskdepth.compare.comparison import run_comparison
 from maskdepth.errors import InputError
-from maskdepth.train import TrainConfig
+from maskdepth.training.loop import TrainConfig
 
 TINY_COMPARE = dict(
     backgrounds=2,

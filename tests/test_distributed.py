@@ -20,10 +20,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from support.net import free_port
 
+from maskdepth import WNet
 from maskdepth.data.transforms import split_dataset
-from maskdepth.evaluate import evaluate
-from maskdepth.model import WNet
-from maskdepth.train import DoneEvent, EvalEvent, StepEvent, TrainConfig, build_dataset, train
+from maskdepth.training.evaluate import evaluate
+from maskdepth.training.loop import DoneEvent, EvalEvent, StepEvent, TrainConfig, build_dataset, train
 
 WORLD = 2
 BATCH = 4
@@ -66,7 +66,7 @@ def _summary(events: list) -> list[tuple[str, float | None]]:
 
 def _worker(rank: int, ports: tuple[int, int], tmp: str) -> None:
     """One process of the run: like torchrun's children, it learns its place from the environment."""
-    import maskdepth.train as train_module
+    import maskdepth.training.loop as train_module
 
     os.environ.update(
         RANK=str(rank),

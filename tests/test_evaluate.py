@@ -1,4 +1,4 @@
-"""Tests for maskdepth.evaluate on a tiny WNet and a tiny in-memory dataset."""
+"""Tests for maskdepth.training.evaluate on a tiny WNet and a tiny in-memory dataset."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from maskdepth import WNet
 from maskdepth.errors import DatasetError, InputError
-from maskdepth.evaluate import EvalResult, evaluate
-from maskdepth.losses import LossConfig, score_batch
-from maskdepth.metrics import METRIC_NAMES
-from maskdepth.model import WNet, WNetOutput
+from maskdepth.model.losses import LossConfig, score_batch
+from maskdepth.model.metrics import METRIC_NAMES
+from maskdepth.model.wnet import WNetOutput
+from maskdepth.training.evaluate import EvalResult, evaluate
 
 H = W = 32
 N = 5

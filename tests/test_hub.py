@@ -1,4 +1,4 @@
-"""maskdepth.hub and the model card: push / load / pull / offline against tests/support/fakehub.py
+"""maskdepth.hub.transfer and the model card: push / load / pull / offline against tests/support/fakehub.py
 (the ``fake_hub`` fixture) driven by the real huggingface_hub client, and Spaces."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from support.fakehub import DEFAULT_TOKEN, FakeHub
 from support.models import assert_same_outputs, tiny_model, wnet_with_stats
 from support.net import free_port
 
-from maskdepth import hub
-from maskdepth.card import model_card
-from maskdepth.checkpoint import load_model, save_model
+from maskdepth import WNet, load_model, save_model
 from maskdepth.errors import HubError, InputError
-from maskdepth.hub import pull, push_to_hub
-from maskdepth.model import WNet, count_parameters
+from maskdepth.hub import transfer as hub
+from maskdepth.hub.card import model_card
+from maskdepth.hub.transfer import pull, push_to_hub
+from maskdepth.model.wnet import count_parameters
 
 TOKEN = DEFAULT_TOKEN  # the fake Hub's token; deliberately not hf_-shaped: redaction must use the literal
 HF_LIKE_TOKEN = "hf_AbCdEfGhIjKlMnOpQrStUv123"
@@ -388,7 +388,7 @@ def test_cli_publish_space_with_the_model_repo(
 
 
 def test_shipped_source_prefers_the_local_folder_then_the_repo(tmp_path: Path) -> None:
-    from maskdepth.checkpoint import SHIPPED_DIR, SHIPPED_REPO, shipped_source
+    from maskdepth.hub.checkpoint import SHIPPED_DIR, SHIPPED_REPO, shipped_source
 
     assert shipped_source() == str(SHIPPED_DIR)  # the repo ships checkpoints/
     assert shipped_source(tmp_path / "absent") == SHIPPED_REPO

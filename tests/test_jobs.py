@@ -21,7 +21,7 @@ from support import models as tiny
 from support.net import build_app, free_port, training_step
 
 import maskdepth
-from maskdepth import train as train_mod
+from maskdepth.training import loop as train_mod
 from maskdepth.ui import train_run
 from maskdepth.ui.jobs import TRAINING
 

@@ -1,4 +1,4 @@
-"""Tests for maskdepth.losses: the registries, LossConfig validation and score_batch."""
+"""Tests for maskdepth.model.losses: the registries, LossConfig validation and score_batch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from maskdepth.errors import MaskDepthError, TrainingError
-from maskdepth.losses import (
+from maskdepth.model.losses import (
     DEPTH_LOSSES,
     MASK_LOSSES,
     LossBreakdown,
@@ -20,7 +20,7 @@ from maskdepth.losses import (
     ssim_per_image,
     ssim_window,
 )
-from maskdepth.model import WNetOutput
+from maskdepth.model.wnet import WNetOutput
 
 B, H, W = 2, 32, 32
 
@@ -260,7 +260,7 @@ def test_score_batch_rejects_mismatched_target_shape() -> None:
 
 def test_loss_config_defaults_are_the_train_config_defaults() -> None:
     # One recipe: evaluation's default losses (LossConfig()) are the ones training uses by default.
-    from maskdepth.config import TrainConfig
+    from maskdepth.training.config import TrainConfig
 
     assert TrainConfig(steps=1).loss_config() == LossConfig()
     assert LossConfig().mask == "bce+dice"

@@ -1,4 +1,4 @@
-"""Tests for maskdepth.metrics: per-image mask/depth metrics, accumulation and the table."""
+"""Tests for maskdepth.model.metrics: per-image mask/depth metrics, accumulation and the table."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskdepth.losses import DEPTH_LOSSES, LossConfig, ssim_per_image
-from maskdepth.metrics import (
+from maskdepth.model.losses import DEPTH_LOSSES, LossConfig, ssim_per_image
+from maskdepth.model.metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
     MetricAccumulator,
@@ -21,7 +21,7 @@ from maskdepth.metrics import (
     mask_metrics,
     spearman,
 )
-from maskdepth.model import WNetOutput
+from maskdepth.model.wnet import WNetOutput
 
 H = W = 32
 SAT = 20.0  # saturated logit: sigmoid(+-20) is 0/1 to float32 precision

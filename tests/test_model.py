@@ -1,7 +1,7 @@
-"""Tests for maskdepth.model: the seed's W-Net layout, named outputs, config checks, save/load.
+"""Tests for maskdepth.model.wnet: the seed's W-Net layout, named outputs, config checks, save/load.
 
 ``SeedWNet`` below is an independent re-implementation of the seed network written from
-the description in SEED.md (not from maskdepth.model): a seed checkpoint holding its
+the description in SEED.md (not from maskdepth.model.wnet): a seed checkpoint holding its
 weights must load into maskdepth and give the same logits.
 """
 
@@ -18,7 +18,8 @@ from support.models import save_seed_checkpoint, tiny_model
 from torch import nn
 
 import maskdepth
-from maskdepth.model import SEED_PARAMETERS, WNet, WNetOutput, count_parameters
+from maskdepth import WNet
+from maskdepth.model.wnet import SEED_PARAMETERS, WNetOutput, count_parameters
 
 # ---- the seed network, from SEED.md ---------------------------------------------------
 
@@ -287,7 +288,7 @@ def test_save_pretrained_round_trip_keeps_outputs_and_config(tmp_path: Path) -> 
 
 
 def test_config_defaults_are_the_seed_and_old_files_still_load() -> None:
-    from maskdepth.model import WNetConfig
+    from maskdepth.model.wnet import WNetConfig
 
     old = {"in_channels": 6, "out_channels": 1, "base_width": 32, "image_size": 64}  # no train_sizes
     config = WNetConfig.from_dict(old)
@@ -298,7 +299,7 @@ def test_config_defaults_are_the_seed_and_old_files_still_load() -> None:
 
 
 def test_train_sizes_round_trip_through_config_json(tmp_path: Path) -> None:
-    from maskdepth.model import WNetConfig
+    from maskdepth.model.wnet import WNetConfig
 
     model = WNet(base_width=4, image_size=64, train_sizes=(48, 96))
     assert model.config["train_sizes"] == [48, 96]
@@ -322,7 +323,7 @@ def test_train_sizes_round_trip_through_config_json(tmp_path: Path) -> None:
     ],
 )
 def test_config_validation_names_the_field(fields: dict, needle: str) -> None:
-    from maskdepth.model import WNetConfig
+    from maskdepth.model.wnet import WNetConfig
 
     with pytest.raises(ValueError, match=needle):
         WNetConfig(**fields).validate()
@@ -332,7 +333,7 @@ def test_config_validation_names_the_field(fields: dict, needle: str) -> None:
 
 def test_trained_sizes_read_as_one_size_or_a_range() -> None:
     """The app says what a model was trained at: one square size, or the multi-scale range."""
-    from maskdepth.model import WNetConfig
+    from maskdepth.model.wnet import WNetConfig
 
     assert WNetConfig(image_size=64).describe_sizes() == "64x64"
     assert WNetConfig(image_size=160, train_sizes=(64, 160)).describe_sizes() == "64..160 px a side"

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from maskdepth import distributed
-from maskdepth.checkpoint import load_model
+from maskdepth import load_model
 from maskdepth.data.multiscale import AtShapes, ShapeBatches, background_bytes, batch_shapes, cache_renders
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.errors import TrainingError
-from maskdepth.train import RunData, TrainConfig, train
+from maskdepth.training import distributed
+from maskdepth.training.loop import RunData, TrainConfig, train
 
 
 def test_shapes_are_multiples_of_32_in_range_with_bounded_aspect() -> None:

@@ -25,8 +25,8 @@ from support.ui import (
     train_tab,
 )
 
-from maskdepth.checkpoint import save_model
 from maskdepth.errors import InputError
+from maskdepth.hub.checkpoint import save_model
 
 pytestmark = pytest.mark.usefixtures("training_slot_free")
 

@@ -1,4 +1,4 @@
-"""Tests for maskdepth.predict: sizes, backgrounds, 3-channel models, output files, colour map."""
+"""Tests for maskdepth.predict.predictor: sizes, backgrounds, 3-channel models, output files, colour map."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from support.models import tiny_model, write_image
 
 from maskdepth.data.transforms import model_input
 from maskdepth.errors import InputError
-from maskdepth.hub import save_model
-from maskdepth.predict import OUTPUT_FILES, Predictor, colorize_depth, save_prediction
+from maskdepth.hub.transfer import save_model
+from maskdepth.predict.predictor import OUTPUT_FILES, Predictor, colorize_depth, save_prediction
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for the working-resolution policy and the guided refinement (maskdepth.refine, Predictor)."""
+"""Tests for the working-resolution policy and the guided refinement (maskdepth.predict.refine, Predictor)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from PIL import Image
 from support.models import tiny_model
 
 from maskdepth.errors import InputError
-from maskdepth.predict import RESOLUTIONS, Predictor, depth_source, rank_matched, resolution_pixels
-from maskdepth.refine import NETWORK_MULTIPLE, guided_upsample, pad_to_multiple, working_size
+from maskdepth.predict.predictor import RESOLUTIONS, Predictor, depth_source, rank_matched, resolution_pixels
+from maskdepth.predict.refine import NETWORK_MULTIPLE, guided_upsample, pad_to_multiple, working_size
 
 
 def _pair(w: int, h: int, seed: int = 0) -> tuple[Image.Image, Image.Image, np.ndarray]:

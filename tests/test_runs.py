@@ -1,4 +1,4 @@
-"""Tests for maskdepth.runs: finding run folders (the app's model picker) and writing model cards."""
+"""Tests for maskdepth.training.runs: finding run folders (the app's model picker) and writing model cards."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from support.models import tiny_model
 
-from maskdepth.hub import save_model
-from maskdepth.model import WNet
-from maskdepth.runs import card_info, list_runs, write_run_card
+from maskdepth import WNet
+from maskdepth.hub.transfer import save_model
+from maskdepth.training.runs import card_info, list_runs, write_run_card
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def test_the_v1_mix_is_the_mix_stages_h_to_j_trained_on() -> None:
     names, weights = resolve("train-studio")
     assert names == (*resolve("train")[0], "studio") and "studio" not in resolve("train")[0]
     assert weights == pytest.approx(tuple(w / 1.5 for w in (0.20, 0.16, 0.08, 0.20, 0.16, 0.20, 0.25, 0.25)))
-    from maskdepth.config import SCENE_FAMILIES
+    from maskdepth.training.config import SCENE_FAMILIES
     from maskdepth.ui.train_tab import SCENES_TEXT
 
     assert set(SCENE_FAMILIES) == {"rooms", *MIXES}  # the CLI's choices are the mixes that exist
@@ -367,8 +367,8 @@ def test_defaults_are_the_shipped_generator() -> None:
 
 def test_train_config_has_the_families_and_two_shots_on_by_default(tmp_path) -> None:
     """--scene-families / --no-two-shot reach the generator through build_dataset (on by default: the mix)."""
-    from maskdepth.config import TrainConfig
     from maskdepth.data import build_dataset
+    from maskdepth.training.config import TrainConfig
 
     base = dict(backgrounds=4, foregrounds=2, positions=2, steps=1, out_dir=str(tmp_path))
     rooms = build_dataset(TrainConfig(**base, scene_families="rooms", two_shot=False))

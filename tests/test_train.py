@@ -1,4 +1,4 @@
-"""Tests for maskdepth.train (the one training loop) and maskdepth.fileio (atomic writes).
+"""Tests for maskdepth.training.loop (the one training loop) and maskdepth.fileio (atomic writes).
 
 Every run is a WNet(base_width=4) on SyntheticScenes(2, 2, 2) at 32x32 for a few steps:
 16 samples -> 11 train / 5 test, batches of 4 (the last partial batch is dropped).
@@ -20,14 +20,22 @@ from support.models import tiny_config, torch_threads
 from torch.utils.data import Subset
 
 import maskdepth
-import maskdepth.run_writer as run_writer_mod
-import maskdepth.train as train_mod
+import maskdepth.training.loop as train_mod
+import maskdepth.training.run_writer as run_writer_mod
 from maskdepth import fileio
 from maskdepth.data.transforms import split_dataset
 from maskdepth.errors import TrainingError
-from maskdepth.evaluate import evaluate
-from maskdepth.metrics import METRIC_NAMES
-from maskdepth.train import DoneEvent, EvalEvent, SamplesEvent, StepEvent, TrainConfig, build_dataset, train
+from maskdepth.model.metrics import METRIC_NAMES
+from maskdepth.training.evaluate import evaluate
+from maskdepth.training.loop import (
+    DoneEvent,
+    EvalEvent,
+    SamplesEvent,
+    StepEvent,
+    TrainConfig,
+    build_dataset,
+    train,
+)
 
 RUN_FILES = ("config.json", "model.safetensors", "train_config.json", "metrics.json", "last.pt")
 
@@ -427,7 +435,7 @@ def test_a_bf16_run_trains_and_saves_float32_weights(tmp_path: Path) -> None:
 def test_fp32_never_autocasts_and_is_what_auto_means_without_native_bf16(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maskdepth import precision
+    from maskdepth.training import precision
 
     def no_autocast(*args, **kwargs):
         raise AssertionError("fp32 training must not enter autocast")
@@ -442,7 +450,7 @@ def test_fp32_never_autocasts_and_is_what_auto_means_without_native_bf16(
 
 
 def test_precision_choices_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    from maskdepth import precision
+    from maskdepth.training import precision
 
     cpu = torch.device("cpu")
     assert precision.resolve("fp32", cpu) == "fp32" and precision.resolve("bf16", cpu) == "bf16"

@@ -20,14 +20,13 @@ from support.models import tiny_config
 from support.ui import TRAINING, AppContext, gr_message, train_stream
 
 import maskdepth
-import maskdepth.checkpoint as hub_mod
-import maskdepth.evaluate as evaluate_mod
-import maskdepth.run_writer as run_writer_mod
-import maskdepth.train as train_mod
-from maskdepth import fileio
+import maskdepth.hub.checkpoint as hub_mod
+import maskdepth.training.evaluate as evaluate_mod
+import maskdepth.training.loop as train_mod
+import maskdepth.training.run_writer as run_writer_mod
+from maskdepth import WNet, fileio
 from maskdepth.errors import TrainingError
-from maskdepth.model import WNet
-from maskdepth.train import DoneEvent, EvalEvent
+from maskdepth.training.loop import DoneEvent, EvalEvent
 
 pytestmark = pytest.mark.usefixtures("training_slot_free")
 

@@ -110,8 +110,8 @@ def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
     for seed in range(8):  # v1 draws exactly what TwoShot() drew: the older stages' commands still reproduce
         old, v1 = two_shots(bg, fg_bg, seed, mask), two_shots(bg, fg_bg, seed, mask, two_shot_settings("v1"))
         assert all(np.array_equal(x, y) for x, y in zip(old, v1, strict=True))
-    from maskdepth.config import TWO_SHOT_RECIPES
     from maskdepth.data.synthetic import RECIPE_NOTES
+    from maskdepth.training.config import TWO_SHOT_RECIPES
 
     assert set(TWO_SHOT_RECIPES) == set(RECIPES)  # the CLI's choices are the recipes that exist
     assert set(RECIPE_NOTES) == set(RECIPES) - {"v1"}  # describe() names every recipe but the first
@@ -226,9 +226,9 @@ def test_blur_is_a_gaussian(sigma: float) -> None:
 
 
 def test_the_config_picks_where_shadows_fall() -> None:
-    from maskdepth.config import TrainConfig
     from maskdepth.data import build_dataset
     from maskdepth.errors import TrainingError
+    from maskdepth.training.config import TrainConfig
 
     data = {"backgrounds": 2, "foregrounds": 2, "positions": 1, "steps": 1, "scene_families": "train"}
     v3 = build_dataset(TrainConfig(**data))

@@ -1,6 +1,6 @@
 """Datasets: the embedded synthetic scenes and the seed's / plain folder layouts.
 
-:func:`build_dataset` opens the data set a :class:`~maskdepth.config.TrainConfig` names,
+:func:`build_dataset` opens the data set a :class:`~maskdepth.training.config.TrainConfig` names,
 :func:`describe_dataset` gives its one-line description, :func:`split_parts` cuts a split into
 the parts trained one after another (seed variant ii), :func:`spread` picks an evaluation subset
 spread over a split.
@@ -19,7 +19,7 @@ from maskdepth.data.twoshot import two_shot_settings
 from maskdepth.errors import TrainingError
 
 if TYPE_CHECKING:
-    from maskdepth.config import TrainConfig
+    from maskdepth.training.config import TrainConfig
 
 __all__ = [
     "DEPTH_CONVENTION",

@@ -1,7 +1,7 @@
 """Multi-scale training: every batch at its own random shape (scale and aspect ratio).
 
 The Predictor runs a photo at its own aspect ratio with a long side of 128 to 512 pixels
-(maskdepth.predict.RESOLUTIONS); a model that only ever saw 64x64 squares meets other
+(maskdepth.predict.predictor.RESOLUTIONS); a model that only ever saw 64x64 squares meets other
 scales and shapes there for the first time. With ``TrainConfig.min_size`` set, each training
 batch is rendered by the generator at a shape drawn from :func:`batch_shapes`: both sides
 multiples of 32 (the W-Net pools five times) between ``min_size`` and ``size``, aspect ratio

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from maskdepth.compare import ComparisonResult
-from maskdepth.compare_stats import excludes_zero
-from maskdepth.metrics import HIGHER_IS_BETTER, METRIC_NAMES
+from maskdepth.compare.comparison import ComparisonResult
+from maskdepth.compare.stats import excludes_zero
+from maskdepth.model.metrics import HIGHER_IS_BETTER, METRIC_NAMES
 
 HEADLINE = ("mask_iou", "depth_delta1", "depth_edge_f1")  # the numbers beside each gallery row
 SHORT = {

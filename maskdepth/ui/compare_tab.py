@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from maskdepth.compare import (
+from maskdepth.compare.comparison import (
     DEFAULT_SEEDS,
     VARIANTS,
     ComparisonResult,
@@ -23,8 +23,8 @@ from maskdepth.compare import (
     shipped_command,
 )
 from maskdepth.errors import InputError
-from maskdepth.metrics import METRIC_NAMES
-from maskdepth.train import StepEvent, TrainConfig
+from maskdepth.model.metrics import METRIC_NAMES
+from maskdepth.training.loop import StepEvent, TrainConfig
 from maskdepth.ui.compare_html import (
     CSS,
     about_md,

@@ -20,8 +20,8 @@ import gradio as gr
 
 from maskdepth.data import zipsafe
 from maskdepth.errors import CheckpointError, InputError, MaskDepthError
-from maskdepth.hub import is_repo_id
-from maskdepth.runs import RunInfo, is_model_dir, list_runs
+from maskdepth.hub.transfer import is_repo_id
+from maskdepth.training.runs import RunInfo, is_model_dir, list_runs
 from maskdepth.ui.outputs import OutputDirs
 from maskdepth.ui.predictors import PREDICTOR_CACHE_SIZE, PredictorCache
 from maskdepth.ui.visitors import STORAGE_KEY, Visitors, on_page_load, runs_folder, visitor_of

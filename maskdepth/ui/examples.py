@@ -11,8 +11,8 @@ from typing import Any
 import gradio as gr
 
 from maskdepth.naming import is_image_name
-from maskdepth.predict import DEFAULT_RESOLUTION
-from maskdepth.runs import is_model_dir
+from maskdepth.predict.predictor import DEFAULT_RESOLUTION
+from maskdepth.training.runs import is_model_dir
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
 
 

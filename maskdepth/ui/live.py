@@ -1,6 +1,6 @@
 """The live view of a training run, shared by the Train and Compare tabs.
 
-:class:`LiveRun` folds the training loop's events (``maskdepth.train``) into what a tab shows:
+:class:`LiveRun` folds the training loop's events (``maskdepth.training.loop``) into what a tab shows:
 a progress bar, a status line, loss and learning-rate curves, and a grid of sample predictions.
 The Train tab's curves are one Vega-Lite chart (:func:`curves_plot`): a legend naming every line,
 a log y-axis when the losses span a decade or more, the learning rate on its own right-hand axis.
@@ -22,8 +22,8 @@ from gradio.components.plot import AltairPlotData, PlotData
 from PIL import Image
 
 from maskdepth.imageio import grey_tile, rgb_tile
-from maskdepth.predict import colorize_depth
-from maskdepth.train import DoneEvent, EvalEvent, SamplesEvent, StepEvent
+from maskdepth.predict.predictor import colorize_depth
+from maskdepth.training.loop import DoneEvent, EvalEvent, SamplesEvent, StepEvent
 
 RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events
 MAX_PLOT_POINTS = 300  # per series; longer curves are averaged into bins

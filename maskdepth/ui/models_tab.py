@@ -1,6 +1,6 @@
 """Models tab: load weights from a Hugging Face Hub repo into the pickers; push a model to a repo.
 
-Tokens: locally ``HF_TOKEN`` (or ``hf auth login``) is used by ``maskdepth.hub``; on a Space
+Tokens: locally ``HF_TOKEN`` (or ``hf auth login``) is used by ``maskdepth.hub.transfer``; on a Space
 (``SPACE_ID`` set) only the signed-in user's OAuth token is used, never the Space's own secret.
 Tokens are passed through, never shown or logged.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from maskdepth.errors import HubError, InputError
-from maskdepth.hub import is_repo_id
+from maskdepth.hub.transfer import is_repo_id
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
 
@@ -40,7 +40,7 @@ def oauth_available() -> bool:
 
 
 def _token(ctx: AppContext, oauth_token: gr.OAuthToken | None, *, writing: bool) -> str | bool | None:
-    """The token to use: the signed-in user's on a Space, else None (``maskdepth.hub`` reads HF_TOKEN)."""
+    """The token to use: the signed-in user's on a Space, else None (``maskdepth.hub.transfer`` reads HF_TOKEN)."""
     if not ctx.on_space:
         return None
     if oauth_token is not None:
@@ -80,7 +80,7 @@ def push(
     oauth_token: gr.OAuthToken | None = None,
 ) -> str:
     """Push the shipped model or a run (weights, model card, metrics) to ``repo_id``; returns a link."""
-    from maskdepth.hub import push_to_hub
+    from maskdepth.hub.transfer import push_to_hub
 
     repo_id = _repo_id(repo_id)
     token = _token(ctx, oauth_token, writing=True)

@@ -17,7 +17,7 @@ import numpy as np
 from maskdepth.errors import InputError, MaskDepthError
 from maskdepth.imageio import save_png_rgb
 from maskdepth.naming import pair_by_name
-from maskdepth.predict import (
+from maskdepth.predict.predictor import (
     DEFAULT_RESOLUTION,
     OUTPUT_FILES,
     RESOLUTIONS,

@@ -62,7 +62,7 @@ class PredictorCache:
 
     def get(self, source: str, token: str | bool | None = None) -> Any:
         """The Predictor for ``source`` (loaded on first use); ``token`` is only used to download."""
-        from maskdepth.predict import Predictor
+        from maskdepth.predict.predictor import Predictor
 
         key = self._key(source)
         with self._lock:

@@ -24,8 +24,8 @@ import gradio as gr
 
 from maskdepth.data.folder import open_folder_dataset
 from maskdepth.errors import DatasetError, InputError, MaskDepthError
-from maskdepth.runs import write_run_card
-from maskdepth.train import TrainConfig, TrainResult, train
+from maskdepth.training.loop import TrainConfig, TrainResult, train
+from maskdepth.training.runs import write_run_card
 from maskdepth.ui.context import AppContext
 from maskdepth.ui.errors import user_message
 from maskdepth.ui.jobs import TRAINING, Job, cli_command

@@ -1,6 +1,6 @@
 """Train tab: pick data, losses and a budget; watch progress, loss curves and sample predictions live.
 
-The controls are built from :func:`maskdepth.config.settings` (every setting with ``ui=True``): a
+The controls are built from :func:`maskdepth.training.config.settings` (every setting with ``ui=True``): a
 setting's label, help, range and choices are stated once, in the config, for the CLI and this tab.
 Four settings have controls of their own here: the dataset (synthetic, a zip upload or a folder),
 the budget (one number in minutes, epochs or steps), resume (a run from the list) and the run
@@ -23,11 +23,11 @@ from typing import Any
 
 import gradio as gr
 
-from maskdepth.config import Setting, setting, settings
 from maskdepth.errors import InputError
 from maskdepth.naming import slug
-from maskdepth.runs import is_model_dir
-from maskdepth.train import TrainConfig
+from maskdepth.training.config import Setting, setting, settings
+from maskdepth.training.loop import TrainConfig
+from maskdepth.training.runs import is_model_dir
 from maskdepth.ui import train_run
 from maskdepth.ui.config_form import control, from_control, named_handler
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker

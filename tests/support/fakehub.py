@@ -15,7 +15,7 @@ without the token) repo -> 404 ``X-Error-Code: RepoNotFound``; unknown revision 
 Usage::
 
     with FakeHub(token="test-token") as hub:
-        os.environ["HF_ENDPOINT"] = hub.endpoint   # read by maskdepth.hub at call time
+        os.environ["HF_ENDPOINT"] = hub.endpoint   # read by maskdepth.hub.transfer at call time
         ...
 
 Standalone (e.g. for a benchmark): ``python tests/support/fakehub.py --port 8123 --token secret``.

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from maskdepth.model import WNet
+from maskdepth import WNet
 
 # SyntheticScenes(2, 2, 2) at 32x32: 16 samples -> 11 train / 5 test with the 70:30 split.
 TINY_DATA = {"backgrounds": 2, "foregrounds": 2, "positions": 2, "size": 32}
@@ -47,7 +47,7 @@ def tiny_model(in_channels: int = 6, image_size: int = 32, seed: int = 0) -> WNe
 
 def tiny_config(out_dir: str | os.PathLike, **overrides):
     """A TrainConfig that trains a WNet(base_width=4) for 3 steps on SyntheticScenes(2, 2, 2) at 32x32."""
-    from maskdepth.config import TrainConfig
+    from maskdepth.training.config import TrainConfig
 
     values = {
         **TINY_DATA,
@@ -75,7 +75,7 @@ def tiny_train_controls(**overrides: object) -> dict:
 
     The recipe (losses, optimiser, schedule, input channels) is TrainConfig's defaults.
     """
-    from maskdepth.config import TrainConfig
+    from maskdepth.training.config import TrainConfig
 
     from .ui import train_tab  # the app's modules are imported in support/ui.py only
 

@@ -1,6 +1,6 @@
-"""The metadata of every training setting, as the CLI and the Train tab use it (API: maskdepth.config).
+"""The metadata of every training setting, as the CLI and the Train tab use it (API: maskdepth.training.config).
 
-:class:`Setting` describes one :class:`maskdepth.config.TrainConfig` field; :func:`settings`
+:class:`Setting` describes one :class:`maskdepth.training.config.TrainConfig` field; :func:`settings`
 lists them; :func:`add_arguments` / :func:`config_from_args` / :func:`to_cli_args` turn them into
 argparse flags, back into a config, and a config back into CLI arguments.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from maskdepth.config import GROUPS, TrainConfig
-from maskdepth.losses import loss_names
+from maskdepth.model.losses import loss_names
+from maskdepth.training.config import GROUPS, TrainConfig
 
 # ---- metadata -----------------------------------------------------------------------------------
 

@@ -121,7 +121,7 @@ def card_info(run_dir: str | os.PathLike, command: str | None = None) -> dict:
 
 def write_run_card(run_dir: str | os.PathLike, command: str | None = None) -> Path:
     """Write README.md (the model card) for a run; ``command`` is what reproduces it."""
-    from maskdepth.card import model_card
+    from maskdepth.hub.card import model_card
 
     run_dir = Path(run_dir)
     if command:

@@ -1,7 +1,7 @@
 """The comparison's variants: what each changes from the base config, and what that change does.
 
 ``about`` describes the loss or schedule (what it computes); what it does to the numbers is
-measured (:mod:`maskdepth.compare_stats`), never written here in advance.
+measured (:mod:`maskdepth.compare.stats`), never written here in advance.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from maskdepth.card import redact
 from maskdepth.errors import HubError
+from maskdepth.hub.card import redact
 
 TOKENS_URL = "https://huggingface.co/settings/tokens"
 PROBE_TIMEOUT_S = 5.0  # a Hub that does not answer a HEAD within this is "unreachable"

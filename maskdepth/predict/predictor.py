@@ -2,7 +2,7 @@
 
 Pre-processing (decode, RGB, resize to a working size that keeps the aspect ratio, pad,
 normalise) and post-processing (sigmoid, crop, guided upsampling to the photo's size, PNG
-encodings, colour map) live here and in :mod:`maskdepth.refine`, nowhere else; the CLI and
+encodings, colour map) live here and in :mod:`maskdepth.predict.refine`, nowhere else; the CLI and
 the app both call :class:`Predictor`.
 """
 
@@ -20,8 +20,8 @@ from PIL import Image
 from maskdepth.data.transforms import model_input
 from maskdepth.errors import InputError
 from maskdepth.imageio import ImageSource, open_image, save_png_rgb, save_png_u8, save_png_u16
-from maskdepth.model import WNet
-from maskdepth.refine import pad_to_multiple, refine, working_size
+from maskdepth.model.wnet import WNet
+from maskdepth.predict.refine import pad_to_multiple, refine, working_size
 
 OUTPUT_FILES = {
     "mask.png": "mask probability, 8-bit grey (255 = object)",
@@ -153,7 +153,7 @@ class Predictor:
     """Runs a W-Net on a (bg, fg_bg) pair or on fg_bg alone for a 3-channel model.
 
     The photo is brought to a working size (aspect ratio kept, long side ``resolution``, see
-    :mod:`maskdepth.refine`), run through the model, and the outputs are refined back to the
+    :mod:`maskdepth.predict.refine`), run through the model, and the outputs are refined back to the
     photo's own size with a guided filter (``refine=False``: plain bilinear upsampling).
     """
 
@@ -185,7 +185,7 @@ class Predictor:
         cls, source: str | os.PathLike, device: str = "cpu", resolution: int | str | None = None, **kwargs
     ) -> Predictor:
         """Load any model source ``maskdepth.load_model`` accepts."""
-        from maskdepth.hub import load_model
+        from maskdepth.hub.transfer import load_model
 
         return cls(load_model(source, device=device, **kwargs), device=device, resolution=resolution)
 

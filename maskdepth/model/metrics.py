@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from maskdepth.losses import DEPTH_EPS, ssim_per_image
-from maskdepth.model import WNetOutput
+from maskdepth.model.losses import DEPTH_EPS, ssim_per_image
+from maskdepth.model.wnet import WNetOutput
 
 DELTA_THRESHOLD = 1.25
 EDGE_RATIO = 1.1  # neighbouring depths differing by more than 10 % straddle a depth discontinuity

@@ -13,16 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
-
-if TYPE_CHECKING:
-    from huggingface_hub import ModelCard
 
 SEED_PARAMETERS = 8_678_274  # parameter count of the seed's W-Net (6 in, width 32)
 MIN_SIZE = 32  # five 2x poolings: smaller inputs vanish in the depth branch
@@ -181,15 +176,7 @@ class OutConv(nn.Module):
         return self.conv(x)
 
 
-class WNet(
-    nn.Module,
-    PyTorchModelHubMixin,
-    library_name="maskdepth",
-    tags=["depth-estimation", "image-segmentation", "maskdepth"],
-    repo_url="https://github.com/maskdepth/maskdepth",
-    license="mit",
-    pipeline_tag="depth-estimation",
-):
+class WNet(nn.Module):
     """Mask + depth from a background and the same background with an object pasted in.
 
     Args: the fields of :class:`WNetConfig` (``image_size`` and ``train_sizes`` are metadata:
@@ -197,10 +184,8 @@ class WNet(
 
     Input (B, in_channels, H, W) with H, W >= 32; output :class:`WNetOutput` of logits.
 
-    The inherited Hub methods go through maskdepth's own code: ``from_pretrained`` is
-    :func:`maskdepth.load_model` (strict, config validated), ``save_pretrained`` writes what
-    :func:`maskdepth.save_model` writes, ``push_to_hub`` is :func:`maskdepth.push_to_hub`, and
-    the card is :func:`maskdepth.card.build_card`'s.
+    The architecture alone: ``maskdepth.WNet`` (:mod:`maskdepth.hub.pretrained`) is this class with
+    the Hub's ``from_pretrained`` / ``save_pretrained`` / ``push_to_hub``.
     """
 
     def __init__(
@@ -268,106 +253,6 @@ class WNet(
     def config(self) -> dict:
         """The constructor arguments (``WNetConfig.to_dict``); saved as config.json next to the weights."""
         return self.cfg.to_dict()
-
-    # ---- huggingface_hub's mixin hooks, routed through maskdepth's loader, writer and card ----
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | Path,
-        *,
-        force_download: bool = False,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        revision: str | None = None,
-        **model_kwargs: Any,
-    ) -> WNet:
-        """Load a folder, weights file or Hub repo id exactly like :func:`maskdepth.load_model`.
-
-        Replaces the mixin's version, which reads config.json unvalidated (and from the endpoint
-        fixed at import time) before handing over to :meth:`_from_pretrained`.
-        """
-        return cls._from_pretrained(
-            model_id=str(pretrained_model_name_or_path),
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-            **model_kwargs,
-        )
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        map_location: str = "cpu",
-        strict: bool = True,
-        **model_kwargs: Any,
-    ) -> WNet:
-        """The mixin's loading hook: :func:`maskdepth.checkpoint.load_model` (strict, in eval mode)."""
-        from maskdepth.checkpoint import load_model
-
-        if not strict:
-            raise ValueError("maskdepth loads W-Net weights strictly: drop strict=False")
-        if model_kwargs:
-            raise TypeError(
-                f"unexpected arguments {sorted(model_kwargs)}: a W-Net's config comes from its config.json"
-            )
-        return load_model(
-            model_id,
-            device=map_location,
-            token=token,
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-        )
-
-    def _save_pretrained(self, save_directory: Path) -> None:
-        """The mixin's saving hook: the weights and config.json exactly as ``save_model`` writes them."""
-        from maskdepth.checkpoint import write_model_files
-
-        write_model_files(self, Path(save_directory))
-
-    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        """The card ``save_pretrained`` writes: :func:`maskdepth.card.build_card` of ``model_card_kwargs``."""
-        from maskdepth.card import build_card
-
-        return build_card({"model_config": self.config, **kwargs})
-
-    def push_to_hub(  # type: ignore[override]  # returns the repo URL, like maskdepth.push_to_hub
-        self,
-        repo_id: str,
-        *,
-        token: str | None = None,
-        private: bool | None = None,
-        commit_message: str | None = None,
-        model_card_kwargs: dict[str, Any] | None = None,
-        config: dict | None = None,
-    ) -> str:
-        """Upload this model with :func:`maskdepth.push_to_hub` (checks, card, errors); returns the repo URL.
-
-        ``model_card_kwargs`` is the card info (e.g. ``metrics``, ``dataset``, ``space_url``).
-        """
-        from maskdepth.hub import push_to_hub
-
-        if config is not None and WNetConfig.from_dict(config) != self.cfg:
-            raise ValueError(f"config {config} does not describe this model ({self.config})")
-        return push_to_hub(
-            self,
-            repo_id,
-            token=token,
-            private=bool(private),
-            card=model_card_kwargs,
-            commit_message=commit_message,
-        )
 
     def forward(self, x: torch.Tensor) -> WNetOutput:
         if x.ndim != 4 or x.shape[1] != self.in_channels:

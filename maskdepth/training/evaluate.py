@@ -1,4 +1,4 @@
-"""Evaluate a model on a dataset: losses (via :func:`maskdepth.losses.score_batch`, the
+"""Evaluate a model on a dataset: losses (via :func:`maskdepth.model.losses.score_batch`, the
 same function training uses) and per-image metrics (via :class:`MetricAccumulator`).
 
 Used by the training loop after each epoch and by the CLI ``evaluate`` command.
@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from maskdepth.errors import DatasetError, InputError
-from maskdepth.losses import LossConfig, score_batch
-from maskdepth.metrics import MetricAccumulator
+from maskdepth.model.losses import LossConfig, score_batch
+from maskdepth.model.metrics import MetricAccumulator
 
 REQUIRED_KEYS = ("bg", "fg_bg", "mask", "depth")
 
@@ -27,7 +27,7 @@ InputFn = Callable[[Mapping[str, Tensor]], Tensor]
 class EvalResult:
     """Outcome of :func:`evaluate`.
 
-    ``metrics`` are per-image means keyed as :data:`maskdepth.metrics.METRIC_NAMES`;
+    ``metrics`` are per-image means keyed as :data:`maskdepth.model.metrics.METRIC_NAMES`;
     the losses are means over images (each batch's loss weighted by its size).
     """
 
@@ -98,7 +98,7 @@ def evaluate(
     """Score ``model`` on a dataset without gradients and return losses and metrics.
 
     Args:
-        model: a :class:`~maskdepth.model.WNet` (or any module returning ``WNetOutput``
+        model: a :class:`~maskdepth.model.wnet.WNet` (or any module returning ``WNetOutput``
             logits and, unless ``input_fn`` is given, having ``in_channels``).
         dataset_or_loader: a ``DataLoader`` (used as is) or a dataset of sample dicts
             ``bg``/``fg_bg`` (3, H, W), ``mask``/``depth`` (1, H, W), batched in order.
@@ -113,11 +113,11 @@ def evaluate(
             ``device``; default ``model_input(bg, fg_bg, model.in_channels)``.
         reduce: sharded evaluation across processes: ``reduce(sums)`` returns the
             elementwise sum of a float64 vector over all processes (an all-reduce, e.g.
-            :meth:`maskdepth.distributed.Context.all_reduce_sum`). Each process passes its
+            :meth:`maskdepth.training.distributed.Context.all_reduce_sum`). Each process passes its
             own shard (possibly empty) and every one gets the result for the union.
 
     Returns:
-        :class:`EvalResult` (every metric of :data:`~maskdepth.metrics.METRIC_NAMES`, including
+        :class:`EvalResult` (every metric of :data:`~maskdepth.model.metrics.METRIC_NAMES`, including
         the depth edge F1 and rank correlation). The model's train/eval mode is restored afterwards.
 
     Raises:

@@ -6,8 +6,8 @@ Progress is reported as events (:class:`StepEvent`, :class:`EvalEvent`,
 :class:`SamplesEvent`, :class:`DoneEvent`); a caller can stop the run between steps by
 setting ``stop``. The best weights (lowest test loss) are written atomically to
 ``out_dir`` in the ``save_pretrained`` layout, with ``last.pt`` for ``--resume``
-(:class:`maskdepth.run_writer.RunWriter` owns the run folder). The settings live in
-:mod:`maskdepth.config`, the schedules in :mod:`maskdepth.schedule`.
+(:class:`maskdepth.training.run_writer.RunWriter` owns the run folder). The settings live in
+:mod:`maskdepth.training.config`, the schedules in :mod:`maskdepth.training.schedule`.
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
-from maskdepth import distributed, precision
-from maskdepth.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.train names)
 from maskdepth.data import build_dataset, describe_dataset, split_parts, spread  # noqa: F401 (ditto)
 from maskdepth.data.fetch import one_thread_batches
 from maskdepth.data.multiscale import AtShapes, ShapeBatches, batch_shapes
 from maskdepth.data.transforms import Augmented, JointAugment, model_input, split_dataset
 from maskdepth.errors import TrainingError
-from maskdepth.events import DoneEvent, EvalEvent, Event, SamplesEvent, StepEvent, TrainResult
-from maskdepth.losses import LossConfig, score_batch
-from maskdepth.model import WNet
-from maskdepth.run_writer import RunWriter, load_resume, save_weights, write_failure  # noqa: F401 (ditto)
-from maskdepth.schedule import Budget, Schedule, current_lr, make_optimizer, optimisation
+from maskdepth.hub.pretrained import WNet
+from maskdepth.model.losses import LossConfig, score_batch
+from maskdepth.training import distributed, precision
+from maskdepth.training.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.training.loop names)
+from maskdepth.training.events import DoneEvent, EvalEvent, Event, SamplesEvent, StepEvent, TrainResult
+from maskdepth.training.run_writer import RunWriter, load_resume, save_weights, write_failure  # noqa: F401 (ditto)
+from maskdepth.training.schedule import Budget, Schedule, current_lr, make_optimizer, optimisation
 
 # ---- set-up ---------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ def train_step(
 
 def evaluate_run(model: WNet, data: RunData, cfg: TrainConfig, ddp: distributed.Context):
     """Score the model (in float32) on the run's evaluation subset, sharded under torchrun."""
-    from maskdepth.evaluate import evaluate
+    from maskdepth.training.evaluate import evaluate
 
     ddp.broadcast_state(model, buffers_only=True)  # score rank 0's BatchNorm statistics everywhere
     return evaluate(

@@ -6,7 +6,7 @@ a default or a choice list is stated once. The public API:
 
 ``TrainConfig``
     The dataclass a run is configured by (saved as ``train_config.json``); ``to_dict`` /
-    ``from_dict`` / ``loss_config``. ``from maskdepth.train import TrainConfig`` works too.
+    ``from_dict`` / ``loss_config``. ``from maskdepth.training.loop import TrainConfig`` works too.
 ``Setting``
     Frozen dataclass, one per field: ``name``, ``flag`` (the CLI flag, e.g. ``--workers`` for
     ``num_workers``, ``--out`` for ``out_dir``, ``--no-flips`` for ``flips``), ``dest`` (the
@@ -17,7 +17,7 @@ a default or a choice list is stated once. The public API:
     the app's Train tab). ``negated`` is True for booleans that default True: their flag turns
     them off (``store_false``); booleans that default False are ``store_true`` flags.
 ``settings() -> list[Setting]`` / ``setting(name) -> Setting``
-    All fields in declaration order (loss choices from :func:`maskdepth.losses.loss_names`) / one.
+    All fields in declaration order (loss choices from :func:`maskdepth.model.losses.loss_names`) / one.
 ``add_arguments(parser, *, exclude=())``
     Add the CLI settings (minus ``exclude``, field names) to an argparse parser, in their groups.
     The parser checks choices and the strict minima (the budget); TrainConfig checks the rest.
@@ -29,7 +29,7 @@ a default or a choice list is stated once. The public API:
     booleans; settings the CLI does not have (``sample_every``) are left out.
 
 Defaults are the shipped recipe (checkpoints/, BENCHMARKS.md): AdamW + one-cycle, mask loss
-``bce+dice`` (:class:`maskdepth.losses.LossConfig` has the same default), depth loss ``bce``.
+``bce+dice`` (:class:`maskdepth.model.losses.LossConfig` has the same default), depth loss ``bce``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from maskdepth.errors import TrainingError
-from maskdepth.losses import LossConfig
+from maskdepth.model.losses import LossConfig
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
@@ -175,7 +175,7 @@ class TrainConfig:
     base_width: int = _opt(
         32, "model", "32 = the seed's W-Net", minimum=1, ui=True, label="Width (32 = the seed's W-Net)"
     )
-    # Losses (names from maskdepth.losses). The shipped recipe; the seed used mask "bce".
+    # Losses (names from maskdepth.model.losses). The shipped recipe; the seed used mask "bce".
     mask_loss: str = _opt("bce+dice", "losses", choices="mask", ui=True, label="Mask loss")
     depth_loss: str = _opt("bce", "losses", choices="depth", ui=True, label="Depth loss")
     bce_weight: float = _opt(1.0, "losses", "weight of BCE in ssim+bce", minimum=0.0)
@@ -322,9 +322,9 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-# The field metadata as the CLI and the app use it lives in maskdepth/settings.py (it reads
+# The field metadata as the CLI and the app use it lives in maskdepth/training/settings.py (it reads
 # TrainConfig's fields, so it is imported after the class exists); re-exported here.
-from maskdepth.settings import (  # noqa: E402
+from maskdepth.training.settings import (  # noqa: E402
     Setting,
     add_arguments,
     config_from_args,

@@ -1,9 +1,9 @@
 """Every file of a run folder, written from one place, by one process.
 
 A run folder holds the best weights (``config.json`` + ``model.safetensors``, the
-``save_pretrained`` layout, written by :func:`maskdepth.checkpoint.save_model`), ``train_config.json``,
+``save_pretrained`` layout, written by :func:`maskdepth.hub.checkpoint.save_model`), ``train_config.json``,
 ``metrics.json``, ``last.pt`` (for ``--resume``) and, when the run knows the command that
-reproduces it, the model card (``README.md`` + ``card.json``, :func:`maskdepth.runs.write_run_card`).
+reproduces it, the model card (``README.md`` + ``card.json``, :func:`maskdepth.training.runs.write_run_card`).
 Every file is written atomically, so a crash or a full disk never leaves a half-written one.
 
 Under torchrun only rank 0 writes: a :class:`RunWriter` with ``enabled=False`` does nothing.
@@ -24,12 +24,12 @@ import torch
 
 from maskdepth import fileio
 from maskdepth.errors import CheckpointError, MaskDepthError, TrainingError
-from maskdepth.model import WNet
+from maskdepth.hub.pretrained import WNet
 
 
 def save_weights(model: WNet, folder: Path) -> None:
     """Write config.json + model.safetensors (the save_pretrained layout), atomically."""
-    from maskdepth.checkpoint import save_model
+    from maskdepth.hub.checkpoint import save_model
 
     save_model(model, folder)
 
@@ -144,7 +144,7 @@ class RunWriter:
     def write_card(self, command: str | None) -> None:
         """README.md + card.json, naming ``command`` as what reproduces the run (None: no card)."""
         if self.enabled and command:
-            from maskdepth.runs import write_run_card
+            from maskdepth.training.runs import write_run_card
 
             write_run_card(self.run_dir, command=command)
 
@@ -173,6 +173,6 @@ def load_resume(source: str) -> tuple[WNet, dict | None]:
                 f"{last} does not hold a usable resume state ({e}); resume from another run"
             ) from e
         return model, state
-    from maskdepth.hub import load_model
+    from maskdepth.hub.transfer import load_model
 
     return load_model(source), None

@@ -2,12 +2,12 @@
 
 - :func:`push_to_hub` uploads a model (a :class:`WNet`, a run / ``save_model`` folder such as
   the shipped ``checkpoints/``, or a checkpoint file) to a model repo, with the card of
-  :func:`maskdepth.card.build_card` carrying the real repo id;
+  :func:`maskdepth.hub.card.build_card` carrying the real repo id;
 - :func:`pull` and :func:`download` fetch one back (strictly validated, cache-aware, offline-aware);
 - :func:`publish_space` uploads the app folder to a Gradio Space.
 
-Connection details and error messages live in :mod:`maskdepth.hubapi`; loading and saving in
-:mod:`maskdepth.checkpoint`. Tokens never reach a message, a log line or an uploaded file.
+Connection details and error messages live in :mod:`maskdepth.hub.api`; loading and saving in
+:mod:`maskdepth.hub.checkpoint`. Tokens never reach a message, a log line or an uploaded file.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from maskdepth import fileio
-from maskdepth.card import model_card, redact, scrub
-from maskdepth.checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, load_folder, load_model, save_model
 from maskdepth.errors import CheckpointError, HubError, InputError
-from maskdepth.hubapi import (
+from maskdepth.hub.api import (
     TOKENS_URL,
     check_repo_id,
     hub_endpoint,
@@ -35,14 +33,17 @@ from maskdepth.hubapi import (
     probe,
     resolve_token,
 )
-from maskdepth.model import WNet
+from maskdepth.hub.card import model_card, redact, scrub
+from maskdepth.hub.checkpoint import load_folder, load_model, save_model
+from maskdepth.hub.download import download
+from maskdepth.hub.weights import CARD_NAME, CONFIG_NAME, HUB_FILES, WEIGHTS_NAME
+from maskdepth.model.wnet import WNet
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["push_to_hub", "pull", "download", "publish_space", "space_files", "Published", "is_repo_id"]
 
 RUN_EXTRAS = ("metrics.json", "train_config.json")  # pushed along with a run folder when present
-HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)  # what pull / load_model fetch from a repo
 # What a Space runs: the app, the library, its requirements and Space card, the shipped weights
 # (upload_folder sends the big ones through the Hub's large-file storage) and the examples.
 SPACE_ALLOW = ("app.py", "requirements.txt", "README.md", "maskdepth/*", "checkpoints/*", "examples/*")
@@ -75,7 +76,7 @@ def push_to_hub(
         repo_id: ``owner/name``.
         token: a write token (default: ``HF_TOKEN``, then the stored ``hf auth login`` token).
         private: create the repo private (ignored if it exists).
-        card: card info (see :func:`maskdepth.card.build_card`, e.g. ``space_url``) over what the
+        card: card info (see :func:`maskdepth.hub.card.build_card`, e.g. ``space_url``) over what the
             folder's records say. The pushed README.md is always rebuilt, with ``repo_id`` in it.
         commit_message: defaults to "Upload W-Net with maskdepth".
 
@@ -117,7 +118,7 @@ def _stage(
             f"Cannot push {str(source)!r}: no such file or folder. Pass a run folder (config.json + "
             "model.safetensors), a checkpoint file, or a WNet."
         )
-    from maskdepth.runs import card_info
+    from maskdepth.training.runs import card_info
 
     model = load_model(path)  # strict check before anything leaves the machine
     staging.mkdir(parents=True)
@@ -161,57 +162,6 @@ def pull(
     return fileio.replace_folder(Path(dest), write)
 
 
-def download(
-    repo_id: str,
-    *,
-    token: str | bool | None = None,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    force_download: bool = False,
-    local_files_only: bool = False,
-) -> Path:
-    """The cached snapshot folder of ``repo_id`` holding at least config.json + model.safetensors.
-
-    Offline (``HF_HUB_OFFLINE=1``), with ``local_files_only``, or when the Hub does not answer,
-    it is served from the local cache.
-    """
-    from huggingface_hub import constants, snapshot_download
-
-    endpoint = hub_endpoint()
-    offline = is_offline()
-    unreachable: HubError | None = None
-    if not (offline or local_files_only):
-        try:
-            probe(endpoint)
-        except HubError as err:
-            unreachable = err
-            logger.warning("%s Looking for %s in the local cache.", err, repo_id)
-    token_text = token if isinstance(token, str) else None
-    with hub_errors(
-        endpoint, repo_id, token=token_text, revision=revision, offline=offline, unreachable=unreachable
-    ):
-        folder = Path(
-            snapshot_download(
-                repo_id,
-                repo_type="model",
-                revision=revision,
-                allow_patterns=list(HUB_FILES),
-                token=token,
-                endpoint=endpoint,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                local_files_only=offline or local_files_only or unreachable is not None,
-            )
-        )
-    if not (folder / WEIGHTS_NAME).is_file():
-        raise HubError(
-            f"Hub repo {repo_id} has no {WEIGHTS_NAME} (cache: {cache_dir or constants.HF_HUB_CACHE}): it "
-            "was not saved by maskdepth. Push it with maskdepth.push_to_hub, or pass another repo."
-        )
-    return folder
-
-
-# ----------------------------------------------------------------------------- Spaces
 def publish_space(
     repo_id: str,
     app_folder: str | os.PathLike,

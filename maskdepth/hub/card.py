@@ -24,7 +24,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from maskdepth.model import WNet, WNetConfig, count_parameters
+from maskdepth.model.wnet import WNet, WNetConfig, count_parameters
 
 __all__ = ["build_card", "model_card", "scrub", "redact", "PIPELINE_TAG", "TAGS"]
 
@@ -81,7 +81,7 @@ def _model_name(info: Mapping[str, Any]) -> str:
 
 def _eval_results(metrics: dict[str, Any], info: Mapping[str, Any]) -> list[EvalResult]:
     """One EvalResult per mask_* / depth_* metric, filed under the task it measures."""
-    from maskdepth.metrics import METRIC_NAMES
+    from maskdepth.model.metrics import METRIC_NAMES
 
     dataset = str(info.get("eval_dataset") or info.get("dataset") or "unspecified")
     results = []
@@ -181,7 +181,7 @@ def _model_section(config: Mapping[str, Any], params: int | None) -> list[str]:
 def _metrics_section(metrics: dict[str, Any], eval_split: str | None) -> list[str]:
     if not metrics:
         return []
-    from maskdepth.metrics import HIGHER_IS_BETTER, METRIC_NAMES
+    from maskdepth.model.metrics import HIGHER_IS_BETTER, METRIC_NAMES
 
     lines = ["## Evaluation", ""]
     if eval_split:

@@ -20,7 +20,7 @@ from pytorch_msssim import ssim as _msssim_ssim
 from torch import Tensor
 
 from maskdepth.errors import TrainingError
-from maskdepth.model import WNetOutput
+from maskdepth.model.wnet import WNetOutput
 
 # SSIM window: the standard Gaussian window of Wang et al. (2004), 11 taps with sigma 1.5,
 # so our SSIM values are comparable with published ones. It fits every WNet output
@@ -34,7 +34,7 @@ SSIM_WIN_SIGMA = 1.5
 DICE_EPS = 1.0  # Laplace smoothing: an empty target with an empty prediction scores loss 0
 RMSE_EPS = 1e-8  # inside the sqrt, so d sqrt/dx stays finite when the error is exactly 0
 # Depth targets at or below this are "no depth" (the sky, t = 0): left out of the log term of
-# "bce+log" here and of abs-rel and delta<1.25 in maskdepth.metrics.
+# "bce+log" here and of abs-rel and delta<1.25 in maskdepth.model.metrics.
 DEPTH_EPS = 1e-3
 # Scales of the gradient-matching term of "bce+log+grad": the log-depth error's gradients are
 # compared at full size and at every 2nd, 4th and 8th pixel (Ranftl et al. 2020, MiDaS, use 4).
@@ -210,7 +210,7 @@ class LossConfig:
     ``total = mask_weight * mask_loss + depth_weight * depth_loss``; ``bce_weight`` and
     ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``
     and ``"bce+log+grad"``, ``grad_weight`` for ``"bce+log+grad"``.
-    The defaults are the shipped recipe, the same as :class:`maskdepth.config.TrainConfig`'s
+    The defaults are the shipped recipe, the same as :class:`maskdepth.training.config.TrainConfig`'s
     (mask ``bce+dice``; the seed used ``bce``).
     """
 

@@ -8,11 +8,11 @@ One loading entry point, :func:`load_model`, accepts
 - a seed checkpoint: a ``torch.save`` dict ``{'epoch', 'model_state_dict',
   'optimizer_state_dict', 'loss', 'acc'}`` or a bare state_dict, read with
   ``torch.load(weights_only=True)`` only; its config is inferred from the tensor shapes;
-- a Hub repo id ``owner/name`` (downloaded by :mod:`maskdepth.hub`).
+- a Hub repo id ``owner/name`` (downloaded by :mod:`maskdepth.hub.transfer`).
 
 Every path loads strictly: a missing, extra or mis-shaped tensor is a :class:`CheckpointError`
 naming what the file holds and what was expected, never a silently half-initialised model.
-Configs are checked by :meth:`maskdepth.model.WNetConfig.validate` before anything is allocated.
+Configs are checked by :meth:`maskdepth.model.wnet.WNetConfig.validate` before anything is allocated.
 """
 
 from __future__ import annotations
@@ -28,15 +28,21 @@ from safetensors.torch import save_file
 
 from maskdepth import fileio
 from maskdepth.errors import CheckpointError, InputError
-from maskdepth.hubapi import REPO_ID_RE
-from maskdepth.model import WNet, WNetConfig
-from maskdepth.weights import is_safetensors, read_safetensors, read_torch_checkpoint, safetensors_metadata
+from maskdepth.hub.api import REPO_ID_RE
+from maskdepth.hub.download import download
+from maskdepth.hub.weights import (
+    CARD_NAME,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    is_safetensors,
+    read_safetensors,
+    read_torch_checkpoint,
+    safetensors_metadata,
+)
+from maskdepth.model.wnet import WNet, WNetConfig
 
 __all__ = ["load_model", "save_model", "weights_state", "write_model_files"]
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
 
 _STEM_KEY = "inc.double_conv.0.weight"  # (base_width, in_channels, 3, 3)
 _HEAD_KEY = "outc_mask.conv.weight"  # (out_channels, base_width, 1, 1)
@@ -44,7 +50,7 @@ _CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".tar", ".safetensors", 
 
 
 # ----------------------------------------------------------------------------- loading
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"  # the default weights, in the repo
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"  # the default weights, in the repo
 SHIPPED_REPO = "maskdepth/wnet-maskdepth"  # the same weights on the Hub (README front matter: models:)
 
 
@@ -68,6 +74,7 @@ def load_model(
     cache_dir: str | os.PathLike | None = None,
     force_download: bool = False,
     local_files_only: bool = False,
+    model_class: type[WNet] = WNet,
 ) -> WNet:
     """Load a W-Net from a folder, a weights file, a seed checkpoint or a Hub repo id.
 
@@ -80,6 +87,7 @@ def load_model(
         revision: Hub branch, tag or commit (default: ``main``). Ignored for local sources.
         cache_dir, force_download, local_files_only: as for ``huggingface_hub.snapshot_download``
             (what ``WNet.from_pretrained`` passes on).
+        model_class: the class built (``maskdepth.WNet`` adds the Hub methods to the architecture).
 
     Returns:
         The model in ``eval()`` mode, float32, on ``device``.
@@ -92,12 +100,10 @@ def load_model(
     dev = _device(device)
     path = Path(source)
     if path.is_dir():
-        model = load_folder(path)
+        model = load_folder(path, model_class=model_class)
     elif path.is_file():
-        model = _load_file(path)
+        model = _load_file(path, model_class=model_class)
     elif _looks_like_repo_id(str(source)):
-        from maskdepth.hub import download  # the Hub layer builds on this module, not the reverse
-
         snapshot = download(
             str(source),
             token=token,
@@ -106,7 +112,7 @@ def load_model(
             force_download=force_download,
             local_files_only=local_files_only,
         )
-        model = load_folder(snapshot, source=f"Hub repo {source}")
+        model = load_folder(snapshot, source=f"Hub repo {source}", model_class=model_class)
     else:
         raise CheckpointError(
             f"Cannot load {str(source)!r}: no such file or folder, and not a Hub repo id (owner/name). "
@@ -135,7 +141,7 @@ def _looks_like_repo_id(text: str) -> bool:
     return bool(REPO_ID_RE.match(text)) and Path(text).suffix.lower() not in _CHECKPOINT_SUFFIXES
 
 
-def load_folder(folder: Path, *, source: str | None = None) -> WNet:
+def load_folder(folder: Path, *, source: str | None = None, model_class: type[WNet] = WNet) -> WNet:
     """Load ``config.json`` + ``model.safetensors`` from ``folder`` (strict)."""
     source = source or str(folder)
     weights = folder / WEIGHTS_NAME
@@ -156,20 +162,24 @@ def load_folder(folder: Path, *, source: str | None = None) -> WNet:
     else:
         config = _infer_config(state, source=source)
         fix = ""
-    return _build(state, config, source=source, fix=fix)
+    return _build(state, config, source=source, fix=fix, model_class=model_class)
 
 
-def _load_file(path: Path) -> WNet:
+def _load_file(path: Path, model_class: type[WNet] = WNet) -> WNet:
     """Load a ``.safetensors`` file or a ``torch.save`` checkpoint (weights_only)."""
     if path.name == WEIGHTS_NAME and (path.parent / CONFIG_NAME).is_file():
-        return load_folder(path.parent)  # the file of a saved folder: use its config too
+        return load_folder(
+            path.parent, model_class=model_class
+        )  # the file of a saved folder: use its config too
     if is_safetensors(path):
         state = read_safetensors(path, source=str(path))
         stored = _safetensors_config(path)
         config = stored or _infer_config(state, source=str(path))
-        return _build(state, config, source=str(path), fix="")
+        return _build(state, config, source=str(path), fix="", model_class=model_class)
     state = read_torch_checkpoint(path)
-    return _build(state, _infer_config(state, source=str(path)), source=str(path), fix="")
+    return _build(
+        state, _infer_config(state, source=str(path)), source=str(path), fix="", model_class=model_class
+    )
 
 
 def _safetensors_config(path: Path) -> WNetConfig | None:
@@ -241,9 +251,11 @@ def _check_config(raw: Any, source: str) -> WNetConfig:
         ) from None
 
 
-def _build(state: dict[str, torch.Tensor], config: WNetConfig, *, source: str, fix: str) -> WNet:
+def _build(
+    state: dict[str, torch.Tensor], config: WNetConfig, *, source: str, fix: str, model_class: type[WNet]
+) -> WNet:
     """Build ``WNet`` of ``config`` and load ``state`` into it with strict=True (float32)."""
-    model = WNet.from_config(config)
+    model = model_class.from_config(config)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -334,7 +346,7 @@ def save_model(
     Args:
         model: the W-Net to save (any device; saved from CPU copies).
         folder: destination folder; created if needed.
-        card: if given, the info dict for :func:`maskdepth.card.model_card`, written as ``README.md``.
+        card: if given, the info dict for :func:`maskdepth.hub.card.model_card`, written as ``README.md``.
         fp16: store floating tensors as float16 (half the size; loads back as float32).
 
     Returns:
@@ -344,7 +356,7 @@ def save_model(
         raise TypeError(f"save_model expects a maskdepth WNet, got {type(model).__name__}")
     readme = None
     if card is not None:
-        from maskdepth.card import model_card
+        from maskdepth.hub.card import model_card
 
         readme = model_card({"model_config": model.config, **card})
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from maskdepth.metrics import HIGHER_IS_BETTER, METRIC_NAMES
+from maskdepth.model.metrics import HIGHER_IS_BETTER, METRIC_NAMES
 
 INTERVAL = "95% Student-t interval over seeds (n - 1 degrees of freedom)"
 CONFIDENCE = 0.95

@@ -6,7 +6,7 @@
 ``MASTER_ADDR``, ``MASTER_PORT``) and joins the process group: backend ``nccl`` with one
 GPU per process where CUDA is present, ``gloo`` on CPUs. With ``WORLD_SIZE`` unset or 1
 nothing is initialised and every helper of :class:`Context` is a no-op, so the one
-training loop in :mod:`maskdepth.train` runs unchanged in a single process.
+training loop in :mod:`maskdepth.training.loop` runs unchanged in a single process.
 
 What the loop asks of this module, and why:
 - :meth:`Context.wrap`: DistributedDataParallel averages gradients across processes;

@@ -1,4 +1,4 @@
-"""The budget, the optimiser and the learning-rate schedules of the training loop (:mod:`maskdepth.train`)."""
+"""The budget, the optimiser and the learning-rate schedules of the training loop (:mod:`maskdepth.training.loop`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import Subset
 
-from maskdepth.config import TrainConfig
+from maskdepth.training.config import TrainConfig
 
 
 class Schedule:

@@ -18,6 +18,12 @@ from safetensors.torch import load_file
 
 from maskdepth.errors import CheckpointError
 
+# The files of a saved model folder (the save_pretrained layout).
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)  # what pull / load_model fetch from a repo
+
 __all__ = ["is_safetensors", "read_safetensors", "safetensors_metadata", "read_torch_checkpoint"]
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / torch.compile key prefixes

@@ -1,7 +1,7 @@
 """What the training loop reports: events during a run, its result at the end.
 
-The CLI (tqdm), the app (plots, previews) and :mod:`maskdepth.compare` consume these;
-``from maskdepth.train import StepEvent, ...`` works too.
+The CLI (tqdm), the app (plots, previews) and :mod:`maskdepth.compare.comparison` consume these;
+``from maskdepth.training.loop import StepEvent, ...`` works too.
 """
 
 from __future__ import annotations

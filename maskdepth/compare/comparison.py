@@ -5,13 +5,13 @@ dataset's sets, and (iii) BCE mask + SSIM depth, by eye, and asked whether a res
 should continue its learning rate or restart it. Here each variant is trained once per seed
 (seed ``k`` gives every variant the same model init, data order and held-out samples), its
 final weights are scored on held-out samples spread over the test split, and the verdict
-(:mod:`maskdepth.compare_stats`) names a difference only where its paired interval over the
+(:mod:`maskdepth.compare.stats`) names a difference only where its paired interval over the
 seeds excludes zero. "continue lr" vs "restart lr": both resume from the same half-trained
 run (one per seed) for the second half of the budget.
 
 Layout of a comparison folder: ``results.json``; ``<variant>/`` (seed index 0) and
 ``<variant>-seed<k>/`` run folders; ``_half[-seed<k>]/`` the resume pair's shared first half;
-``gallery/`` PNG tiles (:mod:`maskdepth.compare_gallery`).
+``gallery/`` PNG tiles (:mod:`maskdepth.compare.gallery`).
 """
 
 from __future__ import annotations
@@ -28,16 +28,17 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from maskdepth import compare_stats, fileio
-from maskdepth.compare_gallery import gallery_samples, spread, write_gallery
-from maskdepth.compare_variants import BASELINE, LR_PAIR, VARIANTS, Variant
+from maskdepth import fileio
+from maskdepth.compare import stats as compare_stats
+from maskdepth.compare.gallery import gallery_samples, spread, write_gallery
+from maskdepth.compare.variants import BASELINE, LR_PAIR, VARIANTS, Variant
 from maskdepth.data.transforms import split_dataset
 from maskdepth.errors import TrainingError
-from maskdepth.evaluate import evaluate
-from maskdepth.metrics import METRIC_NAMES
-from maskdepth.model import WNet
+from maskdepth.hub.pretrained import WNet
+from maskdepth.model.metrics import METRIC_NAMES
 from maskdepth.naming import slug
-from maskdepth.train import EvalEvent, StepEvent, TrainConfig, build_dataset, train
+from maskdepth.training.evaluate import evaluate
+from maskdepth.training.loop import EvalEvent, StepEvent, TrainConfig, build_dataset, train
 
 __all__ = [
     "BASELINE",
@@ -140,7 +141,7 @@ def final_model(run_dir: Path) -> WNet | None:
         model.load_state_dict(state["model"])
         return model.eval()
     if (run_dir / "model.safetensors").is_file():
-        from maskdepth.hub import load_model
+        from maskdepth.hub.transfer import load_model
 
         return load_model(run_dir)
     return None
@@ -334,7 +335,7 @@ def run_comparison(
 
 def load_comparison(folder: str | os.PathLike) -> ComparisonResult | None:
     """Read a comparison written by :func:`run_comparison` (None if there is none)."""
-    from maskdepth.runs import read_json
+    from maskdepth.training.runs import read_json
 
     folder = Path(folder)
     data = read_json(folder / "results.json")

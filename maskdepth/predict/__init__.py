@@ -1,0 +1,26 @@
+"""Prediction on any pair of photos: the predictor, its working resolution and refinement.
+
+- :mod:`~maskdepth.predict.predictor`: ``Predictor``, ``Prediction``, ``save_prediction`` and the depth colours;
+- :mod:`~maskdepth.predict.refine`: the working size, padding, guided upsampling to the photo's size.
+
+May import: ``maskdepth.model``, ``maskdepth.hub`` (to load weights), ``maskdepth.data.transforms``, the shared modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public names, imported on first use so that importing one module of the package stays light.
+_EXPORTS = {
+    "Predictor": "maskdepth.predict.predictor",
+    "Prediction": "maskdepth.predict.predictor",
+    "save_prediction": "maskdepth.predict.predictor",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
