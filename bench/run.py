@@ -1,6 +1,6 @@
 """maskdepth benchmark: training throughput, data pipeline, inference, app cold start, quality.
 
-    python bench/run.py [--quick] [--minutes 5 15] [--out bench/results.json] [--write-md BENCHMARKS.md]
+    python bench/run.py [--quick] [--minutes 5 15] [--out bench/results.json] [--write-benchmarks BENCHMARKS.md]
 
 Every comparison is measured in one run, interleaved, as a ratio with median and min-max.
 Prints a table and writes every raw measurement as JSON. ``--quick`` runs tiny budgets to
@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, SEED_DATA, SectionResult, machine_facts  # noqa: E402
-from bench.report import render_markdown, render_text  # noqa: E402
+from bench.report import render_markdown, render_text, replace_results, results_span  # noqa: E402
 
 SECTIONS = ("throughput", "step", "data", "inference", "cold", "quality")
 
@@ -55,7 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, help="results JSON (default bench/results.json, --quick bench/results-quick.json)"
     )
     p.add_argument(
-        "--write-md", type=Path, metavar="PATH", help="also write the report as Markdown (e.g. BENCHMARKS.md)"
+        "--write-benchmarks",
+        type=Path,
+        metavar="PATH",
+        help="rewrite only the results section of PATH (BENCHMARKS.md: between its results markers) from this run",
+    )
+    p.add_argument(
+        "--write-md", type=Path, metavar="PATH", help="also write the whole report as one Markdown page"
     )
     p.add_argument(
         "--pending", action="store_true", help="with --write-md: write the 'numbers pending' page and exit"
@@ -100,6 +106,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.out = ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
     if args.pending and not args.write_md:
         p.error("--pending needs --write-md PATH")
+    if args.write_benchmarks:  # checked now, not after an hour of measuring
+        if args.quick:
+            p.error("--write-benchmarks takes a full run's numbers; a --quick run's are not results")
+        try:
+            results_span(args.write_benchmarks.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            p.error(f"--write-benchmarks {args.write_benchmarks}: {e}")
     return args
 
 
@@ -229,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_md:
         args.write_md.write_text(render_markdown(results), encoding="utf-8")
         log(f"wrote {args.write_md}")
+    if args.write_benchmarks:
+        page = args.write_benchmarks.read_text(encoding="utf-8")
+        args.write_benchmarks.write_text(replace_results(page, results), encoding="utf-8")
+        log(f"rewrote the results section of {args.write_benchmarks}")
     return 0
 
 
