@@ -171,7 +171,7 @@ def shipped_config(out_dir: str | Path, **overrides: Any) -> Any:
     """
     from maskdepth.training.loop import TrainConfig
 
-    data = {"dataset": "synthetic", **SEED_DATA, **ROOM_SCENES}
+    data = {"dataset": "synthetic", **SEED_DATA, **ROOM_SCENES, "depth_loss": "bce"}
     return TrainConfig(**{**data, "out_dir": str(out_dir), **overrides})
 
 

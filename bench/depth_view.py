@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.depth_view --model checkpoints [--depth-views none,128,ensemble] [-n 48]
 
-Synthetic test samples rendered at 320x240 (the scene mix of stages H-J, train-v1, as two shots, the held-out street
-family as two shots, and the classic rooms with exact pastes) are written as PNG pairs and
+Synthetic test samples rendered at 320x240 (the full scene mix as plain two shots, the held-out street
+family as plain two shots, and the classic rooms with exact pastes) are written as PNG pairs and
 predicted at the default working resolution (256 px long side); the depth is taken either from
 that same forward ("none"), from a second forward whose long side is the given number, or from
 the Predictor's default "ensemble" (views at every multiple of 32 across the trained range, each
@@ -29,9 +29,12 @@ from bench import real_depth
 from maskdepth.data import spread
 from maskdepth.data.synthetic import SyntheticScenes
 from maskdepth.data.transforms import split_dataset
+from maskdepth.data.twoshot import TwoShot
 from maskdepth.predict.predictor import Predictor
 
-SETS = {"mix 2-shot": ("train-v1", True), "street 2-shot": ("heldout", True), "rooms exact": (None, False)}
+# Plain two shots: the camera effects and ground shadows only.
+PLAIN = TwoShot(wall_shadow_p=0, black_edge_p=0, camouflage_p=0, relight_p=0)
+SETS = {"mix 2-shot": ("all", PLAIN), "street 2-shot": ("heldout", PLAIN), "rooms exact": ("rooms", False)}
 
 
 def write_sets(folder: Path, n: int) -> dict[str, list[tuple[Path, Path, np.ndarray]]]:

@@ -7,9 +7,10 @@ Columns, each on data the model never trained on:
   (``evaluate --limit`` takes the same spread), at 64 px unless the column says otherwise:
   ``rooms`` one image + its paste in the room scenes (the first shipped model's home ground:
   ``evaluate --scene-families rooms --no-two-shot --size 64``), also at 128 px (the depth view's
-  scale); ``mix 2-shot`` the training mix of stages H-J as two shots (``evaluate --scene-families
-  train-v1 --two-shot-recipe v1 --size 64``); ``street 2-shot`` the held-out family (never trained
-  on) as two shots, at 64 and 128 px (``evaluate --scene-families heldout --two-shot-recipe v1``);
+  scale); ``mix 2-shot`` the full training mix as plain two shots (``evaluate --scene-families
+  all --wall-shadows 0 --black-edges 0 --camouflage 0 --relight 0 --size 64``); ``street 2-shot``
+  the held-out family (never trained on) as plain two shots, at 64 and 128 px (``evaluate
+  --scene-families heldout`` and the same four shares at 0);
 - real photos: ``real pairs`` bench/real_pairs.py (held-out Gradio photos as two shots, through
   the CLI at its defaults); ``check set`` bench/predict_quality.py's 12 scikit-image pastes at
   the default 256 px, exact and as two shots;
@@ -36,12 +37,13 @@ from maskdepth.hub.transfer import load_model
 from maskdepth.training.config import TrainConfig
 from maskdepth.training.evaluate import evaluate
 
-# Two-shot recipe v1: the sets every stage of the shipped model was scored on (so the rows compare).
-DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1, "two_shot_recipe": "v1"}
+# Plain two shots (camera effects and ground shadows only), the same for every model so the rows compare.
+DATA = {"backgrounds": 100, "foregrounds": 100, "positions": 20, "steps": 1}
+DATA |= {"wall_shadows": 0.0, "black_edges": 0.0, "camouflage": 0.0, "relight": 0.0}
 SYNTHETIC = {  # column -> (scene families, two shots, size)
     "rooms": ("rooms", False, 64),
     "rooms 128": ("rooms", False, 128),
-    "mix 2-shot": ("train-v1", True, 64),  # the mix of stages H-J, so rows compare
+    "mix 2-shot": ("all", True, 64),
     "street 2-shot": ("heldout", True, 64),
     "street 2-shot 128": ("heldout", True, 128),
 }
@@ -52,7 +54,7 @@ def synthetic(model_dir: str, limit: int) -> dict[str, dict[str, float]]:
     out = {}
     for column, (families, two_shot, size) in SYNTHETIC.items():
         cfg = TrainConfig(**DATA, scene_families=families, two_shot=two_shot, size=size)
-        _, test = split_dataset(build_dataset(cfg), cfg.test_fraction, seed=cfg.seed)
+        _, test = split_dataset(build_dataset(cfg.data_settings()), cfg.test_fraction, seed=cfg.seed)
         subset = Subset(test, spread(list(range(len(test))), limit))
         out[column] = evaluate(model, subset, loss_cfg=cfg.loss_config(), batch_size=32).metrics
     return out

@@ -235,7 +235,8 @@ def test_sources_resolve_and_are_allow_listed_on_a_space(ctx: AppContext, tmp_pa
 
 
 def test_cli_command_reproduces_the_config() -> None:
-    from maskdepth.__main__ import build_parser, config_from_args
+    from maskdepth.__main__ import build_parser
+    from maskdepth.training.settings import config_from_args
 
     cfg = TrainConfig(
         steps=7,
@@ -535,7 +536,8 @@ def test_api_lists_only_named_described_endpoints(server: str) -> None:
 def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
     from gradio_client import Client
 
-    from maskdepth.training.config import settings
+    from maskdepth.training.recipes import load_recipe
+    from maskdepth.training.settings import settings
 
     info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
     names = [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
@@ -549,13 +551,13 @@ def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
     assert all(p["parameter_has_default"] for p in params.values()), [
         n for n, p in params.items() if not p["parameter_has_default"]
     ]
-    for name, value in train_tab.APP_DEFAULTS.items():
+    for name, value in load_recipe(train_tab.TAB_RECIPE).items():  # recipes/browser.toml's values
         if name in params:
             assert params[name]["parameter_default"] == value, name
 
 
 def test_train_controls_come_from_the_settings() -> None:
-    from maskdepth.training.config import setting
+    from maskdepth.training.settings import setting
 
     ctx = context.make_context(ROOT / "checkpoints", ROOT / "nothing-here", on_space=False)
     with gr.Blocks():
@@ -569,7 +571,7 @@ def test_train_controls_come_from_the_settings() -> None:
     )
     assert isinstance(controls["mask_loss"], gr.Radio | gr.Dropdown)
     assert [value for _, value in controls["mask_loss"].choices] == list(setting("mask_loss").choices)
-    assert controls["eval_every"].value == train_tab.APP_DEFAULTS["eval_every"]
+    assert controls["eval_every"].value == train_tab.tab_defaults()["eval_every"]
     cfg = train_tab.build_config(ctx, dataset="synthetic", **tiny_train_controls(eval_every=0))
     assert cfg.eval_every is None and cfg.steps == 3 and cfg.mask_loss == setting("mask_loss").default
     with pytest.raises(InputError, match="unknown"):

@@ -279,13 +279,14 @@ def test_no_command_is_a_usage_error(capsys) -> None:
     assert "usage:" in capsys.readouterr().err
 
 
-# ---- the settings metadata (maskdepth.training.config) ---------------------------------------------------------
+# ---- the settings metadata (maskdepth.training.settings) -------------------------------------------------------
 
 
 def test_every_config_field_has_metadata_and_the_cli_keeps_its_flags() -> None:
     import dataclasses
 
-    from maskdepth.training.config import TrainConfig, setting, settings
+    from maskdepth.training.config import TrainConfig
+    from maskdepth.training.settings import setting, settings
 
     assert [s.name for s in settings()] == [f.name for f in dataclasses.fields(TrainConfig)]
     assert setting("num_workers").flag == "--workers" and setting("out_dir").flag == "--out"
@@ -300,14 +301,38 @@ def test_every_config_field_has_metadata_and_the_cli_keeps_its_flags() -> None:
     assert {s.flag for s in settings() if s.cli} <= flags
 
 
-def _train_parser():
+def _train_parser(command: str = "train"):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    return sub.choices["train"]
+    return sub.choices[command]
+
+
+def test_evaluate_and_compare_take_only_the_settings_that_mean_something_to_them() -> None:
+    flags = {
+        command: {flag for action in _train_parser(command)._actions for flag in action.option_strings}
+        for command in ("train", "evaluate", "compare")
+    }
+    # evaluate scores a saved model: the data, its split, the losses it reports, the batch.
+    assert {"--scene-families", "--relight", "--size", "--seed", "--mask-loss", "--batch-size"} <= flags[
+        "evaluate"
+    ]
+    assert {"--lr", "--minutes", "--resume", "--base-width", "--min-size", "--precision"}.isdisjoint(
+        flags["evaluate"]
+    )
+    # compare trains variants that set their own losses, parts and resume.
+    assert {"--scene-families", "--no-two-shot", "--lr", "--steps", "--base-width", "--seeds"} <= flags[
+        "compare"
+    ]
+    assert {"--mask-loss", "--grad-weight", "--parts", "--resume", "--resume-lr", "--sync-bn"}.isdisjoint(
+        flags["compare"]
+    )
+    assert "--config" in flags["train"] and "--config" not in flags["evaluate"] | flags["compare"]
+    assert {"--two-shot", "--no-two-shot", "--flips", "--no-flips"} <= flags["train"]  # both ways
 
 
 def test_to_cli_args_round_trips_through_the_parser() -> None:
-    from maskdepth.training.config import TrainConfig, config_from_args, to_cli_args
+    from maskdepth.training.config import TrainConfig
+    from maskdepth.training.settings import config_from_args, to_cli_args
 
     cfg = TrainConfig(
         steps=7,

@@ -145,6 +145,24 @@ def test_shipped_command_trains_every_run_at_least_300_steps_with_3_seeds() -> N
     assert command[-2:] == ["--out", "comparisons/default"]
 
 
+def test_the_compare_tabs_command_reproduces_the_shipped_comparison() -> None:
+    """The command the Compare tab shows is the one comparisons/default records, and today's CLI reads it
+    into the base config that comparison ran with (the losses aside: every variant sets its own)."""
+    from maskdepth.__main__ import build_parser
+    from maskdepth.training.settings import config_from_args
+
+    shipped = json.loads(
+        (Path(__file__).resolve().parents[1] / "comparisons/default/results.json").read_text()
+    )
+    assert shipped_command() == shipped["command"]
+    args = build_parser().parse_args(shipped_command().split()[3:])
+    base = config_from_args(args, out_dir=args.out).to_dict()
+    recorded = {k: v for k, v in shipped["base_config"].items() if k not in ("mask_loss", "depth_loss")}
+    assert {k: base[k] for k in recorded} == recorded
+    assert (base["scene_families"], base["two_shot"], base["min_size"]) == ("rooms", False, 0)
+    assert args.seeds == shipped["budget"]["seeds"]
+
+
 def test_cli_compare_takes_seeds(tmp_path: Path, capsys) -> None:
     from maskdepth.__main__ import main
 

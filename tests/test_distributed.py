@@ -201,7 +201,7 @@ def test_sharded_evaluation_equals_one_process_scoring_everything(
     model = WNet(**state["model_config"])
     model.load_state_dict(state["model"])
     cfg = TrainConfig(**TINY)
-    _, test_split = split_dataset(build_dataset(cfg), cfg.test_fraction, seed=cfg.seed)
+    _, test_split = split_dataset(build_dataset(cfg.data_settings()), cfg.test_fraction, seed=cfg.seed)
     result = evaluate(model, test_split, loss_cfg=cfg.loss_config(), batch_size=len(test_split))
     assert last["test_loss"] == pytest.approx(result.loss, rel=1e-5)
     assert last["metrics"] == pytest.approx(result.metrics, rel=1e-5, abs=1e-7)

@@ -311,6 +311,7 @@ def _app_folder(root: Path) -> Path:
         "maskdepth/data/synthetic.py": "",
         "maskdepth/__pycache__/model.cpython-311.pyc": "bytecode",
         "examples/a_bg.jpg": "jpeg",
+        "recipes/browser.toml": "minutes = 2\n",
         "tests/test_app.py": "",
         "bench/run.py": "",
         "runs/r/config.json": "{}",
@@ -339,6 +340,7 @@ def test_publish_space_uploads_only_what_a_space_needs(fake_hub: FakeHub, tmp_pa
         "examples/a_bg.jpg",
         "maskdepth/__init__.py",
         "maskdepth/data/synthetic.py",
+        "recipes/browser.toml",
         "requirements.txt",
     ]
     published = hub.publish_space("alice/demo", app, token=TOKEN)
@@ -379,7 +381,7 @@ def test_cli_publish_space_with_the_model_repo(
     args = ["publish-space", "alice/demo", "--app-folder", str(app), "--model", str(app / "checkpoints")]
     assert main([*args, "--model-repo", "alice/weights"]) == 0
     out = capsys.readouterr().out
-    assert f"{fake_hub.endpoint}/spaces/alice/demo" in out and "uploaded 9 files" in out
+    assert f"{fake_hub.endpoint}/spaces/alice/demo" in out and "uploaded 10 files" in out
     assert set(fake_hub.repos["alice/weights"].files) >= {"config.json", "model.safetensors", "README.md"}
     card = ModelCard(fake_hub.repos["alice/weights"].files["README.md"].decode())
     assert card.data.library_name == "maskdepth" and 'load_model("alice/weights")' in card.text

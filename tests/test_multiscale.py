@@ -43,7 +43,7 @@ def test_batches_keep_the_order_and_one_deterministic_shape_each() -> None:
 
 
 def test_a_sample_at_another_shape_is_the_same_scene_rendered_there() -> None:
-    ds = SyntheticScenes(3, 2, 2, size=64, families="train", two_shot=True)
+    ds = SyntheticScenes(3, 2, 2, size=64, families="all", two_shot=True)
     same = ds.at_shape((64, 64))
     a, b = ds[5], same[5]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -58,7 +58,7 @@ def test_every_shape_caches_the_same_number_of_renders_within_the_budget() -> No
     assert n >= 200  # the training mix of 100 scenes (plus their classic rooms) fits at every shape
     assert n * sum(background_bytes(s) for s in shapes) <= 3 * 1024**3
     assert cache_renders(shapes, budget=0) == 4  # never fewer than a batch's few backgrounds
-    ds = SyntheticScenes(3, 2, 2, size=64, families="train")
+    ds = SyntheticScenes(3, 2, 2, size=64, families="all")
     data = AtShapes(Subset(ds, [0, 1]), shapes)
     data[(0, (96, 128))]
     assert data._views[(96, 128)].cache_size == n

@@ -10,8 +10,9 @@ import pytest
 from support.models import tiny_model
 
 from maskdepth import WNet
+from maskdepth.hub.card import card_info
 from maskdepth.hub.transfer import save_model
-from maskdepth.training.runs import card_info, list_runs, write_run_card
+from maskdepth.training.runs import list_runs, write_run_card
 
 
 @pytest.fixture(scope="module")

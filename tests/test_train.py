@@ -135,7 +135,7 @@ def test_best_weights_load_and_reproduce_the_best_test_loss(tiny_run) -> None:
     saved = load_file(str(Path(cfg.out_dir) / "model.safetensors"))
     assert all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
 
-    dataset = build_dataset(cfg)
+    dataset = build_dataset(cfg.data_settings())
     _, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
     eval_set = Subset(dataset, list(test_split.indices)[: cfg.eval_samples])
     scored = evaluate(model, eval_set, loss_cfg=cfg.loss_config(), batch_size=32)

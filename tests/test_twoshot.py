@@ -10,16 +10,13 @@ from PIL import Image
 from scipy import ndimage
 
 from maskdepth.data.twoshot import (
-    RECIPES,
     TwoShot,
     blur,
     camera_shot,
     cast_shadow,
     light_field,
     misalign,
-    recolour,
     relight,
-    two_shot_settings,
     two_shots,
     wall_shadow,
 )
@@ -105,27 +102,6 @@ def test_wall_shadow_is_the_silhouette_moved_beside_the_object_not_on_it() -> No
     assert np.array_equal(wall_shadow(fg_bg, np.zeros_like(mask), 0), fg_bg)
 
 
-def test_recipe_v1_keeps_the_first_two_shot_pairs_and_v2_differs(scene) -> None:
-    bg, fg_bg, mask = scene
-    for seed in range(8):  # v1 draws exactly what TwoShot() drew: the older stages' commands still reproduce
-        old, v1 = two_shots(bg, fg_bg, seed, mask), two_shots(bg, fg_bg, seed, mask, two_shot_settings("v1"))
-        assert all(np.array_equal(x, y) for x, y in zip(old, v1, strict=True))
-    from maskdepth.data.synthetic import RECIPE_NOTES
-    from maskdepth.training.config import TWO_SHOT_RECIPES
-
-    assert set(TWO_SHOT_RECIPES) == set(RECIPES)  # the CLI's choices are the recipes that exist
-    assert set(RECIPE_NOTES) == set(RECIPES) - {"v1"}  # describe() names every recipe but the first
-    v2, v3 = two_shot_settings("v2"), two_shot_settings()
-    assert (v2.wall_shadow_p, v2.black_edge_p, v2.camouflage_p) == (pytest.approx(0.4), pytest.approx(0.2), 0)
-    assert v3 == dataclasses.replace(v2, camouflage_p=pytest.approx(0.15))  # v3 is v2 with camouflage
-    assert two_shot_settings("v4") == dataclasses.replace(v3, relight_p=pytest.approx(0.5))  # v4: v3, relit
-    assert two_shot_settings("v5") == dataclasses.replace(
-        two_shot_settings("v4"), recolour_p=pytest.approx(0.4)
-    )
-    with pytest.raises(ValueError, match="unknown two-shot recipe 'sky'; choose one of v3, v4, v5, v2, v1"):
-        two_shot_settings("sky")
-
-
 def test_black_edges_only_where_the_moved_background_has_no_pixels(scene) -> None:
     bg = scene[0] * 0.8 + 0.1  # no black pixels of its own
     for seed in range(6):
@@ -196,27 +172,6 @@ def test_relight_lights_both_shots_alike(scene) -> None:
     np.testing.assert_allclose(bg2[outside], fg_bg2[outside], atol=1e-6)
 
 
-def test_recolour_changes_colour_alike_in_both_shots_and_keeps_brightness(scene) -> None:
-    bg, fg_bg, mask = scene
-    greys = turned = 0
-    for seed in range(30):
-        bg2, fg_bg2 = recolour([bg, fg_bg], seed)
-        assert bg2.dtype == np.float32 and bg2.shape == bg.shape
-        outside = mask < 0.5  # the pair still differs only at the object
-        np.testing.assert_allclose(bg2[outside], fg_bg2[outside], atol=1e-6)
-        unclipped = (bg2 > 0.01).all(-1) & (bg2 < 0.99).all(-1)
-        np.testing.assert_allclose(
-            bg2.mean(-1)[unclipped], bg.mean(-1)[unclipped], atol=1e-5
-        )  # brightness kept
-        if np.allclose(bg2, bg2.mean(-1, keepdims=True), atol=1e-6):
-            greys += 1
-        else:
-            assert np.abs(bg2 - bg).max() > 0.02  # the colours did change
-            turned += 1
-    assert 4 <= greys <= 18 and turned >= 12  # 1 in 3 grey
-    np.testing.assert_array_equal(recolour([bg], 4)[0], recolour([bg], 4)[0])  # deterministic per seed
-
-
 @pytest.mark.parametrize("sigma", [0.5, 1.3, 2.5])
 def test_blur_is_a_gaussian(sigma: float) -> None:
     a = np.random.default_rng(1).random((20, 30, 3)).astype(np.float32)
@@ -225,21 +180,20 @@ def test_blur_is_a_gaussian(sigma: float) -> None:
     np.testing.assert_allclose(blur(a[..., 0], sigma), expected[..., 0], atol=1e-5)
 
 
-def test_the_config_picks_where_shadows_fall() -> None:
+def test_the_config_sets_the_two_shot_effects() -> None:
     from maskdepth.data import build_dataset
     from maskdepth.errors import TrainingError
     from maskdepth.training.config import TrainConfig
 
-    data = {"backgrounds": 2, "foregrounds": 2, "positions": 1, "steps": 1, "scene_families": "train"}
-    v3 = build_dataset(TrainConfig(**data))
-    assert v3.two_shot == two_shot_settings("v3") and "recipe v3" in v3.describe()
-    v2 = build_dataset(TrainConfig(**data, two_shot_recipe="v2"))
-    assert v2.two_shot == two_shot_settings("v2") and "recipe v2:" in v2.describe()
-    assert "v3" not in v2.describe()
-    v1 = build_dataset(TrainConfig(**data, two_shot_recipe="v1"))
-    assert v1.two_shot == TwoShot() and "recipe" not in v1.describe()
-    assert build_dataset(TrainConfig(**data, two_shot=False)).two_shot is None
-    with pytest.raises(
-        TrainingError, match="unknown two_shot_recipe 'sky'; choose one of v3, v4, v5, v2, v1"
-    ):
-        TrainConfig(**data, two_shot_recipe="sky")
+    data = {"backgrounds": 2, "foregrounds": 2, "positions": 1, "steps": 1, "scene_families": "all"}
+    shipped = build_dataset(TrainConfig(**data).data_settings())  # the defaults: the shipped effects
+    assert shipped.two_shot == TwoShot()
+    assert (TwoShot().wall_shadow_p, TwoShot().black_edge_p) == (pytest.approx(0.4), pytest.approx(0.2))
+    assert (TwoShot().camouflage_p, TwoShot().relight_p) == (pytest.approx(0.15), pytest.approx(0.5))
+    assert "two shots (wall shadows 0.4, black edges 0.2, camouflage 0.15, relit 0.5)" in shipped.describe()
+    plain = build_dataset(TrainConfig(**data, wall_shadows=0, camouflage=0, relight=0).data_settings())
+    assert plain.two_shot == dataclasses.replace(TwoShot(), wall_shadow_p=0, camouflage_p=0, relight_p=0)
+    assert "wall shadows 0, black edges 0.2, camouflage 0, relit 0" in plain.describe()
+    assert build_dataset(TrainConfig(**data, two_shot=False).data_settings()).two_shot is None
+    with pytest.raises(TrainingError, match="relight is a share of the samples, 0..1, got 1.5"):
+        TrainConfig(**data, relight=1.5)

@@ -57,9 +57,11 @@ DEFAULT_SEEDS = 3
 SCORE_SAMPLES = 512  # held-out samples (spread over each seed's test split) scoring the final weights
 CURVE_EVALS = 6  # evaluations during a run with a step budget: the held-out curves
 CURVE_POINTS = 60  # training-loss points kept per run (means of consecutive steps)
-# The shipped comparison (comparisons/default): width 16, so 8 variants x 3 seeds x 300 steps of batch 32
-# take ~28 minutes on 2 CPU cores in bf16 (~130 images/s; ~40 minutes at fp32's ~89 images/s).
-SHIPPED_ARGS = ("--base-width", "16", "--steps", "300", "--batch-size", "32", "--eval-samples", "128")
+# The shipped comparison (comparisons/default, its results.json records the command): room scenes with
+# exact pastes, width 16, so 8 variants x 3 seeds x 300 steps of batch 32 take about an hour on 2 CPU
+# cores (BENCHMARKS.md, "Loss variants").
+SHIPPED_ARGS = ("--scene-families", "rooms", "--no-two-shot", "--base-width", "16", "--steps", "300")
+SHIPPED_ARGS += ("--batch-size", "32", "--eval-samples", "128")
 
 
 def shipped_command(out: str | os.PathLike = "comparisons/default") -> str:
@@ -156,7 +158,7 @@ def _train_seed(
     cfg0 = dataclasses.replace(base, seed=seed)
     if cfg0.eval_every is None and cfg0.steps is not None:  # a few held-out points per run: the curves
         cfg0 = dataclasses.replace(cfg0, eval_every=max(1, math.ceil(cfg0.steps / CURVE_EVALS)))
-    dataset = build_dataset(cfg0)
+    dataset = build_dataset(cfg0.data_settings())
     _, test_split = split_dataset(dataset, cfg0.test_fraction, seed=seed)  # the split train() makes
     scored = Subset(dataset, spread(list(test_split.indices), SCORE_SAMPLES))
     halves: dict[str, tuple[Path, _Recorder, float, int]] = {}
@@ -278,7 +280,7 @@ def run_comparison(
     results, baseline, lr = _assemble(per_seed, variants)
     gallery: dict = {}
     if per_seed and per_seed[0]:
-        dataset = build_dataset(base)
+        dataset = build_dataset(base.data_settings())
         _, test_split = split_dataset(dataset, base.test_fraction, seed=base.seed)
         models = {n: final_model(folder / e["run_dir"]) for n, e in per_seed[0].items()}
         models = {n: m for n, m in models.items() if m is not None}
@@ -335,7 +337,7 @@ def run_comparison(
 
 def load_comparison(folder: str | os.PathLike) -> ComparisonResult | None:
     """Read a comparison written by :func:`run_comparison` (None if there is none)."""
-    from maskdepth.training.runs import read_json
+    from maskdepth.fileio import read_json
 
     folder = Path(folder)
     data = read_json(folder / "results.json")

@@ -1,6 +1,6 @@
 """Datasets: the embedded synthetic scenes and the seed's / plain folder layouts.
 
-:func:`build_dataset` opens the data set a :class:`~maskdepth.training.config.TrainConfig` names,
+:func:`build_dataset` opens the data set a :class:`DataSettings` names (``TrainConfig.data_settings()``),
 :func:`describe_dataset` gives its one-line description, :func:`split_parts` cuts a split into
 the parts trained one after another (seed variant ii), :func:`spread` picks an evaluation subset
 spread over a split.
@@ -8,24 +8,23 @@ spread over a split.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 from torch.utils.data import Dataset, Subset
 
 from maskdepth.data.synthetic import DEPTH_CONVENTION, Z_REF, SyntheticScenes
 from maskdepth.data.transforms import JointAugment, model_input, split_dataset
-from maskdepth.data.twoshot import two_shot_settings
+from maskdepth.data.twoshot import TwoShot
 from maskdepth.errors import TrainingError
-
-if TYPE_CHECKING:
-    from maskdepth.training.config import TrainConfig
 
 __all__ = [
     "DEPTH_CONVENTION",
     "Z_REF",
+    "DataSettings",
     "JointAugment",
     "SyntheticScenes",
+    "TwoShot",
     "build_dataset",
     "describe_dataset",
     "model_input",
@@ -35,22 +34,37 @@ __all__ = [
 ]
 
 
-def build_dataset(cfg: TrainConfig) -> Dataset:
-    """The dataset a config names: the synthetic generator or a folder (seed or plain layout)."""
-    if cfg.dataset == "synthetic":
+@dataclass(frozen=True)
+class DataSettings:
+    """What :func:`build_dataset` needs to open a data set; the synthetic fields matter for "synthetic" only."""
+
+    dataset: str  # "synthetic" (the embedded generator) or a folder in the seed's or plain layout
+    size: int  # side of the square samples, pixels
+    backgrounds: int
+    foregrounds: int
+    positions: int
+    flips: bool
+    seed: int  # the generator's seed (TrainConfig.data_seed)
+    scenes: str  # "rooms" or a mix of maskdepth.data.families.MIXES
+    two_shot: TwoShot | None  # None: one image and the same image with a paste
+
+
+def build_dataset(settings: DataSettings) -> Dataset:
+    """The data set ``settings`` name: the synthetic generator or a folder (seed or plain layout)."""
+    if settings.dataset == "synthetic":
         return SyntheticScenes(
-            backgrounds=cfg.backgrounds,
-            foregrounds=cfg.foregrounds,
-            positions=cfg.positions,
-            flips=cfg.flips,
-            size=cfg.size,
-            seed=cfg.data_seed,
-            families=None if cfg.scene_families == "rooms" else cfg.scene_families,
-            two_shot=two_shot_settings(cfg.two_shot_recipe) if cfg.two_shot else False,
+            backgrounds=settings.backgrounds,
+            foregrounds=settings.foregrounds,
+            positions=settings.positions,
+            flips=settings.flips,
+            size=settings.size,
+            seed=settings.seed,
+            families=settings.scenes,
+            two_shot=settings.two_shot or False,
         )
     from maskdepth.data.folder import open_folder_dataset
 
-    return open_folder_dataset(cfg.dataset, size=cfg.size)
+    return open_folder_dataset(settings.dataset, size=settings.size)
 
 
 def describe_dataset(ds: Dataset) -> str:

@@ -32,7 +32,7 @@ MAX_ASPECT = 2.0
 # Memory for cached background renders over all shapes together; each shape keeps the same
 # number of renders (cache_renders). 3 GiB holds 273 per shape for the 9 shapes of 96-160 px, so
 # a 100-scene mix (100 scenes plus their classic rooms: 200 renders) always hits the cache once
-# warm; a miss costs ~45-55 ms a sample against ~10 ms for a hit (BENCHMARKS.md, stage H).
+# warm; a miss costs ~45-55 ms a sample against ~10 ms for a hit (BENCHMARKS.md, "Training").
 CACHE_BYTES = 3 * 1024**3
 
 

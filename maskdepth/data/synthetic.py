@@ -11,7 +11,9 @@ the same with generated scenes, so every sample has an exact mask and an exact d
   with a height in metres; it stands upright on the floor at a sampled position, so it
   is scaled by perspective and its depth is set by where it stands (plus a small bulge).
 
-Sample ``i`` is a pure function of (seed, i): the same on every machine.
+Sample ``i`` is a pure function of (seed, i): the same on every machine. With ``families`` the
+generator draws other kinds of scene too (:mod:`maskdepth.data.families`), and with ``two_shot``
+bg and fg_bg become two photographs (:mod:`maskdepth.data.twoshot`).
 Depth convention: see :data:`DEPTH_CONVENTION`.
 """
 
@@ -24,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from maskdepth.data.compose import compose, defocus, furnish
-from maskdepth.data.families import FAMILIES, family_of, resolve
+from maskdepth.data.families import FAMILIES, Family, family_of, resolve
 from maskdepth.data.families.room import render_background
 from maskdepth.data.geometry import (
     DEPTH_CONVENTION,
@@ -35,16 +37,12 @@ from maskdepth.data.geometry import (
     downsample,
 )
 from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, place, project
-from maskdepth.data.twoshot import RECIPES, TwoShot, recolour, relight, two_shots
+from maskdepth.data.twoshot import TwoShot, relight, two_shots
 
 NOTHING_PASTED = 0.05  # share of scene-family samples where the composite is the scene itself
-# What describe() says of a two-shot recipe (maskdepth.data.twoshot.RECIPES); v1 says nothing more.
-RECIPE_NOTES = {
-    "v2": "shadows on walls too, black borders",
-    "v3": "v2 and camouflaged objects",
-    "v4": "v3 and scenes relit",
-    "v5": "v4 and scenes recoloured",
-}
+# One sample's random streams, spawned from SeedSequence([seed, i]): each choice draws from its own,
+# so turning one effect on or off (or changing its share) leaves every other draw of the sample alone.
+STREAMS = ("family", "scene", "camouflage", "relight", "clean", "shots")
 
 __all__ = [
     "DEPTH_CONVENTION",
@@ -82,17 +80,19 @@ class SyntheticScenes(Dataset):
     Each item is the sample dict: ``bg``, ``fg_bg`` (3, H, W), ``mask``, ``depth`` (1, H, W),
     float32 in [0, 1]; ``size`` is a side or (H, W).
 
-    The defaults reproduce the shipped generator exactly (one object pasted into a room). Options:
+    The defaults are the seed's recipe on room scenes (one object, its exact paste). The shipped
+    model's data is ``families="all", two_shot=True`` (TrainConfig's defaults). Options:
 
-    - ``families``: a mix name from :data:`maskdepth.data.families.MIXES` (``"train"`` the training
-      mix, ``"heldout"`` the evaluation-only family, ...) or a list of names from
-      :data:`~maskdepth.data.families.FAMILIES`; scenes then also get several
+    - ``families``: a mix name from :data:`maskdepth.data.families.MIXES` (``"all"`` the training
+      mix, ``"heldout"`` the evaluation-only family, ...; ``"rooms"`` or None: the default) or a list
+      of names from :data:`~maskdepth.data.families.FAMILIES`; scenes then also get several
       objects at different depths that occlude one another, photo-textured objects, soft edges,
       haze and depth of field (see :mod:`maskdepth.data.compose`); up to ``Family.scene_objects``
       objects that belong to the scene (in both photos, not in the mask); and in
       :data:`NOTHING_PASTED` of the samples nothing is pasted at all (an empty mask).
-    - ``two_shot``: True or a :class:`~maskdepth.data.twoshot.TwoShot`: bg and fg_bg become two
-      photos (shadow, misalignment, exposure, noise, JPEG; see :mod:`maskdepth.data.twoshot`).
+    - ``two_shot``: True (:class:`~maskdepth.data.twoshot.TwoShot`'s defaults) or a ``TwoShot``: bg
+      and fg_bg become two photos (shadow, misalignment, exposure, noise, JPEG), and the scene
+      families' samples are camouflaged and relit in the shares it gives.
     """
 
     def __init__(
@@ -116,20 +116,18 @@ class SyntheticScenes(Dataset):
         self.backgrounds, self.foregrounds, self.positions = backgrounds, foregrounds, positions
         self.flips = 2 if flips else 1
         self.size, self.shape, self.seed = size, shape, seed
+        families = None if families == "rooms" else families
         self.families = None if families is None else resolve(families)
         self._families_arg = families  # as given: a mix name keeps its own weights in at_shape's copies
-        # The classic family's share is drawn per sample, on every background (so all rooms of the
-        # first generator's set are seen); the other families share out the backgrounds.
+        # The classic family's share is drawn per sample, on every background (so every room of the
+        # set is seen); the other families share out the backgrounds by their own weights.
         self._classic, self._by_background = None, self.families
         if self.families is not None:
             pairs = list(zip(*self.families, strict=True))
             classic = [(n, w) for n, w in pairs if FAMILIES[n].classic]
             others = [(n, w) for n, w in pairs if not FAMILIES[n].classic]
             if classic and others:
-                self._classic, self._by_background = (
-                    classic[0],
-                    resolve(dict(others)),
-                )  # the mix's own weights
+                self._classic, self._by_background = classic[0], resolve(dict(others))
         self.two_shot = TwoShot() if two_shot is True else (two_shot or None)
         self.cache_size = cache_size  # backgrounds kept rendered (memory bound for large sets)
         self._bg_cache: dict[tuple[str, int], tuple[Background, np.ndarray]] = {}
@@ -155,12 +153,10 @@ class SyntheticScenes(Dataset):
         """One line for model cards and logs."""
         h, w = self.shape
         scenes = "rooms" if self.families is None else "scenes (" + ", ".join(self.families[0]) + ")"
-        recipe = next((name for name, r in RECIPES.items() if r == self.two_shot), None)
         return (
             f"maskdepth synthetic scenes (seed {self.seed}): {self.backgrounds} {scenes} x {self.foregrounds} "
             f"objects x {self.positions} positions x {self.flips} flips = {len(self)} samples at {h}x{w}"
-            + (", two shots" if self.two_shot else "")
-            + (f" (recipe {recipe}: {RECIPE_NOTES[recipe]})" if recipe in RECIPE_NOTES else "")
+            + (f", two shots ({self.two_shot.describe()})" if self.two_shot else "")
         )
 
     def background_index(self, i: int) -> int:
@@ -168,7 +164,7 @@ class SyntheticScenes(Dataset):
         return i // (self.foregrounds * self.positions * self.flips)
 
     def family(self, b: int) -> str:
-        """The scene family of background ``b`` ("room" for the shipped generator).
+        """The scene family of background ``b`` ("room" for the seed-like rooms).
 
         With a classic family in the mix this is b's other family: see :meth:`sample_family`.
         """
@@ -176,11 +172,25 @@ class SyntheticScenes(Dataset):
 
     def sample_family(self, i: int) -> str:
         """The scene family of sample ``i``: the classic one for its share of samples, else its background's."""
+        return self._sample_family(i, self._streams(i)["family"])
+
+    def _sample_family(self, i: int, rng: np.random.Generator) -> str:
         if self._classic is not None:
             name, share = self._classic
-            if np.random.default_rng([self.seed, 9, i]).random() < share:
+            if rng.random() < share:
                 return name
         return self.family(self.background_index(i))
+
+    def _streams(self, i: int) -> dict[str, np.random.Generator]:
+        """Sample ``i``'s named random streams (:data:`STREAMS`)."""
+        children = np.random.SeedSequence([self.seed, i]).spawn(len(STREAMS))
+        return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)}
+
+    def _placement(self, b: int, f: int, pos: int) -> np.random.Generator:
+        """Where object ``f`` stands at position ``pos`` on background ``b``: one stream for the flipped
+        pair (the seed's recipe). Keyed as the room scenes always were, so numbers measured on them
+        (the model card, BENCHMARKS.md, comparisons/default) reproduce."""
+        return np.random.default_rng([self.seed, 3, b, f, pos])
 
     def _background(self, b: int, family: str | None = None) -> tuple[Background, np.ndarray]:
         """Background ``b`` (of ``family``, default b's own) and its rgb at the output size (H, W, 3), cached."""
@@ -196,10 +206,30 @@ class SyntheticScenes(Dataset):
             cached = self._bg_cache[(family, b)] = (bg, downsample(bg.rgb, SUPERSAMPLE))
         return cached
 
-    def _clean(self, i: int) -> bool:
-        """Whether two-shot sample ``i`` stays one image + its exact paste (``TwoShot.clean_p``)."""
-        p = self.two_shot.clean_p
-        return p > 0 and np.random.default_rng([self.seed, 7, i]).random() < p
+    def _scene(
+        self,
+        bg: Background,
+        family: Family,
+        f: int,
+        flip: bool,
+        rng: np.random.Generator,
+        streams: dict[str, np.random.Generator],
+    ) -> tuple[Background, dict[str, np.ndarray]]:
+        """A scene family's composite at render resolution (scene objects, pasted objects, camouflage)
+        and the background with its scene objects; ``rng`` is the placement stream."""
+        scene_rng = streams["scene"]
+        in_scene = scene_rng.integers(self.foregrounds, size=scene_rng.integers(0, family.scene_objects + 1))
+        if len(in_scene):
+            bg = furnish(bg, self.seed, family, in_scene.tolist(), scene_rng)
+        extras = rng.integers(self.foregrounds, size=rng.integers(0, family.extra_objects + 1))
+        camo = streams["camouflage"]
+        worn = self.two_shot is not None and camo.random() < self.two_shot.camouflage_p
+        comp = compose(
+            bg, self.seed, family, [f, *extras.tolist()], rng, flip=flip, camouflage=camo if worn else None
+        )
+        if scene_rng.random() < NOTHING_PASTED:  # the scene twice: empty mask, depth from the photo alone
+            comp.update(fg_bg=bg.rgb, mask=np.zeros(bg.z.shape, np.float32), z=bg.z)
+        return bg, comp
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):
@@ -207,55 +237,34 @@ class SyntheticScenes(Dataset):
         rest, flip = divmod(i, self.flips)
         rest, pos = divmod(rest, self.positions)
         b, f = divmod(rest, self.foregrounds)
-        name = self.sample_family(i)
+        streams = self._streams(i)
+        name = self._sample_family(i, streams["family"])
         bg, bg_rgb = self._background(b, name)
-        rng = np.random.default_rng([self.seed, 3, b, f, pos])
+        rng = self._placement(b, f, pos)
         family = None if self.families is None else FAMILIES[name]
-        classic = family is None or family.classic  # the first generator's sample: one exact paste
+        scene = family is not None and not family.classic  # else the seed-like sample: one exact paste
         k = SUPERSAMPLE
-        if classic:
-            comp = composite(bg, make_foreground(self.seed, f), rng, flip=bool(flip))
+        if scene:
+            furnished, comp = self._scene(bg, family, f, bool(flip), rng, streams)
+            if furnished is not bg:
+                bg, bg_rgb = furnished, downsample(furnished.rgb, k)
         else:
-            scene_rng = np.random.default_rng([self.seed, 8, i])  # its own stream: other draws unchanged
-            in_scene = scene_rng.integers(
-                self.foregrounds, size=scene_rng.integers(0, family.scene_objects + 1)
-            )
-            if len(in_scene):
-                bg = furnish(bg, self.seed, family, in_scene.tolist(), scene_rng)
-                bg_rgb = downsample(bg.rgb, k)
-            extras = rng.integers(self.foregrounds, size=rng.integers(0, family.extra_objects + 1))
-            camouflage = None
-            if self.two_shot is not None and self.two_shot.camouflage_p > 0:
-                camo_rng = np.random.default_rng([self.seed, 10, i])
-                camouflage = camo_rng if camo_rng.random() < self.two_shot.camouflage_p else None
-            comp = compose(
-                bg, self.seed, family, [f, *extras.tolist()], rng, flip=bool(flip), camouflage=camouflage
-            )
-            if scene_rng.random() < NOTHING_PASTED:  # the scene twice: empty mask, depth from the photo alone
-                comp.update(fg_bg=bg.rgb, mask=np.zeros(bg.z.shape, np.float32), z=bg.z)
+            comp = composite(bg, make_foreground(self.seed, f), rng, flip=bool(flip))
         mask = (downsample(comp["mask"], k) >= 0.5).astype(np.float32)
         # Average inverse depth (the stored quantity), not z, so edges blend like the images.
         depth = downsample(depth_from_z(comp["z"]), k)
         fg_bg = downsample(comp["fg_bg"], k)
-        if not classic and rng.random() < family.defocus:
-            focus, strength = (
-                float(depth_from_z(np.float32(comp["focus_z"]))),
-                rng.uniform(2, 8) * min(self.shape) / 64,
-            )
+        if scene and rng.random() < family.defocus:
+            focus = float(depth_from_z(np.float32(comp["focus_z"])))
+            strength = rng.uniform(2, 8) * min(self.shape) / 64
             bg_rgb = defocus(bg_rgb, downsample(depth_from_z(bg.z), k), focus, strength)
             fg_bg = defocus(fg_bg, depth, focus, strength)
-        if self.two_shot is not None and not classic and self.two_shot.relight_p > 0:
-            light_rng = np.random.default_rng([self.seed, 11, i])  # its own stream: other draws unchanged
-            if light_rng.random() < self.two_shot.relight_p:
-                bg_rgb, fg_bg = relight([bg_rgb, fg_bg], light_rng)
-        if self.two_shot is not None and not classic and self.two_shot.recolour_p > 0:
-            colour_rng = np.random.default_rng([self.seed, 12, i])  # its own stream: other draws unchanged
-            if colour_rng.random() < self.two_shot.recolour_p:
-                bg_rgb, fg_bg = recolour([bg_rgb, fg_bg], colour_rng)
-        if self.two_shot is not None and not (classic and family is not None) and not self._clean(i):
-            bg_rgb, fg_bg = two_shots(
-                bg_rgb, fg_bg, np.random.default_rng([self.seed, 6, i]), mask, self.two_shot
-            )
+        shots = self.two_shot
+        if shots is not None and scene and streams["relight"].random() < shots.relight_p:
+            bg_rgb, fg_bg = relight([bg_rgb, fg_bg], streams["relight"])
+        # Two shots for the rooms and the scene families; the mix's classic rooms stay exact pastes.
+        if shots is not None and (family is None or scene) and streams["clean"].random() >= shots.clean_p:
+            bg_rgb, fg_bg = two_shots(bg_rgb, fg_bg, streams["shots"], mask, shots)
         return {
             "bg": torch.from_numpy(bg_rgb).permute(2, 0, 1).contiguous(),
             "fg_bg": torch.from_numpy(fg_bg).permute(2, 0, 1).contiguous(),

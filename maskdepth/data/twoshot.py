@@ -13,7 +13,6 @@ The shadow changes fg_bg only and is not part of the mask; bg is the image that 
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -25,7 +24,11 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class TwoShot:
-    """Ranges (lo, hi) and probabilities of the two-shot effects; each image draws its own values."""
+    """Ranges (lo, hi) and probabilities of the two-shot effects; each image draws its own values.
+
+    The defaults are the shipped model's (recipes/shipped.toml; TrainConfig's ``wall_shadows``,
+    ``black_edges``, ``camouflage`` and ``relight`` set the four shares that vary between recipes).
+    """
 
     shift_px: float = 2.0  # largest misalignment of bg against fg_bg, pixels
     rotate_deg: float = 0.5  # largest rotation of bg against fg_bg
@@ -41,52 +44,34 @@ class TwoShot:
     reflection_p: float = 0.1  # probability of a faint mirror image below the object (needs the mask)
     # Share of the shadows that fall on a surface behind the object (a wall, a hillside, a bookshelf)
     # instead of on the ground: the whole silhouette moved, scaled and sheared (wall_shadow).
-    wall_shadow_p: float = 0.0
+    wall_shadow_p: float = 0.4
     # Share of backgrounds aligned onto the composite with black where the moved shot has no pixels
     # (what an alignment tool or a rotate leaves at the borders) instead of repeated edge pixels.
-    black_edge_p: float = 0.0
-    # Both 0 (recipe v1, TwoShot()): no extra number is drawn, so the pairs are those of the first
-    # two-shot generator, which stages H and I of the shipped model trained on.
-    # Share of a dataset's pairs left as one image + its exact paste (SyntheticScenes reads it; the
-    # app's examples and many users paste into one photo, and exact pastes must stay exact).
+    black_edge_p: float = 0.2
+    # Share of a dataset's pairs left as one image + its exact paste (SyntheticScenes reads it): the
+    # app's examples and many users paste into one photo, and exact pastes must stay exact.
     clean_p: float = 0.15
     # Share of scene samples whose main object wears the scene it is pasted into: a crop of the same
-    # background from beside it (SyntheticScenes draws it on its own stream; 0 draws nothing). A real
-    # paste often matches what is behind it (brown wood over a brown road): told apart by its outline
-    # and the break in the scene's structure, not by colour.
-    camouflage_p: float = 0.0
+    # background from beside it (SyntheticScenes applies it). A real paste often matches what is
+    # behind it (brown wood over a brown road): told apart by its outline and the break in the
+    # scene's structure, not by colour.
+    camouflage_p: float = 0.15
     # Share of scene samples lit again by one smooth light field over the whole scene, the same in
-    # both shots (SyntheticScenes draws it on its own stream; 0 draws nothing): a ramp in any
-    # direction and a few soft pools of light or shade (9 in 10 within x0.55..x1.8). The rendered scenes are
-    # lit by a lamp that fades with distance, so "brighter is nearer" held in the data and models
-    # learnt it (bench/light_probe.py); light that ignores depth takes that cue away.
-    relight_p: float = 0.0
-    # Share of scene samples whose colours are changed, the same in both shots (SyntheticScenes draws it
-    # on its own stream; 0 draws nothing): 1 in 3 of them grey, the rest with their hues turned and
-    # saturation scaled (recolour). The rendered scenes' colours say where a surface is (a floor's
-    # wood, a sky's blue) in a way real photos do not: the shipped model's real-scene depth ranked
-    # better from the grey photo than from the photo. Stage P trained on it (recipe v5) and was not
-    # better on real scenes (BENCHMARKS.md, "Recoloured scenes, stage P").
-    recolour_p: float = 0.0
+    # both shots (SyntheticScenes applies it): a ramp in any direction and a few soft pools of light
+    # or shade (light_field). The rendered scenes are lit by a lamp that fades with distance, so
+    # "brighter is nearer" holds in them and not in real photos; light that ignores depth takes that
+    # cue away (docs/research.md, "Depth on real scenes").
+    relight_p: float = 0.5
 
-
-# TrainConfig.two_shot_recipe -> its settings. v1: the first two-shot generator (foot shadows only);
-# v2: 2 in 5 shadows on a surface behind the object, 1 in 5 backgrounds with black borders; v3: v2 and
-# 3 in 20 main objects of the scene families' samples camouflaged in the scene they are pasted into
-# (the classic rooms keep theirs: about 1 in 8 of all samples); v4: v3 and half of the scene
-# families' samples relit by a light field that does not follow depth; v5: v4 and 2 in 5 of the scene
-# families' samples recoloured (1 in 3 of those grey).
-_V2 = TwoShot(wall_shadow_p=0.4, black_edge_p=0.2)
-_V3 = dataclasses.replace(_V2, camouflage_p=0.15)
-_V4 = dataclasses.replace(_V3, relight_p=0.5)
-RECIPES = {"v3": _V3, "v4": _V4, "v5": dataclasses.replace(_V4, recolour_p=0.4), "v2": _V2, "v1": TwoShot()}
-
-
-def two_shot_settings(recipe: str = "v3") -> TwoShot:
-    """The two-shot settings of a recipe name (TrainConfig.two_shot_recipe): "v3" (the default), "v4", "v5", "v2" or "v1"."""
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown two-shot recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    return RECIPES[recipe]
+    def describe(self) -> str:
+        """The shares that vary between recipes, in words: "wall shadows 0.4, black edges 0.2, ..."."""
+        shares = {
+            "wall shadows": self.wall_shadow_p,
+            "black edges": self.black_edge_p,
+            "camouflage": self.camouflage_p,
+            "relit": self.relight_p,
+        }
+        return ", ".join(f"{name} {p:g}" for name, p in shares.items())
 
 
 def _as_float(image) -> np.ndarray:
@@ -211,27 +196,6 @@ def relight(images, rng: np.random.Generator | int, strength: float = 0.45) -> l
     images = [_as_float(im) for im in images]
     gain = light_field(images[0].shape[:2], rng, strength)[..., None]
     return [np.clip(im * gain, 0, 1).astype(np.float32) for im in images]
-
-
-def recolour(images, rng: np.random.Generator | int, grey_p: float = 1 / 3) -> list[np.ndarray]:
-    """Change the colours of every image of one scene alike; float32 (H, W, 3), clipped to 0..1.
-
-    With probability ``grey_p`` the images become grey (the mean of the channels); otherwise their
-    colours turn about the grey axis by a random angle (a hue change) and their distance from grey
-    is scaled by 0.3..1.3 (saturation). Each pixel's channel mean, its brightness, is kept either way.
-    """
-    rng = np.random.default_rng(rng)
-    images = [_as_float(im) for im in images]
-    grey = np.full((3, 3), 1 / 3)  # each channel becomes the mean of the three
-    matrix = grey
-    if rng.random() >= grey_p:
-        angle, saturation = rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.3)
-        axis = np.full(3, 1 / math.sqrt(3))
-        cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-        turn = np.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross  # Rodrigues
-        matrix = grey + saturation * turn @ (np.eye(3) - grey)
-    matrix = matrix.astype(np.float32)
-    return [np.clip(im @ matrix.T, 0, 1).astype(np.float32) for im in images]
 
 
 def add_reflection(fg_bg, mask, rng: np.random.Generator | int) -> np.ndarray:

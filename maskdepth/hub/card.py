@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from maskdepth.fileio import read_json
 from maskdepth.model.wnet import WNet, WNetConfig, count_parameters
 
 __all__ = ["build_card", "model_card", "scrub", "redact", "PIPELINE_TAG", "TAGS"]
@@ -256,3 +259,49 @@ def redact(text: str, secrets: tuple[str | bool | None, ...] = ()) -> str:
         if isinstance(secret, str) and secret:
             text = text.replace(secret, REDACTED)
     return _HF_TOKEN_RE.sub(REDACTED, text)
+
+
+def best_metrics(record: object) -> dict[str, float]:
+    """The best evaluation's metrics in a parsed metrics.json (``{"best": {"metrics": {...}}}``, as
+    train.py writes it; a flat ``{"best": {...}}`` or a bare metrics dict are read too)."""
+    if not isinstance(record, dict):
+        return {}
+    best = record.get("best", record)
+    best = best.get("metrics", best) if isinstance(best, dict) else {}
+    return {k: v for k, v in best.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def card_info(run_dir: str | os.PathLike, command: str | None = None) -> dict:
+    """What a model card says about a run folder, read from its records (the one reader).
+
+    ``metrics.json`` (best test-split metrics, dataset), ``train_config.json``, ``config.json``,
+    ``card.json`` (hand-written ``description`` / ``command`` / ``base_model`` / ``space_url``) and
+    ``evaluation.json`` (written by ``evaluate --update-card``; its metrics win). Missing or
+    unreadable files are skipped. Used by :func:`maskdepth.training.runs.write_run_card` and by ``maskdepth.push_to_hub``.
+    """
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "metrics.json")
+    train_config = read_json(run_dir / "train_config.json")
+    info: dict = {"model_config": read_json(run_dir / "config.json")}
+    metrics = best_metrics(record)
+    if metrics:
+        info.update(metrics=metrics, dataset_split="test")  # train.py evaluates the held-out split
+    if train_config:
+        info["train_config"] = train_config
+    dataset = record.get("dataset") or train_config.get("dataset")
+    if dataset:
+        info["dataset"] = dataset
+    card = read_json(run_dir / "card.json")
+    info.update({k: card[k] for k in ("description", "command", "base_model", "space_url") if card.get(k)})
+    if command:
+        info["command"] = command
+    evaluation = read_json(run_dir / "evaluation.json")
+    if evaluation.get("metrics"):
+        split = str(evaluation.get("split", ""))
+        info["metrics"] = evaluation["metrics"]
+        info["eval_split"] = f"{split}, printed by `{evaluation.get('command')}`"
+        named = re.search(r"of the (\w+) split(?: of (.+))?", split)
+        info["dataset_split"] = named.group(1) if named else None
+        if named and named.group(2):  # the model-index names the data the metrics were measured on
+            info["eval_dataset"] = named.group(2)
+    return info

@@ -33,7 +33,7 @@ from maskdepth.hub.api import (
     probe,
     resolve_token,
 )
-from maskdepth.hub.card import model_card, redact, scrub
+from maskdepth.hub.card import card_info, model_card, redact, scrub
 from maskdepth.hub.checkpoint import load_folder, load_model, save_model
 from maskdepth.hub.download import download
 from maskdepth.hub.weights import CARD_NAME, CONFIG_NAME, HUB_FILES, WEIGHTS_NAME
@@ -47,6 +47,7 @@ RUN_EXTRAS = ("metrics.json", "train_config.json")  # pushed along with a run fo
 # What a Space runs: the app, the library, its requirements and Space card, the shipped weights
 # (upload_folder sends the big ones through the Hub's large-file storage) and the examples.
 SPACE_ALLOW = ("app.py", "requirements.txt", "README.md", "maskdepth/*", "checkpoints/*", "examples/*")
+SPACE_ALLOW += ("recipes/*",)  # the Train tab's starting values (recipes/browser.toml)
 SPACE_IGNORE = ("*/__pycache__/*", "*.pyc", ".*", "*/.*")  # caches, .env files, temp files
 
 
@@ -118,8 +119,6 @@ def _stage(
             f"Cannot push {str(source)!r}: no such file or folder. Pass a run folder (config.json + "
             "model.safetensors), a checkpoint file, or a WNet."
         )
-    from maskdepth.training.runs import card_info
-
     model = load_model(path)  # strict check before anything leaves the machine
     staging.mkdir(parents=True)
     shutil.copyfile(path / WEIGHTS_NAME, staging / WEIGHTS_NAME)
@@ -174,8 +173,8 @@ def publish_space(
 
     Only what a Space needs goes up (:data:`SPACE_ALLOW` minus :data:`SPACE_IGNORE`): ``app.py``,
     ``requirements.txt``, ``README.md`` (its front matter is the Space config), ``maskdepth/``,
-    ``checkpoints/`` and ``examples/``; never ``tests/``, ``bench/``, ``runs/``, ``.venv``,
-    caches or dot-files. The shipped weights are checked by loading them strictly first.
+    ``checkpoints/``, ``examples/`` and ``recipes/`` (the Train tab's defaults); never ``tests/``,
+    ``bench/``, ``runs/``, ``.venv``, caches or dot-files. The shipped weights are checked by loading them strictly first.
 
     Returns:
         :class:`Published`: the Space URL and the uploaded repo paths.

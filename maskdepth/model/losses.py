@@ -210,18 +210,18 @@ class LossConfig:
     ``total = mask_weight * mask_loss + depth_weight * depth_loss``; ``bce_weight`` and
     ``ssim_weight`` only matter for the ``"ssim+bce"`` depth loss, ``log_weight`` for ``"bce+log"``
     and ``"bce+log+grad"``, ``grad_weight`` for ``"bce+log+grad"``.
-    The defaults are the shipped recipe, the same as :class:`maskdepth.training.config.TrainConfig`'s
-    (mask ``bce+dice``; the seed used ``bce``).
+    The defaults are the shipped model's, the same as :class:`maskdepth.training.config.TrainConfig`'s
+    (mask ``bce+dice``, depth ``bce+log+grad``; the seed used ``bce`` for both).
     """
 
     mask: str = "bce+dice"
-    depth: str = "bce"
+    depth: str = "bce+log+grad"
     mask_weight: float = 1.0
     depth_weight: float = 1.0
     bce_weight: float = 1.0
     ssim_weight: float = 2.0
     log_weight: float = 0.25
-    grad_weight: float = 0.5
+    grad_weight: float = 2.0
 
     def __post_init__(self) -> None:
         _check_name("mask", self.mask, MASK_LOSSES)

@@ -1,54 +1,48 @@
-"""The training settings, in one place: :class:`TrainConfig` and every field's metadata.
+"""The training settings, in one place: :class:`TrainConfig`, its fields and their metadata.
 
-The CLI (``python -m maskdepth train``/``compare``/``evaluate``), the app's Train tab and the
-commands written into model cards are all built from this module, so a flag name, a help text,
-a default or a choice list is stated once. The public API:
+The CLI (``python -m maskdepth train``/``compare``/``evaluate``), the app's Train tab, the recipe
+files (``recipes/*.toml``) and the commands written into model cards are all built from this
+class, so a setting's name, help text, default and choices are stated once.
+:mod:`maskdepth.training.settings` turns the fields into CLI flags and Train-tab controls.
 
-``TrainConfig``
-    The dataclass a run is configured by (saved as ``train_config.json``); ``to_dict`` /
-    ``from_dict`` / ``loss_config``. ``from maskdepth.training.loop import TrainConfig`` works too.
-``Setting``
-    Frozen dataclass, one per field: ``name``, ``flag`` (the CLI flag, e.g. ``--workers`` for
-    ``num_workers``, ``--out`` for ``out_dir``, ``--no-flips`` for ``flips``), ``dest`` (the
-    argparse attribute), ``help``, ``group`` (argparse group title, one of :data:`GROUPS`),
-    ``default``, ``type`` (``int``/``float``/``str``/``bool``), ``optional`` (None allowed),
-    ``choices``, ``minimum``/``maximum`` (inclusive; ``exclusive_minimum`` makes the minimum
-    strict), ``step`` and ``label`` (for UI controls), ``cli`` / ``ui`` (shown in the CLI / in
-    the app's Train tab). ``negated`` is True for booleans that default True: their flag turns
-    them off (``store_false``); booleans that default False are ``store_true`` flags.
-``settings() -> list[Setting]`` / ``setting(name) -> Setting``
-    All fields in declaration order (loss choices from :func:`maskdepth.model.losses.loss_names`) / one.
-``add_arguments(parser, *, exclude=())``
-    Add the CLI settings (minus ``exclude``, field names) to an argparse parser, in their groups.
-    The parser checks choices and the strict minima (the budget); TrainConfig checks the rest.
-``config_from_args(args, **overrides) -> TrainConfig``
-    The config an argparse namespace describes; with no budget given, one epoch.
-``to_cli_args(cfg, *, always=()) -> list[str]``
-    The CLI arguments reproducing ``cfg``: only the settings that differ from their default
-    (and the field names in ``always``), with their exact flags; ``--no-x`` / ``--x`` for
-    booleans; settings the CLI does not have (``sample_every``) are left out.
+``TrainConfig`` is saved as ``train_config.json``; ``to_dict`` / ``from_dict`` / ``loss_config`` /
+``data_settings``. Each field carries its metadata (the keys of
+:class:`maskdepth.training.settings.Setting`): ``group`` (argparse group title, one of
+:data:`GROUPS`), ``help``, ``flag`` / ``dest`` where the CLI names it otherwise, ``choices``,
+``minimum`` / ``maximum``, ``label`` / ``step`` / ``ui`` for the Train tab, ``cli=False`` to keep it
+off the command line.
 
-Defaults are the shipped recipe (checkpoints/, BENCHMARKS.md): AdamW + one-cycle, mask loss
-``bce+dice`` (:class:`maskdepth.model.losses.LossConfig` has the same default), depth loss ``bce``.
+The defaults are the shipped model's data and losses: the full scene mix as two shots with its
+effects, mask loss ``bce+dice``, depth loss ``bce+log+grad`` (:class:`maskdepth.model.losses.LossConfig`
+has the same default). The shipped run's scale, learning rate and budget (400,000 samples at
+96..160 px, lr 2e-4 from the model before it, 80 minutes) are ``recipes/shipped.toml``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from maskdepth.errors import TrainingError
 from maskdepth.model.losses import LossConfig
 
+if TYPE_CHECKING:
+    from maskdepth.data import DataSettings
+
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("onecycle", "plateau", "step", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
-# "rooms": the generator's original room-only scenes; the others: maskdepth.data.families.MIXES (a test keeps
-# them equal; config does not import the data package, which would add scipy to every CLI start).
-SCENE_FAMILIES = ("rooms", "train", "train-v1", "train-v2", "train-studio", "indoor", "indoor-v1", "heldout")
-# maskdepth.data.twoshot.RECIPES; "v1": stages H and I, "v2": J and K, "v3": L.
-TWO_SHOT_RECIPES = ("v3", "v4", "v5", "v2", "v1")
+# "rooms": the seed-like room scenes; the others: maskdepth.data.families.MIXES (a test keeps them
+# equal; config does not import the data package, which would add scipy to every CLI start).
+SCENE_MIXES = ("all", "indoor", "outdoor", "rooms", "heldout")
+# The two-shot effects' shares, as TrainConfig names them -> maskdepth.data.twoshot.TwoShot's fields.
+TWO_SHOT_SHARES = {
+    "wall_shadows": "wall_shadow_p",
+    "black_edges": "black_edge_p",
+    "camouflage": "camouflage_p",
+    "relight": "relight_p",
+}
 
 # argparse group title -> description (None: no description), in CLI order.
 GROUPS: dict[str, str | None] = {
@@ -106,17 +100,15 @@ class TrainConfig:
         ui=True,
         label="positions per (room, object)",
     )
-    flips: bool = _opt(True, "data", "synthetic: no flipped copies")
+    flips: bool = _opt(True, "data", "synthetic: each placement also flipped left-right (the seed's recipe)")
     scene_families: str = _opt(
-        "train",
+        "all",
         "data",
-        "synthetic: train = the mix of rooms, corridors, wall scenes, shelving racks, outdoor and tabletop "
-        "scenes; train-studio = train and studio shots (objects on a table before a backdrop; stage O); "
-        "rooms = room scenes only (the first shipped model's data); indoor = the mix's room-scale "
-        "part (classic rooms, rooms, corridors, wall scenes, racks); train-v1 / indoor-v1 = the mixes before "
-        "wall scenes (the shipped model's stages H-J); train-v2 = the mix before racks (stage K); heldout = "
-        "street scenes, kept for evaluation",
-        choices=SCENE_FAMILIES,
+        "synthetic: all = the full mix (rooms, corridors, wall scenes, shelving racks, outdoor and tabletop "
+        "scenes); indoor = its room-scale part (rooms, corridors, wall scenes, racks); outdoor = open ground "
+        "under a sky; rooms = room scenes only, one object each (the seed's kind of data); heldout = street "
+        "scenes, kept for evaluation",
+        choices=SCENE_MIXES,
         ui=True,
         label="Scene families",
     )
@@ -124,20 +116,39 @@ class TrainConfig:
         True,
         "data",
         "synthetic: bg and fg_bg as two separate photos (own noise, exposure, JPEG, <= 2 px shift, a shadow); "
-        "off: one image and the same image with a paste (the seed's data)",
+        "--no-two-shot: one image and the same image with a paste (the seed's data)",
         ui=True,
         label="Two shots (bg and composite as two photos)",
     )
-    two_shot_recipe: str = _opt(
-        "v3",
+    # The two-shot effects' shares (maskdepth.data.twoshot.TwoShot); the defaults are the shipped model's.
+    wall_shadows: float = _opt(
+        0.4,
         "data",
-        "synthetic two shots: v2 = the object's shadow on the ground from its foot or (2 in 5) its whole "
-        "silhouette on a surface behind it, and 1 in 5 backgrounds aligned with black borders; v3 = v2 and "
-        "3 in 20 objects camouflaged (wearing a crop of the scene beside them); v4 = v3 and half the scenes relit "
-        "by a smooth light field that ignores depth (a ramp, pools of light and shade); v5 = v4 and 2 in 5 scenes "
-        "recoloured (grey, or hues turned and saturation scaled); v1 = foot shadows only, "
-        "repeated edges (the data of the shipped model's stages H and I; v2: J and K)",
-        choices=TWO_SHOT_RECIPES,
+        "two shots: share of shadows cast on a surface behind the object instead of on the ground",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    black_edges: float = _opt(
+        0.2,
+        "data",
+        "two shots: share of backgrounds aligned with black borders (as an alignment tool leaves them)",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    camouflage: float = _opt(
+        0.15,
+        "data",
+        "two shots, scene mixes: share of main objects wearing a crop of the scene beside them",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    relight: float = _opt(
+        0.5,
+        "data",
+        "two shots, scene mixes: share of scenes relit, alike in both shots, by a smooth light field "
+        "that ignores depth",
+        minimum=0.0,
+        maximum=1.0,
     )
     data_seed: int = _opt(0, "data")
     size: int = _opt(
@@ -175,14 +186,14 @@ class TrainConfig:
     base_width: int = _opt(
         32, "model", "32 = the seed's W-Net", minimum=1, ui=True, label="Width (32 = the seed's W-Net)"
     )
-    # Losses (names from maskdepth.model.losses). The shipped recipe; the seed used mask "bce".
+    # Losses (names from maskdepth.model.losses): the shipped model's; the seed used "bce" for both.
     mask_loss: str = _opt("bce+dice", "losses", choices="mask", ui=True, label="Mask loss")
-    depth_loss: str = _opt("bce", "losses", choices="depth", ui=True, label="Depth loss")
+    depth_loss: str = _opt("bce+log+grad", "losses", choices="depth", ui=True, label="Depth loss")
     bce_weight: float = _opt(1.0, "losses", "weight of BCE in ssim+bce", minimum=0.0)
     ssim_weight: float = _opt(2.0, "losses", "weight of 1-SSIM in ssim+bce", minimum=0.0)
     log_weight: float = _opt(0.25, "losses", "weight of the log-ratio term in bce+log(+grad)", minimum=0.0)
     grad_weight: float = _opt(
-        0.5, "losses", "weight of the log-depth gradient-matching term in bce+log+grad", minimum=0.0
+        2.0, "losses", "weight of the log-depth gradient-matching term in bce+log+grad", minimum=0.0
     )
     # Optimisation.
     optimizer: str = _opt("adamw", "optimisation", choices=OPTIMIZERS, ui=True, label="Optimiser")
@@ -273,8 +284,7 @@ class TrainConfig:
             ("optimizer", OPTIMIZERS),
             ("scheduler", SCHEDULERS),
             ("precision", PRECISIONS),
-            ("scene_families", SCENE_FAMILIES),
-            ("two_shot_recipe", TWO_SHOT_RECIPES),
+            ("scene_families", SCENE_MIXES),
         ):
             if getattr(self, name) not in valid:
                 raise TrainingError(
@@ -288,6 +298,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise TrainingError(f"{name} must be > 0, got {value}")
+        for name in TWO_SHOT_SHARES:
+            if not 0 <= getattr(self, name) <= 1:
+                raise TrainingError(f"{name} is a share of the samples, 0..1, got {getattr(self, name)}")
         if self.batch_size < 1 or self.lr <= 0 or self.parts < 1:
             raise TrainingError("batch_size and parts must be >= 1 and lr > 0")
         if self.size < 32:
@@ -313,6 +326,23 @@ class TrainConfig:
             grad_weight=self.grad_weight,
         )
 
+    def data_settings(self) -> DataSettings:
+        """What :func:`maskdepth.data.build_dataset` needs from this config."""
+        from maskdepth.data import DataSettings, TwoShot  # here: the data package imports scipy
+
+        shares = {field: getattr(self, name) for name, field in TWO_SHOT_SHARES.items()}
+        return DataSettings(
+            dataset=self.dataset,
+            size=self.size,
+            backgrounds=self.backgrounds,
+            foregrounds=self.foregrounds,
+            positions=self.positions,
+            flips=self.flips,
+            seed=self.data_seed,
+            scenes=self.scene_families,
+            two_shot=TwoShot(**shares) if self.two_shot else None,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -322,29 +352,12 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-# The field metadata as the CLI and the app use it lives in maskdepth/training/settings.py (it reads
-# TrainConfig's fields, so it is imported after the class exists); re-exported here.
-from maskdepth.training.settings import (  # noqa: E402
-    Setting,
-    add_arguments,
-    config_from_args,
-    setting,
-    settings,
-    to_cli_args,
-)
-
 __all__ = [
     "GROUPS",
     "OPTIMIZERS",
     "PRECISIONS",
-    "SCENE_FAMILIES",
-    "TWO_SHOT_RECIPES",
+    "SCENE_MIXES",
     "SCHEDULERS",
-    "Setting",
+    "TWO_SHOT_SHARES",
     "TrainConfig",
-    "add_arguments",
-    "config_from_args",
-    "setting",
-    "settings",
-    "to_cli_args",
 ]

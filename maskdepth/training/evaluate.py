@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -102,7 +103,7 @@ def evaluate(
             logits and, unless ``input_fn`` is given, having ``in_channels``).
         dataset_or_loader: a ``DataLoader`` (used as is) or a dataset of sample dicts
             ``bg``/``fg_bg`` (3, H, W), ``mask``/``depth`` (1, H, W), batched in order.
-        loss_cfg: losses to report; default ``LossConfig()`` (BCE + BCE).
+        loss_cfg: losses to report; default ``LossConfig()`` (the shipped model's losses).
         batch_size: batch size when a dataset is given (ignored for a DataLoader).
         device: where batches go; default: the device of the model's parameters. The
             model itself is not moved.
@@ -180,3 +181,28 @@ def evaluate(
         depth_loss=loss_sums["depth"] / n_images,
         n_images=n_images,
     )
+
+
+@torch.inference_mode()
+def sample_predictions(model: nn.Module, batch: dict[str, Tensor]) -> list[dict[str, np.ndarray]]:
+    """The model's mask and depth on a preview batch, beside its targets, as float arrays (the live view)."""
+    from maskdepth.data.transforms import model_input
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels).to(device))
+    out = type(out)(*(t.cpu() for t in out))
+    model.train(was_training)
+    samples = []
+    for i in range(batch["fg_bg"].shape[0]):
+        samples.append(
+            {
+                "fg_bg": batch["fg_bg"][i].permute(1, 2, 0).numpy(),
+                "mask": batch["mask"][i, 0].numpy(),
+                "mask_pred": torch.sigmoid(out.mask[i, 0]).numpy(),
+                "depth": batch["depth"][i, 0].numpy(),
+                "depth_pred": torch.sigmoid(out.depth[i, 0]).numpy(),
+            }
+        )
+    return samples

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
@@ -33,6 +32,7 @@ from maskdepth.hub.pretrained import WNet
 from maskdepth.model.losses import LossConfig, score_batch
 from maskdepth.training import distributed, precision
 from maskdepth.training.config import OPTIMIZERS, SCHEDULERS, TrainConfig  # noqa: F401 (also maskdepth.training.loop names)
+from maskdepth.training.evaluate import sample_predictions
 from maskdepth.training.events import DoneEvent, EvalEvent, Event, SamplesEvent, StepEvent, TrainResult
 from maskdepth.training.run_writer import RunWriter, load_resume, save_weights, write_failure  # noqa: F401 (ditto)
 from maskdepth.training.schedule import Budget, Schedule, current_lr, make_optimizer, optimisation
@@ -51,7 +51,7 @@ class RunData:
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> RunData:
-        dataset = build_dataset(cfg)
+        dataset = build_dataset(cfg.data_settings())
         train_split, test_split = split_dataset(dataset, cfg.test_fraction, seed=cfg.seed)
         test = list(test_split.indices)  # sorted, so neighbours share a background: take a spread
         eval_n = len(test) if cfg.eval_samples <= 0 else min(cfg.eval_samples, len(test))
@@ -156,28 +156,6 @@ def evaluate_run(model: WNet, data: RunData, cfg: TrainConfig, ddp: distributed.
         batch_size=max(cfg.batch_size, 32),
         reduce=ddp.all_reduce_sum if ddp.enabled else None,
     )
-
-
-@torch.inference_mode()
-def _sample_predictions(model: WNet, batch: dict[str, torch.Tensor]) -> list[dict[str, np.ndarray]]:
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = model(model_input(batch["bg"], batch["fg_bg"], model.in_channels).to(device))
-    out = type(out)(*(t.cpu() for t in out))
-    model.train(was_training)
-    samples = []
-    for i in range(batch["fg_bg"].shape[0]):
-        samples.append(
-            {
-                "fg_bg": batch["fg_bg"][i].permute(1, 2, 0).numpy(),
-                "mask": batch["mask"][i, 0].numpy(),
-                "mask_pred": torch.sigmoid(out.mask[i, 0]).numpy(),
-                "depth": batch["depth"][i, 0].numpy(),
-                "depth_pred": torch.sigmoid(out.depth[i, 0]).numpy(),
-            }
-        )
-    return samples
 
 
 # ---- the loop ---------------------------------------------------------------------------
@@ -341,9 +319,7 @@ class _Run:
 
     def emit_samples(self) -> None:
         if self.ddp.is_main:
-            self.emit(
-                SamplesEvent(step=self.step, samples=_sample_predictions(self.model, self.data.preview))
-            )
+            self.emit(SamplesEvent(step=self.step, samples=sample_predictions(self.model, self.data.preview)))
 
     def evaluate(self) -> None:
         """Score the test subset; save the weights if best; write metrics.json; emit the event."""

@@ -1,8 +1,26 @@
-"""The metadata of every training setting, as the CLI and the Train tab use it (API: maskdepth.training.config).
+"""The metadata of every training setting, as the CLI and the Train tab use it.
 
-:class:`Setting` describes one :class:`maskdepth.training.config.TrainConfig` field; :func:`settings`
-lists them; :func:`add_arguments` / :func:`config_from_args` / :func:`to_cli_args` turn them into
-argparse flags, back into a config, and a config back into CLI arguments.
+``Setting``
+    Frozen dataclass, one per :class:`maskdepth.training.config.TrainConfig` field: ``name``, ``flag``
+    (the CLI flag, e.g. ``--workers`` for ``num_workers``, ``--out`` for ``out_dir``, ``--no-flips``
+    for ``flips``), ``dest`` (the argparse attribute), ``help``, ``group`` (argparse group title),
+    ``default``, ``type`` (``int``/``float``/``str``/``bool``), ``optional`` (None allowed),
+    ``choices``, ``minimum``/``maximum`` (inclusive; ``exclusive_minimum`` makes the minimum strict),
+    ``step`` and ``label`` (for UI controls), ``cli`` / ``ui`` (shown in the CLI / in the Train tab).
+    ``flag`` is the one that changes the default: ``--no-x`` for a boolean that defaults True
+    (``negated``), ``--x`` for one that defaults False; the parser takes both ``--x`` and ``--no-x``,
+    so a flag can undo what a recipe file set.
+``settings() -> list[Setting]`` / ``setting(name) -> Setting``
+    All fields in declaration order (loss choices from :func:`maskdepth.model.losses.loss_names`) / one.
+``add_arguments(parser, *, only=None, exclude=())``
+    Add the CLI settings (``only`` these field names, minus ``exclude``) to an argparse parser, in
+    their groups. The parser checks choices and the strict minima (the budget); TrainConfig the rest.
+``config_from_args(args, **overrides) -> TrainConfig``
+    The config an argparse namespace describes; with no budget given, one epoch.
+``to_cli_args(cfg, *, always=()) -> list[str]``
+    The CLI arguments reproducing ``cfg``: only the settings that differ from their default
+    (and the field names in ``always``), with their exact flags; settings the CLI does not have
+    (``sample_every``) are left out.
 """
 
 from __future__ import annotations
@@ -106,25 +124,30 @@ def _strictly_above(minimum: float, kind: type) -> Any:
     return parse
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, exclude: Iterable[str] = ()) -> None:
-    """Add the CLI's TrainConfig flags to ``parser`` in their argparse groups (minus ``exclude``)."""
+def add_arguments(
+    parser: argparse.ArgumentParser, *, only: Iterable[str] | None = None, exclude: Iterable[str] = ()
+) -> None:
+    """Add the CLI's TrainConfig flags to ``parser`` in their argparse groups (``only`` these field
+    names if given, minus ``exclude``)."""
+    keep = None if only is None else set(only)
     skip = set(exclude)
     groups: dict[str, Any] = {}
     for s in _settings():
-        if not s.cli or s.name in skip:
+        if not s.cli or s.name in skip or (keep is not None and s.name not in keep):
             continue
         if s.group not in groups:
             groups[s.group] = parser.add_argument_group(s.group, GROUPS[s.group])
         kwargs: dict[str, Any] = {"dest": s.dest, "help": s.help or None}
-        if s.type is bool:
-            kwargs["action"] = "store_false" if s.negated else "store_true"
-        else:
-            strict = s.exclusive_minimum and s.minimum is not None
-            kwargs.update(
-                type=_strictly_above(s.minimum, s.type) if strict else s.type,
-                default=s.default,
-                choices=s.choices,
-            )
+        if s.type is bool:  # --x and --no-x, so the command line can undo a recipe file's choice
+            kwargs.update(action=argparse.BooleanOptionalAction, default=s.default)
+            groups[s.group].add_argument("--" + s.name.replace("_", "-"), **kwargs)
+            continue
+        strict = s.exclusive_minimum and s.minimum is not None
+        kwargs.update(
+            type=_strictly_above(s.minimum, s.type) if strict else s.type,
+            default=s.default,
+            choices=s.choices,
+        )
         groups[s.group].add_argument(s.flag, **kwargs)
 
 

@@ -1,6 +1,6 @@
-"""Gradio controls built from :mod:`maskdepth.training.config`'s settings, and handlers that name them.
+"""Gradio controls built from the training settings (training.settings), and handlers that name them.
 
-One control per :class:`~maskdepth.training.config.Setting`: its kind follows the setting's type, choices
+One control per :class:`~maskdepth.training.settings.Setting`: its kind follows the setting's type, choices
 and range; its label, help, range and step are the setting's. An optional number (None = "the
 default", e.g. ``eval_every``) is shown as 0. :func:`named_handler` gives a handler taking
 ``*args`` the signature Gradio reads parameter names from, so the API lists every setting by name.
@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from maskdepth.errors import InputError
-from maskdepth.training.config import Setting
+from maskdepth.training.settings import Setting
 
 RADIO_MAX_CHOICES = 3  # more choices than this: a dropdown
 SLIDER_MIN_WIDTH = 320  # pixels

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from maskdepth.errors import InputError
-from maskdepth.training.config import TrainConfig, to_cli_args
+from maskdepth.training.config import TrainConfig
+from maskdepth.training.settings import to_cli_args
 
 # Training and comparisons share one queue. The slot below allows one run at a time; the queue lets a
 # few more requests in so a second user is told "busy" at once instead of waiting silently.

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ import gradio as gr
 
 from maskdepth.errors import InputError
 from maskdepth.naming import slug
-from maskdepth.training.config import Setting, setting, settings
 from maskdepth.training.loop import TrainConfig
+from maskdepth.training.recipes import load_recipe, recipe_path
 from maskdepth.training.runs import is_model_dir
+from maskdepth.training.settings import Setting, setting, settings
 from maskdepth.ui import train_run
 from maskdepth.ui.config_form import control, from_control, named_handler
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
@@ -43,14 +45,11 @@ SPACE_MAX_MINUTES = 10  # on a Space: a training ends after this many minutes wh
 # Settings with a control of their own in this tab (see the module docstring); the run folder's is a name.
 OWN_CONTROLS = {"dataset", *BUDGET_KINDS, "resume", "out_dir"}
 SYNTHETIC = ("backgrounds", "foregrounds", "positions")  # shown for the synthetic dataset only
-SCENES_TEXT = {
-    "train": "rooms, corridors, wall scenes, shelving racks, outdoor and tabletop",
-    "train-studio": "rooms, corridors, wall scenes, shelving racks, outdoor, tabletop and studio shots",
-    "train-v1": "rooms, corridors, outdoor and tabletop",
-    "train-v2": "rooms, corridors, wall scenes, outdoor and tabletop",
-    "rooms": "rooms only",
+SCENES_TEXT = {  # --scene-families in the words of the tab's summary
+    "all": "rooms, corridors, wall scenes, shelving racks, outdoor and tabletop",
     "indoor": "rooms, corridors, wall scenes and shelving racks",
-    "indoor-v1": "rooms and corridors",
+    "outdoor": "open ground under a sky",
+    "rooms": "rooms only",
     "heldout": "street scenes",
 }
 # Where each settings group's controls go: None = in the main column, else the accordion's title.
@@ -62,29 +61,10 @@ PLACES = {
     "run folder": "Model, resume and evaluation",
     "evaluation and run": "Model, resume and evaluation",
 }
-# The app's starting values where they differ from TrainConfig's (the shipped recipe trains for an
-# hour on 16,000 samples; a first run in the app should take two minutes), and the model widths offered.
-# Measured (2-minute CLI runs, same data, this 2-core CPU, bf16; BENCHMARKS.md "The Train tab's default
-# run"): width 16 / batch 16 / lr 3e-3 made 395-714 steps and reached held-out mask IoU 0.93-0.95;
-# width 16 / batch 32 reached 0.75 and the seed's width 32 / batch 32 0.79 (170 and 97 steps).
-# The data stays the room scenes with exact pastes (TrainConfig's default is the scene mix as two shots):
-# measured 2026-12-02, 2 minutes each, rooms exact 787 steps, held-out IoU 0.950, δ<1.25 0.988; the mix as
-# two shots 541 steps, IoU 0.800, δ<1.25 0.875 (BENCHMARKS.md, issue 11): a first run should end clean.
-APP_DEFAULTS: dict[str, Any] = {
-    "scene_families": "rooms",
-    "two_shot": False,
-    "backgrounds": 10,
-    "foregrounds": 10,
-    "positions": 5,
-    "base_width": 16,
-    "batch_size": 16,
-    "lr": 3e-3,
-    "eval_every": 200,
-    "eval_samples": 256,
-    "sample_every": 50,
-}
+# The tab's starting values: a recipe file (recipes/browser.toml says why and where it is measured), as
+# the shipped recipe trains for 80 minutes on 400,000 samples and a first run here should take two.
+TAB_RECIPE = recipe_path("browser")
 APP_CHOICES: dict[str, list[Any]] = {"base_width": [4, 8, 16, 32]}
-BUDGET_DEFAULT = ("minutes", 2)
 WATCH_API = (
     "Watch your training (locally: the app's): streams the same outputs as /train from where the run is "
     "until it ends; for a finished run, its summary once; nothing if you have none. Every page load does "
@@ -98,6 +78,14 @@ TRAIN_API = (
     "then appears in the model pickers, so /predict can use it by name. resume: a run, "
     f"{NO_RESUME!r} or {FINE_TUNE!r}."
 )
+
+
+@cache
+def tab_defaults() -> dict[str, Any]:
+    """The tab's starting value of every setting: :data:`TAB_RECIPE` over TrainConfig's defaults."""
+    recipe = load_recipe(TAB_RECIPE)
+    budget = next(name for name in BUDGET_KINDS if name in recipe)  # the recipe's one budget
+    return {**TrainConfig(**{budget: recipe[budget]}).to_dict(), **recipe, "budget_kind": budget}
 
 
 def form_settings() -> list[Setting]:
@@ -198,15 +186,14 @@ class TrainTab:
 def _settings_controls(ctx: AppContext, place: str | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The controls of the settings shown at ``place`` (see :data:`PLACES`), by setting name, in the
     config's order; one row per settings group."""
-    defaults = TrainConfig(steps=1)
+    defaults = tab_defaults()
     shown = [s for s in settings() if s.ui and PLACES.get(s.group, "") == place and s.name not in skip]
     out: dict[str, Any] = {}
     for group in dict.fromkeys(s.group for s in shown):
         with gr.Row():
             for s in (s for s in shown if s.group == group):
                 if s.name not in OWN_CONTROLS:
-                    value = APP_DEFAULTS.get(s.name, getattr(defaults, s.name))
-                    out[s.name] = control(s, value, choices=APP_CHOICES.get(s.name))
+                    out[s.name] = control(s, defaults[s.name], choices=APP_CHOICES.get(s.name))
     return out
 
 
@@ -217,8 +204,8 @@ def _data_controls(ctx: AppContext) -> tuple[dict[str, Any], list[Any]]:
         "dataset_kind": gr.Radio(kinds, value="synthetic", label=setting("dataset").label)
     }
     with gr.Group(visible=True) as synthetic_box:
-        sizes = {name: control(setting(name), APP_DEFAULTS[name]) for name in SYNTHETIC}
-        samples_md = gr.Markdown(_samples_text(*(APP_DEFAULTS[name] for name in SYNTHETIC)))
+        sizes = {name: control(setting(name), tab_defaults()[name]) for name in SYNTHETIC}
+        samples_md = gr.Markdown(_samples_text(*(tab_defaults()[name] for name in SYNTHETIC)))
     controls.update(sizes)
     controls["zip_file"] = gr.File(
         file_types=[".zip"], label="Dataset zip (seed or plain layout)", visible=False
@@ -238,8 +225,9 @@ def _controls(ctx: AppContext) -> dict[str, Any]:
     controls, boxes = _data_controls(ctx)
     controls.update(_settings_controls(ctx, None, skip=SYNTHETIC))
     with gr.Row():
-        controls["budget_kind"] = gr.Radio(list(BUDGET_KINDS), value=BUDGET_DEFAULT[0], label="Budget in")
-        controls["budget"] = gr.Number(value=BUDGET_DEFAULT[1], minimum=0, label="Budget")
+        kind = tab_defaults()["budget_kind"]
+        controls["budget_kind"] = gr.Radio(list(BUDGET_KINDS), value=kind, label="Budget in")
+        controls["budget"] = gr.Number(value=tab_defaults()[kind], minimum=0, label="Budget")
     picker = gr.Dropdown(
         resume_choices(ctx),
         value=NO_RESUME,
@@ -281,15 +269,14 @@ def _outputs() -> list[Any]:
 
 
 def defaults_text(ctx: AppContext) -> str:
-    """One paragraph: what the tab's defaults are and why, from :data:`APP_DEFAULTS` (and the caps)."""
-    d = TrainConfig(steps=1)
+    """One paragraph: what the tab's defaults are and why, from :func:`tab_defaults` (and the caps)."""
+    defaults = tab_defaults()
 
     def v(name: str) -> Any:
-        return APP_DEFAULTS.get(name, getattr(d, name))
+        return defaults[name]
 
     n = int(v("backgrounds")) * int(v("foregrounds")) * int(v("positions")) * 2
-    kind, amount = BUDGET_DEFAULT
-    budget = f"{amount:g} {kind}"
+    budget = f"{v(v('budget_kind')):g} {v('budget_kind')}"
     every = f"every {v('eval_every')} steps" if v("eval_every") else "once per epoch"
     previews = (
         f"previews every {v('sample_every')} steps" if v("sample_every") else "no previews until the end"

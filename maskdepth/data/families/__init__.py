@@ -3,9 +3,8 @@
 :data:`FAMILIES` is the one place that states them. Each family renders a background with exact
 depth (see :data:`maskdepth.data.geometry.DEPTH_CONVENTION`) and a surface objects stand on.
 ``split="heldout"`` marks a family used only by evaluation: it has no share of the training
-mix, so a model trained on ``families="train"`` never sees it. ``split="extra"`` marks a training
-family that only the mixes naming it draw (the studio: measured to lower real-scene depth in the
-default mix, BENCHMARKS stage O).
+mix, so a model trained on ``families="all"`` never sees it. :data:`MIXES` names the mixes a user
+picks from (``--scene-families``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 
 from maskdepth.data.families.outdoor import render_outdoor, render_street
 from maskdepth.data.families.room import render_background, render_corridor, render_racks, render_wall
-from maskdepth.data.families.studio import render_studio
 from maskdepth.data.families.tabletop import render_tabletop
 from maskdepth.data.geometry import Background
 
@@ -28,17 +26,17 @@ class Family:
 
     render: Callable[[int, int, tuple[int, int]], Background]  # (seed, index, (H, W)) -> Background
     weight: float  # share of a mix, normalised over the mix's families (0: held out); see `classic` for how it is drawn
-    split: str  # "train", "extra" (only in mixes that name it) or "heldout"
+    split: str  # "train" or "heldout"
     object_scale: float = 1.0  # object heights (0.5-1.7 m) are multiplied by this
     extra_objects: int = 2  # up to this many more pasted objects, at other depths (they may occlude)
     scene_objects: int = 2  # up to this many objects that belong to the scene (in both photos, not the mask)
     defocus: float = 0.25  # probability of depth-of-field blur (focused on the main object)
-    # The first generator's samples (scene_families="rooms"): one object, its exact paste, no
-    # two-shot effects. Kept in the mix so a model trained on it stays good where the first
-    # shipped model was (measured: without it, exact pastes in rooms fell to depth δ<1.25 0.72).
+    # The seed-like room samples (scene_families="rooms"): one object, its exact paste, no two-shot
+    # effects. Kept in the mix so a model trained on it keeps its depth scale on exact pastes in
+    # rooms (docs/research.md, "Depth on synthetic scenes").
     # Its share is drawn per sample, on every background (SyntheticScenes.sample_family): a mix of
-    # 100 backgrounds trains on all 100 of the first generator's rooms; the other families share
-    # out the backgrounds by weight (SyntheticScenes.family).
+    # 100 backgrounds trains on all 100 rooms; the other families share out the backgrounds by
+    # weight (SyntheticScenes.family).
     classic: bool = False
 
 
@@ -54,28 +52,16 @@ FAMILIES: dict[str, Family] = {
     # Facing shelving racks loaded with boxes (a garage, a pantry, a shop): busy clutter high in the
     # frame that is as far as the wall behind it, furniture and objects standing in front.
     "racks": Family(render_racks, 0.25, "train", scene_objects=3),
-    # Objects on a table before a backdrop (a photographer's sweep or a cloth over a wall): the set-up of
-    # close-up object photos, where the backdrop, not a far room, is behind the subject. In train-studio
-    # only: 80 minutes of it (stage O) lowered real-scene depth (+0.35 -> +0.21) and turned round how the
-    # depth follows a light ramp.
-    "studio": Family(render_studio, 0.25, "extra", object_scale=0.4, defocus=0.4, scene_objects=3),
     "street": Family(render_street, 0.0, "heldout"),  # evaluation only
 }
 HELDOUT_FAMILY = "street"
-# Named mixes (--scene-families): a tuple of names takes the FAMILIES weights, a dict gives its own.
-# "train" is every training family. The older mixes keep the weights they were trained with, so the
-# card's and BENCHMARKS' earlier commands still draw the same samples: "-v1" before wall scenes (the
-# five-family mix since commit 9ea7255: BENCHMARKS' stages E-J, the shipped model's H-J), "train-v2"
-# before shelving racks (stage K). "train-studio" is "train" and studio shots (stage O).
-V1 = {"classic_room": 0.20, "room": 0.24, "corridor": 0.12, "outdoor": 0.24, "tabletop": 0.20}
-MIXES: dict[str, tuple[str, ...] | dict[str, float]] = {
-    "train": tuple(n for n, f in FAMILIES.items() if f.split == "train"),
-    "train-v1": V1,
-    "train-v2": {**V1, "wall": 0.25},
-    "train-studio": tuple(n for n, f in FAMILIES.items() if f.split in ("train", "extra")),
+# Named mixes (--scene-families; "rooms", the seed-like generator, is SyntheticScenes' own default).
+# A tuple of names takes the FAMILIES weights.
+MIXES: dict[str, tuple[str, ...]] = {
+    "all": tuple(n for n, f in FAMILIES.items() if f.split == "train"),  # the shipped model's mix
     "indoor": ("classic_room", "room", "corridor", "wall", "racks"),  # the room-scale families
-    "indoor-v1": {n: V1[n] for n in ("classic_room", "room", "corridor")},
-    "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),
+    "outdoor": ("outdoor",),  # open ground under a sky, with haze
+    "heldout": tuple(n for n, f in FAMILIES.items() if f.split == "heldout"),  # evaluation only
 }
 
 
