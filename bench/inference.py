@@ -27,7 +27,8 @@ from bench.app_bench import (
 from bench.common import ROOT, Row, SectionResult, Stats
 from maskdepth.imageio import save_png_rgb
 from maskdepth.model.wnet import WNet
-from maskdepth.predict.predictor import Predictor, save_prediction
+from maskdepth.predict.outputs import save_prediction
+from maskdepth.predict.predictor import Predictor
 
 E2E_TARGET_X = 2.0  # end-to-end 224 predict <= 2x the model alone
 APP_TARGET_MS = 100.0  # the app adds <= 100 ms on top of end to end

@@ -39,7 +39,8 @@ def measure(width: int, height: int, repeats: int, work: Path) -> dict:
     sys.path.insert(0, str(ROOT / "examples"))
     from checkset import PASTES, _backgrounds, _objects, make
 
-    from maskdepth.predict.predictor import Predictor, save_prediction
+    from maskdepth.predict.outputs import save_prediction
+    from maskdepth.predict.predictor import Predictor
     from maskdepth.predict.refine import pad_to_multiple
 
     bg, fg_bg, _ = make(PASTES[0], _backgrounds(), _objects())

@@ -1,7 +1,7 @@
 """Held-out real photos as two separate shots, scored through ``python -m maskdepth predict`` at its defaults.
 
-    .venv/bin/python -m bench.real_pairs [--model checkpoints] [--draws N] [--resolution R] [--keep DIR] [--out F]
-        [--against EARLIER.json]
+    .venv/bin/python -m bench.real_pairs [--kind tripod|handheld|exact] [--square N] [--model checkpoints]
+        [--draws N] [--resolution R] [--keep DIR] [--out F] [--against EARLIER.json]
 
 A check the training never saw in any form: the photos are the ones Gradio ships
 (``gradio/media_assets/images``: cheetah, groot, lion, tower, the Hugging Face logo); the
@@ -13,6 +13,13 @@ per shot an exposure and gamma change, white balance, a Gaussian blur, sensor no
 PIL JPEG at quality 55-92; the background shot is moved by up to 1.5 px and turned by up to
 0.3 deg; the composite gets a soft shadow of the object, offset and squashed (not part of the
 mask).
+
+``--kind handheld`` makes the background a second handheld shot instead
+(:func:`maskdepth.data.handheld.handheld_shot`: the camera turned up to 3 deg, moved up to 4% of the
+frame, zoomed up to 4%, a little perspective, its own exposure, noise and JPEG), the case the
+predictor's registration is for. ``--kind exact`` pastes the object pixel-exactly into the photo
+itself (the seed's data: no second shot, no shadow), at full size or, with ``--square N``, into an
+N x N centre crop.
 
 The pairs go through the CLI at its defaults (subprocess: ``predict --image fg_bg --bg bg``),
 and the mask IoU (prediction > 0.5 vs the cut-out's alpha > 0.5) is printed per pair, with two
@@ -39,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bench.predict_quality import iou
 from maskdepth.compare.stats import interval
+from maskdepth.data.handheld import handheld_shot
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "model (CLI defaults)"  # the model's row (its key in --out JSON)
@@ -138,7 +146,26 @@ def shoot(img: Image.Image, rng: np.random.Generator, move: bool) -> Image.Image
     return Image.open(buf).convert("RGB")
 
 
-def write(folder: Path, draw: int = 0) -> list[str]:
+def square(img: Image.Image, side: int) -> Image.Image:
+    """The centre square of ``img`` resized to ``side`` x ``side``."""
+    d = min(img.size)
+    x, y = (img.width - d) // 2, (img.height - d) // 2
+    return img.crop((x, y, x + d, y + d)).resize((side, side), Image.LANCZOS)
+
+
+def make_pair(bg: Image.Image, comp: Image.Image, alpha: np.ndarray, rng: np.random.Generator, kind: str):
+    """(background shot, composite shot) of one paste for a kind of check (see the module docstring)."""
+    if kind == "exact":
+        return bg, comp
+    if kind == "handheld":
+        shot, _ = handheld_shot(np.asarray(bg), rng)
+        background = Image.fromarray((np.clip(shot, 0, 1) * 255 + 0.5).astype(np.uint8))
+    else:
+        background = shoot(bg, rng, move=True)
+    return background, shoot(shadow(comp, alpha, rng), rng, move=False)
+
+
+def write(folder: Path, draw: int = 0, kind: str = "tripod", side: int = 0) -> list[str]:
     """The pairs into folder/bg, folder/fg_bg, folder/mask (PNG; the shots are JPEG-degraded).
 
     ``draw`` 0 is the fixed set of PAIRS; draw d >= 1 makes the same ten pastes again with the
@@ -154,9 +181,11 @@ def write(folder: Path, draw: int = 0) -> list[str]:
         if draw:
             name, size = f"{name}_d{draw}", size * rng.uniform(0.8, 1.2)
             at = tuple(float(np.clip(a + rng.uniform(-0.15, 0.15), 0, 1)) for a in at)
-        comp, alpha = paste(bgs[b], objs[o], size, at)
-        shoot(bgs[b], rng, move=True).save(folder / "bg" / f"{name}.png")
-        shoot(shadow(comp, alpha, rng), rng, move=False).save(folder / "fg_bg" / f"{name}.png")
+        photo = square(bgs[b], side) if side else bgs[b]
+        comp, alpha = paste(photo, objs[o], size, at)
+        background, composite = make_pair(photo, comp, alpha, rng, kind)
+        background.save(folder / "bg" / f"{name}.png")
+        composite.save(folder / "fg_bg" / f"{name}.png")
         Image.fromarray(((alpha > 0.5) * 255).astype(np.uint8)).save(folder / "mask" / f"{name}.png")
         names.append(name)
     return names
@@ -193,6 +222,10 @@ def score(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--kind", choices=("tripod", "handheld", "exact"), default="tripod", help="see the docstring"
+    )
+    p.add_argument("--square", type=int, default=0, help="paste into an N x N centre crop of each photo")
     p.add_argument("--model", default=str(ROOT / "checkpoints"))
     p.add_argument("--keep", help="write the pairs (and the CLI's outputs) here instead of a temp dir")
     p.add_argument("--draws", type=int, default=1, help="also score this many - 1 redrawn sets (see write)")
@@ -202,11 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
-        sets = [write(folder, d) for d in range(max(1, args.draws))]
+        sets = [write(folder, d, args.kind, args.square) for d in range(max(1, args.draws))]
         rows = score(args.model, folder, [n for names in sets for n in names], args.resolution)
     names = sets[0]
     at = f"--resolution {args.resolution}" if args.resolution else "CLI defaults"
-    print(f"mask IoU, {len(names)} held-out real-photo pairs as two shots (bench/real_pairs.py, {at})")
+    what = {"tripod": "two shots from one spot", "handheld": "two handheld shots", "exact": "exact pastes"}
+    shape = f", {args.square}x{args.square}" if args.square else ""
+    print(
+        f"mask IoU, {len(names)} held-out real-photo pairs, {what[args.kind]}{shape} (bench/real_pairs.py, {at})"
+    )
     print(f"{'pair':<16} " + " ".join(f"{m:>21}" for m in rows))
     for n in names:
         print(f"{n:<16} " + " ".join(f"{rows[m][n]:>21.3f}" for m in rows))

@@ -1,4 +1,4 @@
-"""The command line: ``python -m maskdepth {train,evaluate,predict,export-data,compare,push,publish-space,pull}``.
+"""The command line: ``python -m maskdepth {train,evaluate,predict,export-onnx,export-data,compare,push,publish-space,pull}``.
 
 Every command is a thin layer over the library; errors a user can cause print one line
 that names the fix and exit with status 2. The data and training commands (train, evaluate,
@@ -14,7 +14,8 @@ from pathlib import Path
 from maskdepth.errors import MaskDepthError
 from maskdepth.hub.checkpoint import SHIPPED_DIR, shipped_source
 from maskdepth.naming import IMAGE_SUFFIXES, is_image_name, pair_by_name
-from maskdepth.predict.predictor import DEFAULT_RESOLUTION, RESOLUTIONS
+from maskdepth.predict.cloud import DEFAULT_FOV_DEG, SCENE_PLY, check_fov
+from maskdepth.predict.predictor import DEFAULT_RESOLUTION, RESOLUTIONS, Prediction
 from maskdepth.train_cli import add_training_commands, with_recipe
 
 DEFAULT_MODEL = shipped_source()  # checkpoints/ when present, else the weights' Hub repo
@@ -56,23 +57,54 @@ def _pairs(args: argparse.Namespace) -> list[tuple[Path, Path | None, Path]]:
     return [(f, b, out / f.stem) for f, b in pairs]
 
 
+def _cloud_options(args: argparse.Namespace) -> dict | None:
+    """predict's point-cloud options (``--fov`` and ``--object-only`` imply ``--ply``), checked before the
+    model loads; None without them."""
+    if not (args.ply or args.fov is not None or args.object_only):
+        return None
+    return {
+        "fov_deg": check_fov(DEFAULT_FOV_DEG if args.fov is None else args.fov),
+        "object_only": args.object_only,
+    }
+
+
+def _write_cloud(pred: Prediction, path: Path, name: str, *, fov_deg: float, object_only: bool) -> Path:
+    """The prediction's point cloud as a binary PLY at ``path`` (the object tinted and marked)."""
+    from maskdepth.predict.cloud import point_cloud, write_ply
+
+    cloud = point_cloud(pred, fov_deg=fov_deg, object_only=object_only)
+    if object_only and len(cloud) == 0:
+        print(
+            f"note ({name}): no point is the object's (the mask found none): {path.name} is empty",
+            file=sys.stderr,
+        )
+    return write_ply(cloud, path)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from maskdepth.predict.predictor import Predictor, depth_source, parse_depth_view, save_prediction
+    from maskdepth.predict.outputs import save_prediction
+    from maskdepth.predict.predictor import Predictor, depth_source, parse_depth_view
 
     depth_view = parse_depth_view(args.depth_view)  # a bad value fails before the model loads
+    cloud = _cloud_options(args)
     predictor = Predictor.from_source(args.model, resolution=args.resolution)
     predictor.depth_view = depth_view
+    predictor.align = args.align == "on"
     jobs = _pairs(args)
     for image, bg, out in tqdm(jobs, unit="img", desc="predict", disable=len(jobs) < 2):
         pred = predictor.predict(image, bg)
         for note in pred.notes:
             print(f"note ({image.name}): {note}", file=sys.stderr)
         written = save_prediction(pred, out)
+        if cloud is not None:
+            written[SCENE_PLY] = _write_cloud(pred, out / SCENE_PLY, image.name, **cloud)
         if len(jobs) == 1:
             w, h = pred.image.size
             source = depth_source(pred)
+            if pred.alignment is not None:
+                print(f"alignment: {pred.alignment.describe()}", file=sys.stderr)
             print(
                 f"model ran at {pred.working_size[0]}x{pred.working_size[1]}"
                 + (f" ({source})" if source else "")
@@ -84,6 +116,53 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if len(jobs) > 1:
         print(f"wrote {len(jobs)} folders under {args.out}")
     return 0
+
+
+def _add_cloud_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ply",
+        action="store_true",
+        help=f"also write {SCENE_PLY}: the depth as a coloured point cloud in metres (binary PLY; vertex x, y, "
+        "z, red, green, blue and object, 1 for the object's points, which are tinted), z towards the viewer",
+    )
+    p.add_argument(
+        "--fov",
+        type=float,
+        metavar="DEGREES",
+        help=f"the camera's horizontal field of view for the point cloud (default: {DEFAULT_FOV_DEG:g}; "
+        "implies --ply)",
+    )
+    p.add_argument(
+        "--object-only", action="store_true", help="the point cloud holds the object alone (implies --ply)"
+    )
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from maskdepth.hub.checkpoint import load_model
+    from maskdepth.hub.onnx_export import SIZE_MULTIPLE, export_onnx, input_contract
+
+    model = load_model(args.model, device="cpu")
+    out = export_onnx(model, args.out, opset=args.opset)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"{input_contract(model)['maskdepth.input']}; H, W multiples of {SIZE_MULTIPLE}; outputs mask, depth "
+        "(B, 1, H, W) logits; running it: docs/onnx.md"
+    )
+    return 0
+
+
+def _add_export_onnx(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-onnx", help="write a model as one ONNX file for onnxruntime (network only; see docs/onnx.md)"
+    )
+    p.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model folder, run folder, Hub repo id or seed checkpoint"
+    )
+    p.add_argument(
+        "--out", required=True, metavar="FILE.onnx", help="the file to write (replaced atomically)"
+    )
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.set_defaults(func=cmd_export_onnx)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -147,7 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
         "trained at, each also mirrored), a number of pixels (one view of that long side: about twice as "
         "fast) or 'none' (the working-size forward)",
     )
+    p.add_argument(
+        "--align",
+        choices=("on", "off"),
+        default="on",
+        help="register the background onto the composite first (on, the default: two handheld shots may be "
+        "turned, moved and zoomed a little and differ in exposure; an exact paste is left as it is); off: "
+        "use the pair as given",
+    )
+    _add_cloud_options(p)
     p.set_defaults(func=cmd_predict)
+    _add_export_onnx(sub)
 
     p = sub.add_parser(
         "push", help="upload a model folder to a Hub repo (token from HF_TOKEN or hf auth login)"

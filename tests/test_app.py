@@ -22,7 +22,7 @@ from support.net import build_app, free_port, launched, load_app_module
 
 from maskdepth import WNet
 from maskdepth.errors import CheckpointError, HubError, InputError
-from maskdepth.predict.predictor import OUTPUT_FILES
+from maskdepth.predict.outputs import OUTPUT_FILES
 from maskdepth.training.loop import TrainConfig
 from maskdepth.ui import context, examples, models_tab, predict_tab, train_tab
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext
@@ -41,9 +41,8 @@ def save_tiny(folder: Path, in_channels: int = 6) -> Path:
 
 
 def write_image(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
-    return path
+    """support.models.write_image with a (w, h) size: two of one size are a background and a paste into it."""
+    return tiny.write_image(path, *size, seed=seed)
 
 
 def tiny_train_controls(**overrides) -> dict:
@@ -90,15 +89,17 @@ def pair(folders: dict[str, Path]) -> tuple[Path, Path]:
 
 def test_predict_outputs_are_pngs_of_the_composites_size(ctx: AppContext, pair: tuple[Path, Path]) -> None:
     bg, fg = pair
-    overlay, color, (before, after), mask, depth, depth16, ran = predict_tab.predict(
+    overlay, color, (before, after), mask, depth, depth16, ran, scene, aligned, view = predict_tab.predict(
         str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx
     )
+    assert aligned.startswith("**Alignment**: pixel-identical pair") and len(view) == 2  # an exact paste
     for path in (overlay, color, before, after, mask, depth, depth16):
         with Image.open(path) as img:
             assert img.format == "PNG" and img.size == (83, 61)
     assert Image.open(depth16).mode.startswith("I;16") and Image.open(mask).mode == "L"
     assert after == color  # the slider compares the composite with the depth colour map
     assert "ran at **83x61**" in ran and "83x61" in ran  # a small photo is not enlarged
+    assert Path(scene).name == "scene.ply" and Path(scene).read_bytes().startswith(b"ply\n")
 
 
 def test_predict_runs_at_the_chosen_resolution(ctx: AppContext, tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_predict_runs_at_the_chosen_resolution(ctx: AppContext, tmp_path: Path) 
     Image.fromarray(bg).save(tmp_path / "bg.png")
     Image.fromarray(fg).save(tmp_path / "fg.png")
     for resolution, expected in (("fast", "128x77"), ("balanced", "256x154"), ("320", "320x192")):
-        *images, ran = predict_tab.predict(
+        *images, ran, _scene, _aligned, _view = predict_tab.predict(
             str(tmp_path / "bg.png"), str(tmp_path / "fg.png"), resolution=resolution, ctx=ctx
         )
         assert f"ran at **{expected}**" in ran and "**500x300**" in ran
@@ -314,7 +315,7 @@ def test_training_streams_and_writes_a_run_with_its_card(ctx: AppContext) -> Non
 
 
 def test_samples_grid_rows_are_input_masks_and_depths() -> None:
-    from maskdepth.predict.predictor import colorize_depth
+    from maskdepth.predict.outputs import colorize_depth
     from maskdepth.ui.live import samples_grid
 
     h = w = 8
@@ -417,6 +418,23 @@ def test_push_and_load_through_the_models_tab(
     assert "Pushed" in models_tab.push(ctx, DEFAULT_CHOICE, "alice/wnet2", True, token)
 
 
+def test_models_tab_exports_onnx_of_the_shipped_model_or_a_run(ctx: AppContext, tmp_path: Path) -> None:
+    """Export ONNX: the chosen model as one file onnxruntime runs; a bad choice is a gr.Error naming the fix."""
+    import onnxruntime as ort
+
+    path = Path(models_tab.export_onnx_file(ctx, DEFAULT_CHOICE))
+    assert path.name == "maskdepth.onnx" and path.parent.parent == ctx.outputs.root
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 6, 32, 64), np.float32)
+    assert [o.shape for o in session.run(None, {"input": x})] == [(1, 1, 32, 64)] * 2
+    on_error = gradio_errors(models_tab.export_onnx_file)
+    with pytest.raises(gr.Error, match="run"):
+        on_error(ctx, "no-such-run")
+    ctx.on_space = True  # a Space's visitors stay inside the runs and shipped-model folders
+    with pytest.raises(gr.Error, match="on this Space"):
+        on_error(ctx, str(tmp_path))
+
+
 def test_unreachable_hub_fails_fast_with_a_message(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
@@ -456,10 +474,10 @@ def test_app_predicts_at_the_input_size(server: str, pair: tuple[Path, Path]) ->
     out = client.predict(
         handle_file(str(pair[0])), handle_file(str(pair[1])), DEFAULT_CHOICE, api_name="/predict"
     )
-    assert len(out) == 7  # 6 images/files and the "model ran at" note
+    assert len(out) == 10  # 6 images/files, the "model ran at" note, the point cloud, the alignment line and view
     for path in (out[0], out[1], out[3], out[4], out[5]):
         assert Image.open(path).size == (83, 61)
-    assert "ran at **83x61**" in out[6]
+    assert "ran at **83x61**" in out[6] and Path(out[7]).suffix == ".ply"
 
 
 def test_app_trains_streams_stops_and_the_run_predicts(server: str, pair: tuple[Path, Path]) -> None:
@@ -530,6 +548,7 @@ def test_api_lists_only_named_described_endpoints(server: str) -> None:
         "composite",
         "model",
         "resolution",
+        "align",
     ]
 
 
@@ -584,7 +603,7 @@ def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, 
 
     demo = build_app(folders["checkpoints"], folders["root"], on_space=False)
     (dataset,) = [b for b in demo.blocks.values() if isinstance(b, gr.Dataset)]
-    (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 7]
+    (cached,) = [fn for fn in demo.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 10]
     assert cached.api_visibility != "public"
     start = time.time()
     with launched(demo):  # caching runs at launch
@@ -597,7 +616,7 @@ def test_examples_are_cached_at_launch_for_the_shipped_model(folders: dict[str, 
     bare = load_app_module().build_demo(
         folders["runs"] / "none", folders["runs"], data_dir=folders["data"], on_space=False
     )
-    assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 7]
+    assert not [fn for fn in bare.fns.values() if fn.api_name == "load_example" and len(fn.outputs) == 10]
 
 
 def test_mcp_server_offers_predict_only(folders: dict[str, Path]) -> None:

@@ -10,10 +10,16 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from support.browser import browser_page, require_browser
 from support.net import build_app, launched
 
 from maskdepth import WNet
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED, EXAMPLES = ROOT / "checkpoints", ROOT / "examples"
+LABEL_PX = 32  # the component's label and buttons float over the top of its canvas
+SCREENSHOT = Path("/tmp/maskdepth-3d.png")  # looked at by a person after a change to the 3D view
 
 
 def test_click_example_predict_and_see_the_outputs(tmp_path: Path) -> None:
@@ -36,6 +42,58 @@ def test_click_example_predict_and_see_the_outputs(tmp_path: Path) -> None:
             assert page.get_by_text("far (0, blue)").is_visible()
     finally:
         shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+
+
+def test_predict_shows_the_point_cloud_in_3d(tmp_path: Path) -> None:
+    """At 1280 px: an example, Predict, and the 3D view draws the cloud (a canvas that is not blank);
+    "Object only" re-renders it without the model. The screenshot is kept in /tmp/maskdepth-3d.png."""
+    require_browser()
+    import numpy as np
+
+    from maskdepth.training.runs import is_model_dir
+
+    if not is_model_dir(SHIPPED):
+        pytest.skip(f"the shipped model is not installed in {SHIPPED}")
+    examples = tmp_path / "examples"  # one example: the launch caches its outputs with the shipped model
+    examples.mkdir()
+    for suffix in ("bg", "fg_bg"):
+        shutil.copy(EXAMPLES / f"coffee_coin_{suffix}.jpg", examples)
+    app = build_app(SHIPPED, tmp_path, examples_dir=examples)
+    with launched(app) as url, browser_page(url, width=1280, height=1000) as page:
+        page.get_by_text("coffee coin (photo)").first.click()
+        _wait_for_outputs(page)
+        page.locator("#md-predict").click()
+        page.wait_for_function("() => document.querySelector('#md-cloud a[href*=\"scene.ply\"]') !== null")
+        canvas = page.locator("#md-cloud canvas")
+        canvas.scroll_into_view_if_needed()
+        whole = _drawn(canvas, SCREENSHOT)
+        assert whole.std() > 20, "the 3D view is blank"  # the clear colour alone has std 0
+        page.locator("#md-cloud-object input").check()
+        page.wait_for_function(
+            "() => document.querySelector('#md-cloud a[href*=\"scene-55deg-object.ply\"]') !== null"
+        )
+        alone = _drawn(canvas, tmp_path / "object.png", unlike=whole)
+    colours, counts = np.unique(whole.reshape(-1, 3), axis=0, return_counts=True)
+    background = colours[counts.argmax()].astype(int)  # the clear colour: most of the view
+    covered = [int((np.abs(a.astype(int) - background).sum(-1) > 30).sum()) for a in (whole, alone)]
+    assert 0 < covered[1] < covered[0] / 5, covered  # the coin alone covers a small part of the scene
+
+
+def _drawn(canvas, path: Path, unlike=None, timeout_s: float = 60):
+    """The canvas's screenshot (H, W, 3) once it stops changing (and differs from ``unlike``), saved at ``path``."""
+    import numpy as np
+    from PIL import Image
+
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        time.sleep(1.0)  # Babylon.js draws the first frames after the file has loaded
+        canvas.screenshot(path=str(path))
+        shot = np.asarray(Image.open(path).convert("RGB"))[LABEL_PX:]  # below the label and the buttons
+        changed = unlike is None or shot.shape != unlike.shape or np.abs(shot.astype(int) - unlike).mean() > 1
+        if last is not None and changed and np.array_equal(shot, last) and shot.std() > 0:
+            return shot
+        last = shot
+    raise AssertionError(f"the 3D view did not settle within {timeout_s} s (last frame: {path})")
 
 
 def _wait_for_outputs(page) -> None:

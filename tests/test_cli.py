@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support.entry import predict_args
-from support.models import tiny_model, write_image
+from support.entry import cli_error, predict_args
+from support.models import scene, tiny_model, write_image
 
 import maskdepth
 from maskdepth.__main__ import build_parser, main
@@ -91,7 +92,7 @@ def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_pa
     images = tmp_path / "images"
     images.mkdir()
     write_image(images / "first.png", 40, 30, seed=3)
-    write_image(images / "second.jpg", 36, 50, seed=4)
+    Image.fromarray(scene(40, 30)).resize((60, 45)).save(images / "second.jpg")  # the scene, larger
     (images / "notes.txt").write_text("not an image; skipped")
     bg = write_image(tmp_path / "bg.png", 40, 30, seed=5)
 
@@ -99,7 +100,7 @@ def test_predict_on_a_folder_writes_one_folder_per_image(model_dir: Path, tmp_pa
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first", "second"]
     assert sizes(tmp_path / "out" / "first") == dict.fromkeys(OUTPUTS, (40, 30))
-    assert sizes(tmp_path / "out" / "second") == dict.fromkeys(OUTPUTS, (36, 50))
+    assert sizes(tmp_path / "out" / "second") == dict.fromkeys(OUTPUTS, (60, 45))
     assert "wrote 2 folders" in capsys.readouterr().out
 
 
@@ -358,3 +359,99 @@ def test_budget_flags_reject_non_positive_values(capsys) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--minutes", "0"])
     assert "must be > 0" in capsys.readouterr().err
+
+
+# ---- predict --ply, export-onnx ------------------------------------------------------------------------
+
+EXAMPLES = REPO / "examples"
+
+
+def test_predict_ply_writes_a_point_cloud_of_a_real_photo(tmp_path: Path, capsys) -> None:
+    """--ply with the shipped model on a real photo: scene.ply beside the images, read back by plyfile:
+    coloured points spread in depth, capped at 200k."""
+    from plyfile import PlyData
+
+    from maskdepth.hub.checkpoint import SHIPPED_DIR
+    from maskdepth.training.runs import is_model_dir
+
+    if not is_model_dir(SHIPPED_DIR):
+        pytest.skip(f"the shipped model is not installed in {SHIPPED_DIR}")
+    photos = [
+        "--image",
+        str(EXAMPLES / "coffee_coin_fg_bg.jpg"),
+        "--bg",
+        str(EXAMPLES / "coffee_coin_bg.jpg"),
+    ]
+    run = ["predict", "--model", str(SHIPPED_DIR), *photos, "--resolution", "fast", "--depth-view", "none"]
+    assert main([*run, "--out", str(tmp_path / "o"), "--ply"]) == 0
+    assert str(tmp_path / "o" / "scene.ply") in capsys.readouterr().out.split()
+    vertex = PlyData.read(tmp_path / "o" / "scene.ply")["vertex"]
+    assert {"x", "y", "z", "red", "green", "blue", "object"} <= {p.name for p in vertex.properties}
+    xyz = np.stack([vertex["x"], vertex["y"], vertex["z"]], -1)
+    rgb = np.stack([vertex["red"], vertex["green"], vertex["blue"]], -1)
+    assert 10_000 <= len(xyz) <= 200_000 < 600 * 400  # the photo is 600x400: the cloud is capped
+    assert np.isfinite(xyz).all() and (xyz[:, 2] < 0).all()  # z towards the viewer: the scene is at z < 0
+    assert np.ptp(xyz[:, 2]) > 0.5 and len(np.unique(rgb, axis=0)) > 1000  # depth varies; the photo's colours
+    assert 0 < vertex["object"].sum() < len(xyz)  # the coin is marked
+
+    # --fov alone implies --ply; a wider view spreads the same points wider (x ~ tan(fov / 2)).
+    assert main([*run, "--out", str(tmp_path / "w"), "--fov", "90"]) == 0
+    wide = PlyData.read(tmp_path / "w" / "scene.ply")["vertex"]
+    assert np.allclose(wide["x"], vertex["x"] / np.tan(np.radians(27.5)), rtol=1e-4, atol=1e-5)
+    assert np.array_equal(wide["z"], vertex["z"])
+
+
+def test_predict_ply_in_batch_mode_writes_one_cloud_per_pair(model_dir: Path, tmp_path: Path) -> None:
+    images, bgs = tmp_path / "images", tmp_path / "bgs"
+    images.mkdir(), bgs.mkdir()
+    for name in ("coffee_coin", "brick_rocket"):  # real pairs: the background is the composite's scene
+        shutil.copy(EXAMPLES / f"{name}_fg_bg.jpg", images / f"{name}.jpg")
+        shutil.copy(EXAMPLES / f"{name}_bg.jpg", bgs / f"{name}.jpg")
+    argv = predict_args(model_dir, images, bgs, tmp_path / "out")
+    assert main([*argv, "--ply", "--object-only", "--resolution", "fast", "--depth-view", "none"]) == 0
+    for name in ("coffee_coin", "brick_rocket"):
+        assert (tmp_path / "out" / name / "scene.ply").read_bytes().startswith(b"ply\n")
+        assert (tmp_path / "out" / name / "mask.png").is_file()
+
+
+def test_predict_bad_fov_exits_2_before_the_model_loads(
+    pair: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    image, bg = pair
+    line = cli_error(
+        predict_args(tmp_path / "no-model", image, bg, tmp_path / "o") + ["--fov", "200"], capsys
+    )
+    assert "field of view" in line  # not the missing model: the flags are checked first
+    assert not (tmp_path / "o").exists()
+
+
+def test_export_onnx_writes_a_file_onnxruntime_runs(model_dir: Path, tmp_path: Path, capsys) -> None:
+    import onnxruntime as ort
+
+    out = tmp_path / "exports" / "tiny.onnx"
+    assert main(["export-onnx", "--model", str(model_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith(f"wrote {out} (") and printed[0].endswith(" MB)")
+    assert printed[1].startswith("input (B, 6, H, W) float32") and "multiples of 32" in printed[1]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 6, 64, 96)).astype(np.float32)
+    mask, depth = session.run(["mask", "depth"], {"input": x})
+    assert mask.shape == depth.shape == (1, 1, 64, 96) and np.isfinite(depth).all()
+
+
+@pytest.mark.parametrize("case", ["not-a-model", "unwritable", "out-is-a-folder"])
+def test_export_onnx_bad_input_exits_2_with_one_line_and_no_file(
+    model_dir: Path, tmp_path: Path, capsys, case: str
+) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no weights here")
+    (tmp_path / "a-file").write_text("a file where a folder should be")
+    model, out, needle = {
+        "not-a-model": (tmp_path / "notes", tmp_path / "x" / "m.onnx", "model.safetensors"),
+        "unwritable": (model_dir, tmp_path / "a-file" / "m.onnx", "choose a folder"),
+        "out-is-a-folder": (model_dir, tmp_path / "notes", "give a file name"),
+    }[case]
+    before = sorted(tmp_path.rglob("*"))
+    line = cli_error(["export-onnx", "--model", str(model), "--out", str(out)], capsys)
+    assert needle in line
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even a temp file

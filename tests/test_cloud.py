@@ -23,7 +23,10 @@ from maskdepth.predict.cloud import (
     DEFAULT_FOV_DEG,
     OBJECT_TINT,
     grid_shape,
+    object_points,
     point_cloud,
+    read_ply,
+    with_fov,
     write_ply,
 )
 from maskdepth.predict.predictor import Predictor
@@ -163,6 +166,29 @@ def test_ply_round_trip(scene, tmp_path) -> None:
     np.testing.assert_array_equal(plain["vertex"].data["z"], cloud.points[:, 2])
     np.testing.assert_array_equal(plain["vertex"].data["red"], cloud.colors[:, 0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cloud.ply", "plain.ply"]  # no temp files
+
+
+def test_another_field_of_view_or_the_object_alone_without_the_depth_map(scene, tmp_path) -> None:
+    """with_fov and object_points on a cloud read back from its PLY give what point_cloud gives directly."""
+    cloud = point_cloud(scene["depth"], scene["mask"], scene["image"])
+    back = read_ply(write_ply(cloud, tmp_path / "cloud.ply", tint_object=False))
+    np.testing.assert_array_equal(back.points, cloud.points)
+    np.testing.assert_array_equal(back.colors, cloud.colors)
+    np.testing.assert_array_equal(back.is_object, cloud.is_object)
+    for fov in (30.0, DEFAULT_FOV_DEG, 100.0):
+        direct = point_cloud(scene["depth"], scene["mask"], scene["image"], fov_deg=fov)
+        np.testing.assert_allclose(with_fov(back, fov).points, direct.points, rtol=1e-5, atol=1e-6)
+    only = point_cloud(scene["depth"], scene["mask"], scene["image"], object_only=True)
+    np.testing.assert_array_equal(object_points(back).points, only.points)
+    assert object_points(back).is_object.all() and len(only) > 0
+    with pytest.raises(InputError, match="field of view"):
+        with_fov(back, 180.0)
+    (tmp_path / "notes.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 1\nend_header\n0 0 0\n")
+    with pytest.raises(InputError, match="not a point cloud written by maskdepth"):
+        read_ply(tmp_path / "notes.ply")
+    (tmp_path / "cut.ply").write_bytes((tmp_path / "cloud.ply").read_bytes()[:-100])  # cut short
+    with pytest.raises(InputError, match="not a point cloud written by maskdepth"):
+        read_ply(tmp_path / "cut.ply")
 
 
 def test_bad_inputs_name_the_fix(scene, tmp_path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from support.files import cut, write_bytes, write_text
-from support.models import write_image
+from support.models import scene, write_image
 from support.ui import DEFAULT_CHOICE, AppContext, gr_message, gradio_errors, predict_tab
 
 pytestmark = pytest.mark.usefixtures("training_slot_free")
@@ -48,15 +48,19 @@ def bomb_png(path: Path, side: int = 10_000) -> Path:
 
 
 def _noise(mode: str, size: tuple[int, int] = (40, 30), seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
+    """The test scene of this size (support.models.scene: what ``write_image`` pastes into) in ``mode``,
+    so that it and a background of its size are one scene; ``seed`` turns it into unrelated noise."""
     w, h = size
+    rgb = (
+        scene(w, h) if seed == 0 else np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    )
+    image = Image.fromarray(rgb)
     if mode == "I;16":
-        return Image.fromarray(rng.integers(0, 65536, (h, w), dtype=np.uint16))
-    if mode == "L":
-        return Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8))
+        return Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257)
     if mode == "RGBA":
-        return Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8))
-    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
+        image.putalpha(255)
+        return image
+    return image.convert(mode)
 
 
 def _save(img: Image.Image, path: Path, **params: Any) -> Path:
@@ -98,7 +102,8 @@ BAD_UPLOADS: dict[str, tuple[Callable[[Path], Path], str]] = {
 def _exif_rotated(folder: Path) -> Path:
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display; stored 40x30, shown 30x40
-    return _save(_noise("RGB", seed=3), folder / "phone.jpg", exif=exif.tobytes())
+    stored = Image.fromarray(scene(30, 40)).transpose(Image.Transpose.ROTATE_90)  # shown upright: the scene
+    return _save(stored, folder / "phone.jpg", exif=exif.tobytes())
 
 
 # name -> (builder(folder) -> (composite, background), output size, a note about resizing expected)
@@ -110,7 +115,11 @@ GOOD_UPLOADS: dict[str, tuple[Callable[[Path], tuple[Path, Path]], tuple[int, in
     "cmyk-jpeg": (lambda d: (_save(_noise("CMYK"), d / "k.jpg"), _bg(d)), (40, 30), False),
     "smallest-8x8": (lambda d: (_save(_noise("RGB", (8, 8)), d / "s.png"), _bg(d, (8, 8))), (8, 8), False),
     "exif-rotated": (lambda d: (_exif_rotated(d), _bg(d, (30, 40))), (30, 40), False),
-    "mismatched-bg-size": (lambda d: (_save(_noise("RGB"), d / "c.png"), _bg(d, (64, 50))), (40, 30), True),
+    "mismatched-bg-size": (  # the same scene shot at another size
+        lambda d: (_save(_noise("RGB"), d / "c.png"), _save(_noise("RGB").resize((64, 50)), d / "bg.png")),
+        (40, 30),
+        True,
+    ),
 }
 
 

@@ -13,12 +13,19 @@ from support.models import tiny_model, write_image
 from maskdepth.data.transforms import model_input
 from maskdepth.errors import InputError
 from maskdepth.hub.transfer import save_model
-from maskdepth.predict.predictor import OUTPUT_FILES, Predictor, colorize_depth, save_prediction
+from maskdepth.predict.outputs import OUTPUT_FILES, colorize_depth, save_prediction
+from maskdepth.predict.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
     return Predictor(tiny_model(in_channels=6, image_size=32))
+
+
+@pytest.fixture(scope="module")
+def unaligned(predictor: Predictor) -> Predictor:
+    """The same model with registration off: the pair goes to the model as given."""
+    return Predictor(predictor.model, align=False)
 
 
 @pytest.fixture(scope="module")
@@ -45,33 +52,33 @@ def test_outputs_are_at_the_input_size(predictor: Predictor, images: dict[str, P
     assert tall.mask.shape == tall.depth.shape == (70, 33)
 
 
-def test_prediction_is_the_model_on_normalised_inputs(predictor: Predictor) -> None:
+def test_prediction_is_the_model_on_normalised_inputs(unaligned: Predictor) -> None:
     """At the model's own resolution nothing is resized: the output is sigmoid(logits) of [bg, fg_bg], the
     depth (the default ensemble, one view here) averaged with that of the mirror image."""
     rng = np.random.default_rng(0)
     fg = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     bg = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    pred = predictor.predict(Image.fromarray(fg), Image.fromarray(bg))
+    pred = unaligned.predict(Image.fromarray(fg), Image.fromarray(bg))
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255
 
     with torch.no_grad():
-        out = predictor.model(model_input(tensor(bg), tensor(fg), 6))
-        mirror = predictor.model(model_input(tensor(bg).flip(-1), tensor(fg).flip(-1), 6))
+        out = unaligned.model(model_input(tensor(bg), tensor(fg), 6))
+        mirror = unaligned.model(model_input(tensor(bg).flip(-1), tensor(fg).flip(-1), 6))
     np.testing.assert_allclose(pred.mask, torch.sigmoid(out.mask)[0, 0].numpy(), atol=1e-6)
     both = (torch.sigmoid(out.depth) + torch.sigmoid(mirror.depth).flip(-1)) / 2
     np.testing.assert_allclose(pred.depth, both[0, 0].numpy(), atol=1e-6)
-    one = Predictor(predictor.model, resolution=32, depth_view=None).predict(
+    one = Predictor(unaligned.model, resolution=32, depth_view=None, align=False).predict(
         Image.fromarray(fg), Image.fromarray(bg)
     )
     np.testing.assert_allclose(one.depth, torch.sigmoid(out.depth)[0, 0].numpy(), atol=1e-6)
 
 
 def test_background_of_another_size_is_resized_with_a_note(
-    predictor: Predictor, images: dict[str, Path]
+    unaligned: Predictor, images: dict[str, Path]
 ) -> None:
-    pred = predictor.predict(images["fg_bg"], images["bg_small"])
+    pred = unaligned.predict(images["fg_bg"], images["bg_small"])
     assert pred.mask.shape == (36, 48)
     assert len(pred.notes) == 1 and "resized" in pred.notes[0] and "20x30" in pred.notes[0]
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+
+from maskdepth.align.geometry import area_reduce, covered_by
+
+COLOUR_SIDE = 128  # long side of the copies the colour match is fitted on (~12k pixels)
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,18 @@ def fit_colour(bg: np.ndarray, fg_bg: np.ndarray, keep: np.ndarray) -> ColourMat
         gain = np.where(var > 1e-6, cov / np.maximum(var, 1e-6), 1).astype(np.float32)
         offset = ym - gain * xm
     return ColourMatch(tuple(gain.ravel().tolist()), tuple(offset.ravel().tolist()))
+
+
+def colour_on_grid(bg: np.ndarray, fg_bg: np.ndarray, mapping: np.ndarray) -> ColourMatch:
+    """:func:`fit_colour` on copies of at most COLOUR_SIDE, the background warped onto the composite's grid."""
+    factor = max(1, math.ceil(max(fg_bg.shape[:2]) / COLOUR_SIDE))
+    (fg_small, to_small), (bg_small, from_bg) = area_reduce(fg_bg, factor), area_reduce(bg, factor)
+    mapping = to_small @ mapping @ np.linalg.inv(from_bg)
+    size = fg_small.shape[1], fg_small.shape[0]
+    warped = cv2.warpPerspective(
+        bg_small, mapping, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    keep = cv2.erode(
+        covered_by(mapping, bg_small.shape[:2], size[::-1]).astype(np.uint8), np.ones((3, 3), np.uint8)
+    )
+    return fit_colour(warped, fg_small, keep > 0)

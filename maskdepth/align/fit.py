@@ -1,18 +1,16 @@
 """Register a handheld background photo onto the composite before the model sees the pair.
 
-People take the two photos by hand: between the shots the camera turns a degree or three, moves
-tens of pixels and zooms a few percent, and exposure and white balance change. The W-Net tolerates
-about 2 px of misalignment (what :mod:`maskdepth.data.twoshot` trains it on), so such a pair is
-registered first: ORB features on reduced grey copies, a robust homography (the pasted object is an
-outlier to ignore, not a reason to fail) refined on tracked corners, a per-channel gain and offset
-fitted where the scene did not change, and the border the background does not cover filled from
-the composite:
+Between two handheld shots the camera turns a degree or three, moves tens of pixels and zooms a few
+percent, and exposure and white balance change; the W-Net tolerates about 2 px of misalignment. So a
+pair is registered first: ORB features on reduced grey copies, a robust homography (the pasted object
+is an outlier to ignore) refined on tracked corners, a per-channel colour match fitted where the scene
+did not change, and the border the background does not cover filled from the composite:
 
->>> alignment = fit_alignment(bg, fg_bg)  # (H, W, 3) uint8 or float in [0, 1]; sizes may differ
+>>> alignment = register(bg, fg_bg)  # (H, W, 3) uint8 or float in [0, 1]; sizes may differ
 >>> aligned_bg, covered = alignment.warp(bg, size=(h, w), fill=fg_bg_at_h_w)
 
-An exact paste (an object pasted into one photo) short-cuts to the identity and loses nothing.
-Points are (x, y) pixel centres, as in OpenCV; sizes are (H, W). Times: bench/align.py.
+An exact paste short-cuts to the identity and loses nothing. Points are (x, y) pixel centres, as in
+OpenCV; sizes are (H, W). Times: bench/align.py.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from maskdepth.align.colour import ColourMatch, fit_colour
+from maskdepth.align.colour import ColourMatch, colour_on_grid
 from maskdepth.align.geometry import (
     area_reduce,
     as_pixels,
@@ -49,7 +47,6 @@ MAX_KEYSTONE = 1.5  # largest ratio of local zooms over the composite's corners 
 MIN_COVERAGE = 0.5
 IDENTITY_PX = 0.3  # a fit this close to no motion (reduced pixels, at the corners) is below its precision
 SAME_SHARE = 0.5  # share of equal values that marks one photo and its exact paste
-COLOUR_SIDE = 128  # long side of the copies the colour match is fitted on (~12k pixels)
 
 
 class AlignmentError(InputError):
@@ -75,6 +72,7 @@ class Alignment:
     matches: int = 0  # ORB matches that passed the ratio test
     inliers: int = 0  # of those, the ones the robust homography agrees with
     residual_px: float = 0.0  # median reprojection error of the final fit's inliers, composite pixels
+    unmatched: bool = False  # too plain to match but one scene as taken (register): used as it is
 
     @property
     def still(self) -> bool:
@@ -164,8 +162,33 @@ class Alignment:
             out[~covered] = fill[~covered] / np.float32(fill_peak)
         return out, covered
 
+    def warp_photo(self, bg: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The background photo on the composite's full grid, 8-bit: (aligned (H, W, 3) uint8, covered (H, W) bool).
+
+        :meth:`warp` for the predictor, whose guided refinement needs the aligned pair at the photo's
+        size: uint8 throughout (a 12 MP warp and colour match ~0.1 s), the colour match as a lookup
+        table, and what the background does not reach taken from ``fill`` (the composite, uint8).
+        """
+        if bg.dtype != np.uint8 or fill.dtype != np.uint8 or fill.shape[:2] != self.fg_size:
+            raise InputError("warp_photo takes the uint8 background and the uint8 composite at its own size")
+        h, w = self.fg_size
+        if self.identity:
+            return bg, np.ones((h, w), bool)
+        if self.still:
+            out = bg if bg.shape[:2] == (h, w) else cv2.resize(bg, (w, h), interpolation=cv2.INTER_AREA)
+            return cv2.LUT(out, self.colour.table()), np.ones((h, w), bool)
+        mapping = self.homography @ np.linalg.inv(grid_scaling(self.bg_size, bg.shape[:2]))
+        warped = cv2.warpPerspective(
+            bg, mapping, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        out, covered = cv2.LUT(warped, self.colour.table()), covered_by(mapping, bg.shape[:2], (h, w))
+        np.copyto(out, fill, where=~covered[..., None])
+        return out, covered
+
     def describe(self) -> str:
         """One line for the CLI and the app."""
+        if self.unmatched:
+            return "not aligned: too few details to match (a plain scene or a small image); used as taken"
         if self.identity:
             kind = "pixel-identical pair" if self.matches == 0 else "already aligned, same colours"
             return f"{kind}: no alignment needed"
@@ -179,7 +202,7 @@ class Alignment:
 
     def to_dict(self) -> dict:
         """JSON-able record: the fit, its derived numbers and the one-line description."""
-        names = "identity matches inliers residual_px rotation_deg zoom keystone coverage".split()
+        names = "identity unmatched matches inliers residual_px rotation_deg zoom keystone coverage".split()
         return {
             "homography": self.homography.tolist(),
             "bg_size": list(self.bg_size),
@@ -288,21 +311,6 @@ def _check_plausible(fit: Alignment) -> None:
         raise _refuse(f"the best fit of {fit.inliers} of {fit.matches} matches: " + ", ".join(found))
 
 
-def _colour_on_grid(bg: np.ndarray, fg_bg: np.ndarray, mapping: np.ndarray) -> ColourMatch:
-    """:func:`fit_colour` on copies of at most COLOUR_SIDE, the background warped onto the composite's grid."""
-    factor = max(1, math.ceil(max(fg_bg.shape[:2]) / COLOUR_SIDE))
-    (fg_small, to_small), (bg_small, from_bg) = area_reduce(fg_bg, factor), area_reduce(bg, factor)
-    mapping = to_small @ mapping @ np.linalg.inv(from_bg)
-    size = fg_small.shape[1], fg_small.shape[0]
-    warped = cv2.warpPerspective(
-        bg_small, mapping, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    keep = cv2.erode(
-        covered_by(mapping, bg_small.shape[:2], size[::-1]).astype(np.uint8), np.ones((3, 3), np.uint8)
-    )
-    return fit_colour(warped, fg_small, keep > 0)
-
-
 def fit_alignment(bg, fg_bg, *, max_side: int = MAX_SIDE) -> Alignment:
     """Fit where the background's pixels are in the composite and how its colours change.
 
@@ -328,7 +336,7 @@ def fit_alignment(bg, fg_bg, *, max_side: int = MAX_SIDE) -> Alignment:
         raise _refuse(f"only {inliers.sum()} of {len(src)} matches agree, at least {MIN_INLIERS} needed")
     full = np.linalg.inv(to_fg) @ small @ to_bg
     _check_plausible(Alignment(full, bg_size, fg_size, matches=len(src), inliers=int(inliers.sum())))
-    colour = _colour_on_grid(bg_small, fg_small, small)
+    colour = colour_on_grid(bg_small, fg_small, small)
     errors = np.linalg.norm(map_points(small, src[inliers]) - dst[inliers], axis=1)
     if TRACK_POINTS:
         matched = cv2.LUT(bg_small, colour.table())

@@ -18,7 +18,7 @@ from maskdepth.data.transforms import model_input
 from maskdepth.imageio import grey_tile, rgb_tile, save_png_rgb
 from maskdepth.model.wnet import WNet
 from maskdepth.naming import slug
-from maskdepth.predict.predictor import colorize_depth
+from maskdepth.predict.outputs import colorize_depth
 
 GALLERY_SAMPLES = 4
 

@@ -1,9 +1,11 @@
 """Prediction on any pair of photos: the predictor, its working resolution and refinement.
 
-- :mod:`~maskdepth.predict.predictor`: ``Predictor``, ``Prediction``, ``save_prediction`` and the depth colours;
+- :mod:`~maskdepth.predict.predictor`: ``Predictor``, ``Prediction`` (every pair registered first: :mod:`maskdepth.align`);
+- :mod:`~maskdepth.predict.outputs`: ``save_prediction``, the depth colour map, the mask overlay;
+- :mod:`~maskdepth.predict.cloud`: the depth as a 3D point cloud and its PLY file;
 - :mod:`~maskdepth.predict.refine`: the working size, padding, guided upsampling to the photo's size.
 
-May import: ``maskdepth.model``, ``maskdepth.hub`` (to load weights), ``maskdepth.data.transforms``, the shared modules.
+May import: ``maskdepth.align``, ``maskdepth.model``, ``maskdepth.hub`` (to load weights), ``maskdepth.data.transforms``, the shared modules.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 _EXPORTS = {
     "Predictor": "maskdepth.predict.predictor",
     "Prediction": "maskdepth.predict.predictor",
-    "save_prediction": "maskdepth.predict.predictor",
+    "save_prediction": "maskdepth.predict.outputs",
 }
 __all__ = sorted(_EXPORTS)
 

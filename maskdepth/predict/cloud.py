@@ -6,7 +6,9 @@ centre as principal point and a horizontal field of view ``fov_deg`` turns pixel
 into x = (u - cu) / f * z (right), y = -(v - cv) / f * z (up) and z (along the view), the camera-space
 rays :func:`maskdepth.data.geometry.camera_rays` casts for the training scenes (their fields of view
 are drawn from 45..75 degrees by scene family; a photo's own is unknown, so :data:`DEFAULT_FOV_DEG`).
-The frame is left-handed; :func:`write_ply` stores z negated for right-handed viewers.
+The frame is left-handed; :func:`write_ply` stores z negated for right-handed viewers, and
+:func:`read_ply` reads such a file back. The field of view changes only the focal length, so a cloud
+is seen through another one without its depth map (:func:`with_fov`), as the app's 3D view does.
 
 Three kinds of pixels are left out:
 
@@ -34,9 +36,11 @@ from maskdepth.data.geometry import Z_REF
 from maskdepth.errors import InputError
 from maskdepth.fileio import atomic_write
 from maskdepth.imageio import ImageSource, open_image
-from maskdepth.predict.predictor import Prediction, colorize_depth
+from maskdepth.predict.outputs import colorize_depth
+from maskdepth.predict.predictor import Prediction
 
 DEFAULT_FOV_DEG = 55.0
+SCENE_PLY = "scene.ply"  # the file a prediction's cloud is written to, beside mask.png and depth.png
 MAX_POINTS = 200_000  # a few MB of PLY; a browser viewer stays fluid
 MAX_DISTANCE = 50.0  # metres: farther is sky (depth < 0.02, where one 8-bit step of depth is > 10 m)
 SKY_DEPTH = Z_REF / MAX_DISTANCE  # depth value 0.02
@@ -90,8 +94,7 @@ def point_cloud(
         jump_ratio: see :data:`JUMP_RATIO`.
     """
     depth, mask, image, scale = _inputs(source, mask, image)
-    if not 1 <= fov_deg < 180:
-        raise InputError(f"fov_deg must be between 1 and 180 degrees, got {fov_deg}")
+    check_fov(fov_deg)
     if max_points < 1 or jump_ratio <= 1:
         raise InputError(f"max_points must be >= 1 and jump_ratio > 1, got {max_points} and {jump_ratio}")
     h, w = depth.shape
@@ -119,6 +122,34 @@ def point_cloud(
         colors=np.ascontiguousarray(colors[keep], dtype=np.uint8),
         is_object=is_object[keep],
     )
+
+
+def check_fov(fov_deg: float) -> float:
+    """``fov_deg`` if it is a horizontal field of view a pinhole camera can have, else InputError."""
+    if not 1 <= fov_deg < 180:
+        raise InputError(
+            f"the field of view must be between 1 and 180 degrees, got {fov_deg:g}: phone cameras see about "
+            f"65..75 degrees across the long side (the default, {DEFAULT_FOV_DEG:g}, is a guess)"
+        )
+    return fov_deg
+
+
+def with_fov(cloud: Cloud, fov_deg: float, from_fov_deg: float = DEFAULT_FOV_DEG) -> Cloud:
+    """``cloud`` (back-projected through ``from_fov_deg``) as :func:`point_cloud` gives it through ``fov_deg``.
+
+    The field of view changes the focal length alone, x and y being (u - cu) / f * z with
+    f = (W / 2) / tan(fov / 2): they scale by tan(fov / 2) / tan(from / 2); z and the points kept
+    do not change. The app re-renders a cloud this way without the depth map.
+    """
+    check_fov(fov_deg)
+    scale = math.tan(math.radians(fov_deg) / 2) / math.tan(math.radians(check_fov(from_fov_deg)) / 2)
+    return Cloud(cloud.points * np.float32([scale, scale, 1]), cloud.colors, cloud.is_object)
+
+
+def object_points(cloud: Cloud) -> Cloud:
+    """The object's points of ``cloud`` alone (``point_cloud(..., object_only=True)``)."""
+    keep = cloud.is_object
+    return Cloud(cloud.points[keep], cloud.colors[keep], keep[keep])
 
 
 def grid_shape(height: int, width: int, max_points: int) -> tuple[int, int]:
@@ -225,3 +256,49 @@ def write_ply(
         raise InputError(
             f"cannot write {path} ({e.strerror or e}): choose another folder (or free some disk space)"
         ) from e
+
+
+PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "<i2", "ushort": "<u2", "int": "<i4", "uint": "<u4",
+             "float": "<f4", "double": "<f8"}  # fmt: skip
+PLY_FIELDS = {"x", "y", "z", "red", "green", "blue", "object"}  # what read_ply needs of a vertex
+
+
+def read_ply(path: str | os.PathLike, *, z_forward: bool = False) -> Cloud:
+    """The :class:`Cloud` that :func:`write_ply` wrote at ``path`` (give the same ``z_forward``).
+
+    Colours come back as stored: tinted if the file was written with ``tint_object``. Reads binary
+    little-endian PLY files whose vertices have (at least) x, y, z, red, green, blue and ``object``.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    end = data.find(b"end_header\n")
+    lines = data[:end].decode("ascii", errors="replace").splitlines() if end > 0 else []
+    vertex_type, count = _vertex_layout(lines)
+    start = end + len(b"end_header\n")
+    if vertex_type is None or start + count * vertex_type.itemsize > len(data):
+        raise InputError(f"{path.name} is not a point cloud written by maskdepth (write_ply): predict again")
+    vertex = np.frombuffer(data, vertex_type, count=count, offset=start)
+    points = np.stack([vertex["x"], vertex["y"], vertex["z"]], axis=-1).astype(np.float32)
+    return Cloud(
+        points=points if z_forward else points * np.float32([1, 1, -1]),
+        colors=np.stack([vertex["red"], vertex["green"], vertex["blue"]], axis=-1).astype(np.uint8),
+        is_object=vertex["object"] > 0,
+    )
+
+
+def _vertex_layout(header: list[str]) -> tuple[np.dtype | None, int]:
+    """(the numpy dtype of one vertex, the number of vertices) from a PLY header's lines; None if unreadable."""
+    fields, count, in_vertex = [], 0, False
+    for words in (line.split() for line in header[1:]):
+        if words[:1] == ["element"]:
+            in_vertex = words[1:2] == ["vertex"]
+            if in_vertex and len(words) == 3 and words[2].isdigit():
+                count = int(words[2])
+        elif in_vertex and len(words) == 3 and words[0] == "property" and words[1] in PLY_TYPES:
+            fields.append((words[2], PLY_TYPES[words[1]]))
+        elif in_vertex and words[:1] == ["property"]:
+            return None, 0  # a list or unknown type among the vertex's properties
+    readable = header[:1] == ["ply"] and "format binary_little_endian 1.0" in header
+    if not readable or not PLY_FIELDS <= {name for name, _ in fields}:
+        return None, 0
+    return np.dtype(fields), count

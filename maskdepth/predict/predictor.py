@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from maskdepth.align import Alignment
+from maskdepth.align.register import register
 from maskdepth.data.transforms import model_input
 from maskdepth.errors import InputError
-from maskdepth.imageio import ImageSource, open_image, save_png_rgb, save_png_u8, save_png_u16
+from maskdepth.imageio import ImageSource, open_image
 from maskdepth.model.wnet import WNet
 from maskdepth.predict.refine import pad_to_multiple, refine, working_size
-
-OUTPUT_FILES = {
-    "mask.png": "mask probability, 8-bit grey (255 = object)",
-    "depth.png": "depth, 8-bit grey (near = white, far = black)",
-    "depth16.png": "depth, 16-bit grey (0..65535 = far..near, inverse depth, see DEPTH_CONVENTION)",
-    "depth_color.png": "depth in the turbo colour map (red = near, blue = far)",
-}
 
 
 @dataclass
@@ -42,6 +37,9 @@ class Prediction:
     working_size: tuple[int, int] | None = None  # (w, h) the model ran at, before padding to a multiple of 32
     depth_size: tuple[int, int] | None = None  # (w, h) of the (largest) whole-scene view the depth came from
     depth_views: int = 1  # how many views (mirror images counted) the depth was taken from
+    alignment: Alignment | None = None  # how the background was registered onto the composite (None: not)
+    background: Image.Image | None = None  # the background as the model compared it (aligned), RGB
+    uncovered: np.ndarray | None = None  # (H, W) bool: composite pixels the background shot does not show
 
 
 def rank_matched(order: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -61,35 +59,6 @@ def depth_source(pred: Prediction) -> str:
     if pred.depth_views == 1:
         return f"the depth from a whole-scene view at {w}x{h}"
     return f"the depth from {pred.depth_views} whole-scene views up to {w}x{h}, mirror images included"
-
-
-def colorize_depth(depth: np.ndarray) -> np.ndarray:
-    """(H, W) depth in [0, 1] -> (H, W, 3) uint8 in the turbo colour map (near = red, far = blue).
-
-    Uses the published polynomial fit of Google's turbo map, so no plotting library is needed.
-    """
-    x = np.clip(depth.astype(np.float32), 0, 1)[..., None]
-    coeffs = np.array(
-        [
-            [0.13572138, 4.61539260, -42.66032258, 132.13108234, -152.94239396, 59.28637943],
-            [0.09140261, 2.19418839, 4.84296658, -14.18503333, 4.27729857, 2.82956604],
-            [0.10667330, 12.64194608, -60.58204836, 110.36276771, -89.90310912, 27.34824973],
-        ],
-        np.float32,
-    )
-    rgb = np.zeros(x.shape[:-1] + (3,), np.float32)
-    for power in range(5, -1, -1):  # Horner's rule, all three channels at once
-        rgb = rgb * x + coeffs[:, power]
-    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
-
-
-def mask_overlay(
-    image: Image.Image, mask: np.ndarray, colour=(255, 40, 80), alpha: float = 0.55
-) -> np.ndarray:
-    """Tint the image where the mask is on: (H, W, 3) uint8."""
-    img = np.asarray(image.convert("RGB"), np.float32)
-    a = (np.clip(mask, 0, 1) * alpha)[..., None]
-    return (img * (1 - a) + np.array(colour, np.float32) * a).round().astype(np.uint8)
 
 
 RESOLUTIONS = {"fast": 128, "balanced": 256, "detailed": 512}  # long side of the working size, pixels
@@ -146,7 +115,14 @@ def resolution_pixels(resolution: int | str | None) -> int:
     return int(value)
 
 
-Prepared = tuple[Image.Image, Image.Image | None, list[str]]
+class Prepared(NamedTuple):
+    """A decoded pair on the composite's grid: what the model and the refinement see."""
+
+    fg_bg: Image.Image
+    bg: Image.Image | None  # aligned onto fg_bg's grid (None for 3-channel models)
+    notes: list[str]
+    alignment: Alignment | None = None
+    uncovered: np.ndarray | None = None  # (H, W) bool, None when the background covers everything
 
 
 class Predictor:
@@ -164,11 +140,13 @@ class Predictor:
         resolution: int | str | None = None,
         refine: bool = True,
         depth_view: int | str | None = DEPTH_VIEW,
+        align: bool = True,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.resolution = resolution_pixels(resolution)
         self.refine = refine
+        self.align = align  # register the background onto the composite first (maskdepth.align)
         self.depth_view = depth_view  # checked by the setter
 
     @property
@@ -200,27 +178,57 @@ class Predictor:
         return working_size(width, height, long_side, self.model.cfg.size_range[0])
 
     def prepare(self, image: ImageSource, bg: ImageSource | None = None) -> Prepared:
-        """Decode and check a pair; a background of another size is resized to the composite's, with a note."""
+        """Decode and check a pair, and bring the background onto the composite's grid.
+
+        With ``align`` the background shot is registered onto the composite (:func:`maskdepth.align.register.register`:
+        turned, moved, zoomed and its colours matched; an exact paste is left as it is) and the part of
+        the composite it does not show is filled from the composite (so nothing changed there); two photos
+        of different scenes raise :class:`~maskdepth.align.AlignmentError`. Without, a background of
+        another size is resized to the composite's, with a note.
+        """
         notes: list[str] = []
         fg_bg = open_image(image, name="composite image (fg_bg)")
-        background = None
-        if bg is not None and self.needs_background:
-            background = open_image(bg, name="background image (bg)")
-            if background.size != fg_bg.size:
-                notes.append(
-                    f"the background is {background.size[0]}x{background.size[1]} but the composite is "
-                    f"{fg_bg.size[0]}x{fg_bg.size[1]}: the background was resized to match; for best results "
-                    "use the same photo before and after pasting"
+        if bg is None or not self.needs_background:
+            if self.needs_background:
+                raise InputError(
+                    "this model needs two images: the background (bg) and the same photo with the object "
+                    "pasted in (fg_bg); add the background, or pick a 3-channel model"
                 )
-                background = background.resize(fg_bg.size, Image.BILINEAR)
-        elif self.needs_background:
-            raise InputError(
-                "this model needs two images: the background (bg) and the same photo with the object pasted "
-                "in (fg_bg); add the background, or pick a 3-channel model"
+            if bg is not None:
+                notes.append("this model reads the composite alone (3 channels); the background was not used")
+            return Prepared(fg_bg, None, notes)
+        background = open_image(bg, name="background image (bg)")
+        if self.align:
+            return self._aligned(fg_bg, background, notes)
+        if background.size != fg_bg.size:
+            notes.append(
+                f"the background is {background.size[0]}x{background.size[1]} but the composite is "
+                f"{fg_bg.size[0]}x{fg_bg.size[1]}: the background was resized to match; for best results "
+                "use the same photo before and after pasting"
             )
-        elif bg is not None:
-            notes.append("this model reads the composite alone (3 channels); the background was not used")
-        return fg_bg, background, notes
+            background = background.resize(fg_bg.size, Image.BILINEAR)
+        return Prepared(fg_bg, background, notes)
+
+    @staticmethod
+    def _aligned(fg_bg: Image.Image, background: Image.Image, notes: list[str]) -> Prepared:
+        """The pair with the background registered onto the composite (see :meth:`prepare`)."""
+        fg, bg = np.asarray(fg_bg), np.asarray(background)
+        fit = register(bg, fg)
+        if background.size != fg_bg.size:
+            notes.append(
+                f"the background is {background.size[0]}x{background.size[1]} but the composite is "
+                f"{fg_bg.size[0]}x{fg_bg.size[1]}: the background was resized and registered onto it"
+            )
+        if fit.identity:
+            return Prepared(fg_bg, background, notes, fit)
+        aligned, covered = fit.warp_photo(bg, fg)
+        uncovered = None if covered.all() else ~covered
+        if uncovered is not None:
+            notes.append(
+                f"the background shot does not show {uncovered.mean():.0%} of the composite (at its edges): "
+                "no object is reported there"
+            )
+        return Prepared(fg_bg, Image.fromarray(aligned), notes, fit, uncovered)
 
     @torch.inference_mode()
     def predict(
@@ -239,8 +247,8 @@ class Predictor:
         """Batched :meth:`predict` over (image, bg) pairs: pairs with the same working size share a batch."""
         prepared = [self.prepare(image, bg) for image, bg in pairs]
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, (fg_bg, _, _) in enumerate(prepared):
-            groups.setdefault(self.working_size(*fg_bg.size, resolution), []).append(i)
+        for i, pair in enumerate(prepared):
+            groups.setdefault(self.working_size(*pair.fg_bg.size, resolution), []).append(i)
         out: list[Prediction | None] = [None] * len(prepared)
         for indices in groups.values():
             for k in range(0, len(indices), batch_size):
@@ -264,17 +272,23 @@ class Predictor:
         if sizes != [size] or self.depth_view == "ensemble":  # from whole-scene views at the scales it knows
             depth = self._depth_from_views(bg, fg, sizes, depth if size in sizes else None)
         results = []
-        for i, (fg_bg, background, notes) in enumerate(prepared):
-            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], fg_bg, background)
+        for i, pair in enumerate(prepared):
+            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], pair.fg_bg, pair.bg)
+            m = m.cpu().numpy()
+            if pair.uncovered is not None:  # nothing there to compare with: never the object
+                m[pair.uncovered] = 0.0
             results.append(
                 Prediction(
-                    mask=m.cpu().numpy(),
+                    mask=m,
                     depth=d.cpu().numpy(),
-                    image=fg_bg,
-                    notes=notes,
+                    image=pair.fg_bg,
+                    notes=pair.notes,
                     working_size=size,
                     depth_size=sizes[-1],
                     depth_views=len(sizes) * (2 if self.depth_view == "ensemble" else 1),
+                    alignment=pair.alignment,
+                    background=pair.bg,
+                    uncovered=pair.uncovered,
                 )
             )
         return results
@@ -365,21 +379,3 @@ class Predictor:
         # Plain bilinear upsampling of the probabilities (refine=False): smooth, but edges are blurred.
         both = F.interpolate(torch.cat([mask, depth], 1), size=(h, w), mode="bilinear", align_corners=False)
         return both[0, 0].clamp(0, 1), both[0, 1].clamp(0, 1)
-
-
-def save_prediction(pred: Prediction, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write mask.png, depth.png, depth16.png and depth_color.png (see OUTPUT_FILES) into ``out_dir``."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        return {
-            "mask.png": save_png_u8(pred.mask, out / "mask.png"),
-            "depth.png": save_png_u8(pred.depth, out / "depth.png"),
-            "depth16.png": save_png_u16(pred.depth, out / "depth16.png"),
-            "depth_color.png": save_png_rgb(colorize_depth(pred.depth), out / "depth_color.png"),
-        }
-    except OSError as e:  # a file in the way, no permission, disk full: the writers leave no partial file
-        raise InputError(
-            f"cannot write the outputs into {out} ({e.strerror or e}): choose another output folder "
-            "(or free some disk space)"
-        ) from e

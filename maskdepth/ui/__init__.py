@@ -10,7 +10,8 @@
 - :mod:`maskdepth.ui.visitors`: who a request is from (one owner locally; on a Space each visitor,
   with a runs folder of their own).
 - :mod:`maskdepth.ui.predict_tab`, :mod:`~maskdepth.ui.train_tab`, :mod:`~maskdepth.ui.compare_tab`,
-  :mod:`~maskdepth.ui.models_tab`: each has ``build(ctx)`` (layout + events) and plain handlers.
+  :mod:`~maskdepth.ui.models_tab`: each has ``build(ctx)`` (layout + events) and plain handlers;
+  :mod:`~maskdepth.ui.cloud_view`: the Predict tab's 3D view (the point cloud, re-rendered without the model).
 """
 
 from maskdepth.ui.context import AppContext

@@ -61,7 +61,9 @@ def cached_examples(ctx: AppContext, inputs: list[Any], outputs: list[Any], fn: 
     )
     if cached:
         weights = ctx.checkpoints_dir / "model.safetensors"
-        stamp = f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{weights.stat().st_size}:{pairs}:{DEFAULT_RESOLUTION}"
+        # The outputs' kinds too: a cache written for other outputs would fill the wrong components.
+        kinds = [type(o).__name__ for o in outputs]
+        stamp = f"{weights.resolve()}:{weights.stat().st_mtime_ns}:{weights.stat().st_size}:{pairs}:{DEFAULT_RESOLUTION}:{kinds}"
         key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
         examples.cached_folder = examples.cached_folder.with_name(f"maskdepth-{key}-{examples.dataset._id}")
         examples.cached_file = examples.cached_folder / "log.csv"

@@ -22,7 +22,7 @@ from gradio.components.plot import AltairPlotData, PlotData
 from PIL import Image
 
 from maskdepth.imageio import grey_tile, rgb_tile
-from maskdepth.predict.predictor import colorize_depth
+from maskdepth.predict.outputs import colorize_depth
 from maskdepth.training.loop import DoneEvent, EvalEvent, SamplesEvent, StepEvent
 
 RENDER_EVERY_S = 0.5  # at most two UI refreshes a second from step events

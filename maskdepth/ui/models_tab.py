@@ -1,4 +1,5 @@
-"""Models tab: load weights from a Hugging Face Hub repo into the pickers; push a model to a repo.
+"""Models tab: load weights from a Hugging Face Hub repo into the pickers; push a model to a repo, download
+it as a zip or export it as one ONNX file (:mod:`maskdepth.hub.onnx_export`).
 
 Tokens: locally ``HF_TOKEN`` (or ``hf auth login``) is used by ``maskdepth.hub.transfer``; on a Space
 (``SPACE_ID`` set) only the signed-in user's OAuth token is used, never the Space's own secret.
@@ -26,8 +27,13 @@ CLI_HELP = """\
 python -m maskdepth push runs/NAME owner/name            # a trained run (weights, card, metrics)
 python -m maskdepth push checkpoints owner/name --private
 python -m maskdepth pull owner/name --out models/NAME     # and back
+python -m maskdepth export-onnx --model runs/NAME --out NAME.onnx   # for onnxruntime (docs/onnx.md)
 ```
 """
+ONNX_LABEL = (
+    "ONNX (network only: input (B, C, H, W) normalised, H and W multiples of 32; outputs mask and depth "
+    "logits; see docs/onnx.md)"
+)
 
 
 def oauth_available() -> bool:
@@ -97,6 +103,23 @@ def push(
     return f"Pushed `{Path(path).name}` to [{repo_id}]({url})."
 
 
+def export_onnx_file(ctx: AppContext, source: str | None) -> str:
+    """The shipped model, a run or a loaded Hub model as one ONNX file (network only, weights inside).
+
+    The model comes from the predictor cache, through the Predict tab's resolution of the picker's value
+    (on a Space: only runs, the shipped model and Hub ids, never the Space's own token).
+    """
+    from maskdepth.hub.onnx_export import export_onnx
+
+    path = ctx.resolve_source(source or DEFAULT_CHOICE)
+    model = ctx.predictors.get(path, token=False if ctx.on_space else None).model
+    if path == str(ctx.checkpoints_dir):
+        name = "maskdepth.onnx"
+    else:  # a run folder, or a Hub id owner/name
+        name = f"maskdepth-{Path(path).name if Path(path).exists() else path.replace('/', '--')}.onnx"
+    return str(export_onnx(model, ctx.outputs.new("onnx") / name))
+
+
 def download(ctx: AppContext, source: str | None) -> str:
     """The shipped model or a run as a zip (its folder: weights, card, metrics), for the browser."""
     from maskdepth.ui.train_run import zip_folder
@@ -132,13 +155,15 @@ def build(ctx: AppContext) -> ModelsTab:
         repo = gr.Textbox(label="Hub repo id", placeholder="owner/name", scale=4)
         load = gr.Button("Load", variant="primary", scale=1)
     load_status = gr.Markdown()
-    gr.Markdown("### Push a model to the Hub (weights, model card, metrics)")
+    gr.Markdown(
+        "### Push a model to the Hub (weights, model card, metrics), download it or export it as ONNX"
+    )
     with gr.Row():
         source = gr.Dropdown(
             ctx.local_model_choices(),
             value=DEFAULT_CHOICE,
             allow_custom_value=True,
-            label="Model to push (the shipped model or a run)",
+            label="Model (the shipped model or a run)",
             scale=3,
         )
         target = gr.Textbox(label="Target repo id", placeholder="your-name/maskdepth-wnet", scale=3)
@@ -146,8 +171,11 @@ def build(ctx: AppContext) -> ModelsTab:
     with gr.Row():
         push_btn = gr.Button("Push", variant="primary")
         zip_btn = gr.Button("Download as a zip")
+        onnx_btn = gr.Button("Export ONNX", elem_id="md-export-onnx")
     push_status = gr.Markdown()
-    zipped = gr.File(label="The model's folder (zip)", interactive=False, visible=True)
+    with gr.Row():
+        zipped = gr.File(label="The model's folder (zip)", interactive=False, visible=True)
+        onnx_file = gr.File(label=ONNX_LABEL, interactive=False)
     register_picker(ctx, source, ctx.local_model_choices)
     gr.Markdown(CLI_HELP)
 
@@ -165,8 +193,13 @@ def build(ctx: AppContext) -> ModelsTab:
     def on_zip(source: str | None) -> str:
         return download(ctx, source)
 
+    @gradio_errors
+    def on_onnx(source: str | None) -> str:
+        return export_onnx_file(ctx, source)
+
     hub = {"concurrency_id": "hub", "concurrency_limit": HUB_CONCURRENCY}
     zip_btn.click(on_zip, source, zipped, api_visibility="private", **hub)
+    onnx_btn.click(on_onnx, source, onnx_file, api_visibility="private", **hub)
     load_event = load.click(
         on_load,
         repo,

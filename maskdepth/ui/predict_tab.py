@@ -17,17 +17,9 @@ import numpy as np
 from maskdepth.errors import InputError, MaskDepthError
 from maskdepth.imageio import save_png_rgb
 from maskdepth.naming import pair_by_name
-from maskdepth.predict.predictor import (
-    DEFAULT_RESOLUTION,
-    OUTPUT_FILES,
-    RESOLUTIONS,
-    Prediction,
-    Predictor,
-    colorize_depth,
-    depth_source,
-    mask_overlay,
-    save_prediction,
-)
+from maskdepth.predict.outputs import OUTPUT_FILES, colorize_depth, mask_overlay, save_prediction
+from maskdepth.predict.predictor import DEFAULT_RESOLUTION, RESOLUTIONS, Prediction, Predictor, depth_source
+from maskdepth.ui import align_view, cloud_view
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
 from maskdepth.ui.examples import cached_examples
@@ -47,8 +39,9 @@ PREDICT_API = (
     "repo id; resolution: fast, balanced or detailed (the long side the model runs at: "
     + ", ".join(f"{k} {v} px" for k, v in RESOLUTIONS.items())
     + "), or a number of pixels. Returns the mask overlay, the depth colour map, the (composite, depth) "
-    "slider pair, and mask.png, depth.png, depth16.png, all at the composite's size, and a note saying at "
-    "what resolution the model ran."
+    "slider pair, and mask.png, depth.png, depth16.png, all at the composite's size, a note saying at "
+    "what resolution the model ran, and scene.ply: the depth as a coloured point cloud in metres (binary PLY, "
+    "the object's points tinted and marked by the vertex property 'object', z towards the viewer)."
 )
 PREDICT_BATCH_API = (
     f"Mask and depth of up to {MAX_BATCH_FILES} composites. backgrounds: none (3-channel models), one for "
@@ -86,16 +79,21 @@ def predict(
     composite: str | None,
     model: str | None = DEFAULT_CHOICE,
     resolution: str | int | None = DEFAULT_RESOLUTION,
+    align: bool = True,
     *,
     ctx: AppContext,
 ) -> tuple[Any, ...]:
-    """One pair -> (overlay, depth colour, slider pair, mask.png, depth.png, depth16.png, resolution note).
+    """One pair -> (overlay, depth colour, slider pair, mask.png, depth.png, depth16.png, resolution note,
+    scene.ply, alignment line, aligned pair).
 
-    Every image output has the composite's size.
+    Every image output has the composite's size; scene.ply (the point cloud, written after the images)
+    feeds the 3D view (:mod:`maskdepth.ui.cloud_view`). ``align``: register the background onto the
+    composite first (the aligned pair, background | composite, is what the model compared).
     """
     if not composite:
         raise InputError("upload the composite image (fg_bg): the photo with the object pasted in")
     predictor = get_predictor(ctx, model)
+    predictor.align = bool(align)  # an attribute the cached predictor reads per call (predict is serial)
     pred = predictor.predict(composite, background or None, resolution=resolution)
     _show_notes(pred)
     out = ctx.outputs.new("predict")
@@ -109,6 +107,9 @@ def predict(
         (str(before), color),
         *(str(files[name]) for name in DOWNLOADS),
         ran_at(pred),
+        cloud_view.scene_ply(pred, out),
+        align_view.line(pred, align),
+        align_view.pair(pred, out),
     )
 
 
@@ -247,9 +248,13 @@ def handlers(ctx: AppContext) -> Handlers:
     @gpu(duration=GPU_S_PREDICT)
     @gradio_errors
     def predict_mask_and_depth(
-        background: str | None, composite: str | None, model: str | None, resolution: str = DEFAULT_RESOLUTION
+        background: str | None,
+        composite: str | None,
+        model: str | None,
+        resolution: str = DEFAULT_RESOLUTION,
+        align: bool = True,
     ) -> tuple[Any, ...]:
-        return predict(background, composite, model, resolution, ctx=ctx)
+        return predict(background, composite, model, resolution, align, ctx=ctx)
 
     @gpu(duration=batch_gpu_seconds)
     @gradio_errors
@@ -330,8 +335,22 @@ def build(ctx: AppContext) -> PredictTab:
     # Filled on every page load: says which model is picked, or why the default one is missing.
     ctx.on_page_load(lambda: model_info(DEFAULT_CHOICE, ctx=ctx)[0], info)
     with gr.Row():
-        background = image_upload(label="Background (bg)", sources=["upload", "clipboard"])
-        composite = image_upload(label="Composite (fg_bg)", sources=["upload", "clipboard"])
+        camera = {
+            "sources": ["upload", "webcam", "clipboard"],
+            "webcam_options": gr.WebcamOptions(mirror=False),
+        }
+        background = image_upload(label="1. Background (bg): the scene without the object", **camera)
+        composite = image_upload(label="2. Composite (fg_bg): the same scene with the object", **camera)
+    gr.Markdown(
+        "Taking both with the camera: first the empty scene, then put the object in and take the second "
+        "from the same spot, with the same light. A hand-held pair is aligned before the model sees it.",
+        elem_id="md-capture-hint",
+    )
+    align = gr.Checkbox(
+        value=True,
+        label="Align the photos",
+        info="register the background onto the composite (turn, shift, zoom, exposure); off: use them as given",
+    )
     resolution = gr.Radio(
         [(f"{name} ({px} px)", name) for name, px in RESOLUTIONS.items()],
         value=DEFAULT_RESOLUTION,
@@ -343,6 +362,9 @@ def build(ctx: AppContext) -> PredictTab:
     examples_at = gr.Column()  # the examples sit here, above the button; they need the outputs below
     run = gr.Button("Predict", variant="primary", elem_id="md-predict")
     outputs = _output_views()
+    alignment = align_view.build()
+    cloud = cloud_view.build()  # the 3D view; predict's scene.ply (the download) feeds it
+    outputs += [cloud.download, *alignment]
     with examples_at:
         cached_examples(ctx, [background, composite, model, resolution], outputs, on.predict)
     batch_run, batch_inputs, batch_outputs = _batch_box(model, resolution)
@@ -353,7 +375,7 @@ def build(ctx: AppContext) -> PredictTab:
     queue = {"concurrency_id": "predict", "concurrency_limit": PREDICT_CONCURRENCY}
     run.click(
         on.predict,
-        [background, composite, model, resolution],
+        [background, composite, model, resolution, align],
         outputs,
         api_name="predict",
         api_description=PREDICT_API,
@@ -368,5 +390,6 @@ def build(ctx: AppContext) -> PredictTab:
         **queue,
     )
     model.change(on_model, model, [info, background], api_visibility="private", **queue)
+    cloud_view.wire(ctx, cloud)
     ctx.model_events.append(refresh.click(lambda: None, None, None, api_visibility="private", queue=False))
     return PredictTab(model=model, background=background, composite=composite, outputs=outputs)

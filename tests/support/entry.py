@@ -58,7 +58,7 @@ class AppEntry:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             outputs = predict_tab.predict(str(bg), str(fg), self._model(model), ctx=self.ctx)
-        overlay, color, (before, _), *files, _ran_at = outputs
+        overlay, color, (before, _), *files, _ran_at, _scene, _aligned, _view = outputs
         notes = [
             str(w.message) for w in caught if "resized" in str(w.message)
         ]  # gr.Warning outside a request

@@ -63,10 +63,21 @@ def tiny_config(out_dir: str | os.PathLike, **overrides):
     return TrainConfig(**values)
 
 
+def scene(width: int, height: int) -> np.ndarray:
+    """(height, width, 3) uint8 random pixels, the same for every call of one size: the test scenes."""
+    return np.random.default_rng([height, width]).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
 def write_image(path: Path, width: int, height: int, seed: int = 0) -> Path:
-    """A random RGB PNG of the given size."""
+    """A random RGB PNG of the given size: one random scene per size with a patch of its own (``seed``)
+    pasted in, so that any two of one size are a background and an exact paste into it, as a user's
+    pair is (the predictor registers a pair, and refuses two different scenes)."""
+    image = scene(width, height)
     rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+    ph, pw = max(1, height // 4), max(1, width // 4)
+    y, x = rng.integers(0, height - ph + 1), rng.integers(0, width - pw + 1)
+    image[y : y + ph, x : x + pw] = rng.integers(0, 256, (ph, pw, 3), dtype=np.uint8)
+    Image.fromarray(image).save(path)
     return path
 
 
