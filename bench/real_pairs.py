@@ -199,13 +199,14 @@ def baselines(folder: Path, name: str) -> dict[str, np.ndarray]:
 
 
 def score(
-    model: str, folder: Path, names: list[str], resolution: str | None = None
+    model: str, folder: Path, names: list[str], resolution: str | None = None, align: str = "on"
 ) -> dict[str, dict[str, float]]:
     """IoU per pair of the CLI's masks (at its defaults, or at ``resolution``) and of the baselines."""
     out = folder / "out"
     cmd = [sys.executable, "-m", "maskdepth", "predict", "--model", model]
     cmd += ["--image", str(folder / "fg_bg"), "--bg", str(folder / "bg"), "--out", str(out)]
     cmd += ["--resolution", resolution] if resolution else []
+    cmd += ["--align", align]
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     rows: dict[str, dict[str, float]] = {
         MODEL: {},
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--square", type=int, default=0, help="paste into an N x N centre crop of each photo")
     p.add_argument("--model", default=str(ROOT / "checkpoints"))
+    p.add_argument("--align", choices=("on", "off"), default="on", help="the CLI's --align (default: on)")
     p.add_argument("--keep", help="write the pairs (and the CLI's outputs) here instead of a temp dir")
     p.add_argument("--draws", type=int, default=1, help="also score this many - 1 redrawn sets (see write)")
     p.add_argument("--resolution", help="the CLI's --resolution (default: its own default, balanced)")
@@ -236,9 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         sets = [write(folder, d, args.kind, args.square) for d in range(max(1, args.draws))]
-        rows = score(args.model, folder, [n for names in sets for n in names], args.resolution)
+        rows = score(args.model, folder, [n for names in sets for n in names], args.resolution, args.align)
     names = sets[0]
     at = f"--resolution {args.resolution}" if args.resolution else "CLI defaults"
+    at += ", --align off" if args.align == "off" else ""
     what = {"tripod": "two shots from one spot", "handheld": "two handheld shots", "exact": "exact pastes"}
     shape = f", {args.square}x{args.square}" if args.square else ""
     print(

@@ -34,6 +34,12 @@ class ColourMatch:
         gain = np.asarray(self.gain, np.float32) / np.float32(peak)
         return np.clip(image * gain + np.asarray(self.offset, np.float32), 0, 1, dtype=np.float32)
 
+    def grey_table(self) -> np.ndarray:
+        """(256,) uint8: the match on grey levels, with the channels' gains and offsets weighted as luma is."""
+        weights = np.array([0.299, 0.587, 0.114], np.float32)
+        gain, offset = float(weights @ np.asarray(self.gain)), float(weights @ np.asarray(self.offset))
+        return np.clip(np.arange(256, dtype=np.float32) * gain + offset * 255 + 0.5, 0, 255).astype(np.uint8)
+
     def table(self) -> np.ndarray:
         """(256, 1, 3) uint8: :meth:`apply` for every level of a uint8 image, for cv2.LUT (~10x faster)."""
         levels = np.repeat(np.arange(256, dtype=np.float32)[:, None, None], 3, axis=2)

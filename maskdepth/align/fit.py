@@ -162,28 +162,40 @@ class Alignment:
             out[~covered] = fill[~covered] / np.float32(fill_peak)
         return out, covered
 
-    def warp_photo(self, bg: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The background photo on the composite's full grid, 8-bit: (aligned (H, W, 3) uint8, covered (H, W) bool).
+    def warp_guide(self, bg: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The background's grey levels on the composite's full grid: (grey (H, W) uint8, covered (H, W) bool).
 
-        :meth:`warp` for the predictor, whose guided refinement needs the aligned pair at the photo's
-        size: uint8 throughout (a 12 MP warp and colour match ~0.1 s), the colour match as a lookup
-        table, and what the background does not reach taken from ``fill`` (the composite, uint8).
+        What the predictor's guided refinement needs at the photo's size (the outline of what changed):
+        one 8-bit channel, warped once (a 12 MP photo in a few tens of ms), the colour match applied as
+        its luma-weighted gain and offset, and where the background does not reach, ``fill`` (the
+        composite's grey levels, uint8) so nothing changed there. The model itself gets :meth:`warp`
+        at its working size.
         """
-        if bg.dtype != np.uint8 or fill.dtype != np.uint8 or fill.shape[:2] != self.fg_size:
-            raise InputError("warp_photo takes the uint8 background and the uint8 composite at its own size")
+        if bg.dtype != np.uint8 or fill.dtype != np.uint8 or fill.shape != self.fg_size:
+            raise InputError("warp_guide takes the uint8 background and the composite's uint8 grey levels")
         h, w = self.fg_size
-        if self.identity:
-            return bg, np.ones((h, w), bool)
-        if self.still:
-            out = bg if bg.shape[:2] == (h, w) else cv2.resize(bg, (w, h), interpolation=cv2.INTER_AREA)
-            return cv2.LUT(out, self.colour.table()), np.ones((h, w), bool)
+        grey = cv2.cvtColor(bg, cv2.COLOR_RGB2GRAY)
         mapping = self.homography @ np.linalg.inv(grid_scaling(self.bg_size, bg.shape[:2]))
-        warped = cv2.warpPerspective(
-            bg, mapping, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        out, covered = cv2.LUT(warped, self.colour.table()), covered_by(mapping, bg.shape[:2], (h, w))
-        np.copyto(out, fill, where=~covered[..., None])
+        if self.still:
+            out = grey if grey.shape == (h, w) else cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+            covered = np.ones((h, w), bool)
+        else:
+            out = cv2.warpPerspective(
+                grey, mapping, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            covered = self.covered((h, w))
+        if not self.colour.is_identity:
+            out = cv2.LUT(out, self.colour.grey_table())
+        np.copyto(out, fill, where=~covered)
         return out, covered
+
+    def covered(self, size: tuple[int, int] | None = None) -> np.ndarray:
+        """(h, w) bool: the composite's pixels (on a grid of ``size``, default its own) the background shows."""
+        h, w = self.fg_size if size is None else size
+        quad = map_points(grid_scaling(self.fg_size, (h, w)) @ self.homography, frame_corners(self.bg_size))
+        out = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(out, np.round((quad + 0.5) * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
+        return out.astype(bool)
 
     def describe(self) -> str:
         """One line for the CLI and the app."""

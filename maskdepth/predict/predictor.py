@@ -38,7 +38,9 @@ class Prediction:
     depth_size: tuple[int, int] | None = None  # (w, h) of the (largest) whole-scene view the depth came from
     depth_views: int = 1  # how many views (mirror images counted) the depth was taken from
     alignment: Alignment | None = None  # how the background was registered onto the composite (None: not)
-    background: Image.Image | None = None  # the background as the model compared it (aligned), RGB
+    background: Image.Image | None = (
+        None  # the background the model compared (aligned pairs: at 2x its working size)
+    )
     uncovered: np.ndarray | None = None  # (H, W) bool: composite pixels the background shot does not show
 
 
@@ -123,6 +125,7 @@ class Prepared(NamedTuple):
     notes: list[str]
     alignment: Alignment | None = None
     uncovered: np.ndarray | None = None  # (H, W) bool, None when the background covers everything
+    guide: Image.Image | None = None  # the aligned background's grey levels at fg_bg's size, for refine
 
 
 class Predictor:
@@ -177,7 +180,9 @@ class Predictor:
         # Never below the smallest size the model was trained at (config train_sizes, else image_size).
         return working_size(width, height, long_side, self.model.cfg.size_range[0])
 
-    def prepare(self, image: ImageSource, bg: ImageSource | None = None) -> Prepared:
+    def prepare(
+        self, image: ImageSource, bg: ImageSource | None = None, resolution: int | str | None = None
+    ) -> Prepared:
         """Decode and check a pair, and bring the background onto the composite's grid.
 
         With ``align`` the background shot is registered onto the composite (:func:`maskdepth.align.register.register`:
@@ -199,7 +204,8 @@ class Predictor:
             return Prepared(fg_bg, None, notes)
         background = open_image(bg, name="background image (bg)")
         if self.align:
-            return self._aligned(fg_bg, background, notes)
+            side = 2 * (self.resolution if resolution is None else resolution_pixels(resolution))
+            return self._aligned(fg_bg, background, notes, side)
         if background.size != fg_bg.size:
             notes.append(
                 f"the background is {background.size[0]}x{background.size[1]} but the composite is "
@@ -210,8 +216,13 @@ class Predictor:
         return Prepared(fg_bg, background, notes)
 
     @staticmethod
-    def _aligned(fg_bg: Image.Image, background: Image.Image, notes: list[str]) -> Prepared:
-        """The pair with the background registered onto the composite (see :meth:`prepare`)."""
+    def _aligned(fg_bg: Image.Image, background: Image.Image, notes: list[str], side: int) -> Prepared:
+        """The pair with the background registered onto the composite (see :meth:`prepare`).
+
+        Only what is needed is warped: the background in colour onto a copy of the composite's grid with
+        a long side of ``side`` (twice the working size: the model's input), and its grey levels onto the
+        full grid (the refinement's outline of what changed), so a 12 MP pair costs no full colour warp.
+        """
         fg, bg = np.asarray(fg_bg), np.asarray(background)
         fit = register(bg, fg)
         if background.size != fg_bg.size:
@@ -221,21 +232,27 @@ class Predictor:
             )
         if fit.identity:
             return Prepared(fg_bg, background, notes, fit)
-        aligned, covered = fit.warp_photo(bg, fg)
+        w, h = fg_bg.size
+        scale = min(1.0, side / max(w, h))
+        small = (max(1, round(w * scale)), max(1, round(h * scale)))
+        fill = fg if scale == 1 else np.asarray(fg_bg.resize(small, Image.BILINEAR, reducing_gap=3.0))
+        aligned, _ = fit.warp(bg, size=small[::-1], fill=fill)
+        guide, covered = fit.warp_guide(bg, np.asarray(fg_bg.convert("L")))
         uncovered = None if covered.all() else ~covered
         if uncovered is not None:
             notes.append(
                 f"the background shot does not show {uncovered.mean():.0%} of the composite (at its edges): "
                 "no object is reported there"
             )
-        return Prepared(fg_bg, Image.fromarray(aligned), notes, fit, uncovered)
+        aligned_image = Image.fromarray((aligned * 255 + 0.5).astype(np.uint8))
+        return Prepared(fg_bg, aligned_image, notes, fit, uncovered, Image.fromarray(guide))
 
     @torch.inference_mode()
     def predict(
         self, image: ImageSource, bg: ImageSource | None = None, resolution: int | str | None = None
     ) -> Prediction:
         """Mask and depth for one composite ``image`` (and its background ``bg``), at the image's size."""
-        return self._run([self.prepare(image, bg)], resolution)[0]
+        return self._run([self.prepare(image, bg, resolution)], resolution)[0]
 
     @torch.inference_mode()
     def predict_many(
@@ -245,7 +262,7 @@ class Predictor:
         resolution: int | str | None = None,
     ) -> list[Prediction]:
         """Batched :meth:`predict` over (image, bg) pairs: pairs with the same working size share a batch."""
-        prepared = [self.prepare(image, bg) for image, bg in pairs]
+        prepared = [self.prepare(image, bg, resolution) for image, bg in pairs]
         groups: dict[tuple[int, int], list[int]] = {}
         for i, pair in enumerate(prepared):
             groups.setdefault(self.working_size(*pair.fg_bg.size, resolution), []).append(i)
@@ -273,7 +290,8 @@ class Predictor:
             depth = self._depth_from_views(bg, fg, sizes, depth if size in sizes else None)
         results = []
         for i, pair in enumerate(prepared):
-            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], pair.fg_bg, pair.bg)
+            guide = pair.bg if pair.guide is None else pair.guide
+            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], pair.fg_bg, guide)
             m = m.cpu().numpy()
             if pair.uncovered is not None:  # nothing there to compare with: never the object
                 m[pair.uncovered] = 0.0

@@ -339,8 +339,12 @@ def build(ctx: AppContext) -> PredictTab:
             "sources": ["upload", "webcam", "clipboard"],
             "webcam_options": gr.WebcamOptions(mirror=False),
         }
-        background = image_upload(label="1. Background (bg): the scene without the object", **camera)
-        composite = image_upload(label="2. Composite (fg_bg): the same scene with the object", **camera)
+        background = image_upload(
+            label="1. Background (bg): the scene without the object", elem_id="md-bg", **camera
+        )
+        composite = image_upload(
+            label="2. Composite (fg_bg): the same scene with the object", elem_id="md-fg", **camera
+        )
     gr.Markdown(
         "Taking both with the camera: first the empty scene, then put the object in and take the second "
         "from the same spot, with the same light. A hand-held pair is aligned before the model sees it.",
