@@ -1,4 +1,4 @@
-"""One row per model of every quality check issue 11 asks about (quality per training stage).
+"""One row per model of every quality check (to compare models).
 
     .venv/bin/python -m bench.model_report --models checkpoints runs/real-a [--limit 1000] [--out report.json]
 

@@ -25,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, SEED_DATA, SectionResult, machine_facts  # noqa: E402
 from bench.report import render_markdown, render_text, replace_results, results_span  # noqa: E402
 
-SECTIONS = ("throughput", "step", "data", "inference", "cold", "quality")
+SECTIONS = ("throughput", "precision", "step", "data", "inference", "cold", "quality")
 
 # (full, quick) settings; any explicit flag wins.
 PRESETS: dict[str, tuple[Any, Any]] = {
     "window_s": (20.0, 4.0),
+    "precision_s": (20.0, 4.0),
     "rounds": (6, 2),
     "step_rounds": (3, 1),
     "step_steps": (2, 1),
@@ -78,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="training throughput rounds, one window of each loop per round (6; quick 2)",
     )
     g.add_argument("--ref-batch", type=int, default=32, help="batch size of the seed-style reference loop")
+    g.add_argument("--precision-s", type=float, help="interleaved fp32/bf16 training steps for (20; quick 4)")
     g.add_argument("--step-rounds", type=int, help="step-breakdown rounds (3; quick 1)")
     g.add_argument("--step-steps", type=int, help="steps per variant per round (2; quick 1)")
     g.add_argument("--data-window-s", type=float, help="data pipeline window (5; quick 1.5)")
@@ -167,6 +169,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 ref_batch=args.ref_batch,
                 peak_repeats=3 if args.quick else 5,
             )
+        if "precision" in wanted:
+            from bench.precision import run_precision
+
+            log(
+                f"1a precision: fp32 and bf16 steps interleaved for {args.precision_s:g} s, then auto's probe ..."
+            )
+            sections["precision"] = run_precision(args.precision_s)
         if "step" in wanted:
             from bench.throughput import run_step_breakdown
 

@@ -1,4 +1,5 @@
-"""The CLI's data and training commands: ``train``, ``evaluate``, ``compare``, ``export-data``.
+"""The CLI's data and training commands: ``train``, ``evaluate``, ``compare``, ``export-data``,
+``make-dataset``.
 
 Their parsers and handlers; :mod:`maskdepth.__main__` assembles the whole command line. The
 commands that take training settings take them from :mod:`maskdepth.training.settings`, each only
@@ -20,7 +21,8 @@ from maskdepth.training.settings import add_arguments, config_from_args
 # data (its split seed, losses and batch); compare trains variants that set their own losses, parts
 # and resume, in one process, into its own --out folder.
 DATA = ("dataset", "backgrounds", "foregrounds", "positions", "flips", "scene_families", "two_shot")
-DATA += ("wall_shadows", "black_edges", "camouflage", "relight", "data_seed", "size", "test_fraction")
+DATA += ("wall_shadows", "black_edges", "camouflage", "relight", "handheld", "data_seed", "size")
+DATA += ("test_fraction",)
 LOSSES = ("mask_loss", "depth_loss", "bce_weight", "ssim_weight", "log_weight", "grad_weight")
 EVALUATE_SETTINGS = (*DATA, "seed", *LOSSES, "batch_size")
 NOT_COMPARE = (*LOSSES, "parts", "resume", "resume_lr", "out_dir", "sync_bn", "scale_lr")
@@ -29,6 +31,7 @@ NOT_COMPARE = (*LOSSES, "parts", "resume", "resume_lr", "out_dir", "sync_bn", "s
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from maskdepth.training import precision
     from maskdepth.training.distributed import is_main
     from maskdepth.training.loop import DoneEvent, EvalEvent, StepEvent, train
 
@@ -42,7 +45,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if isinstance(event, StepEvent):
             bar.n = int(event.progress * 1000)
             bar.set_postfix_str(
-                f"step {event.step} loss {event.loss:.3f} lr {event.lr:.1e} {event.images_per_s:.0f} img/s",
+                f"step {event.step} loss {event.loss:.3f} lr {event.lr:.1e} {event.images_per_s:.0f} img/s "
+                + precision.label(event.precision, event.bf16_speedup),
                 refresh=True,
             )
         elif isinstance(event, EvalEvent):
@@ -177,12 +181,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def add_training_commands(sub, default_model: str) -> None:
-    """Add train, evaluate, compare and export-data to the CLI's subparsers (``--model`` defaults to
+    """Add train, evaluate, compare, export-data and make-dataset to the CLI's subparsers (``--model`` defaults to
     ``default_model``)."""
     _add_train(sub)
     _add_evaluate(sub, default_model)
     _add_compare(sub)
     _add_export(sub)
+    _add_make_dataset(sub)
 
 
 def _add_train(sub) -> None:
@@ -228,6 +233,93 @@ def _add_export(sub) -> None:
     p.add_argument("--no-flips", dest="flips", action="store_false")
     p.add_argument("--data-seed", type=int, default=0)
     p.set_defaults(func=cmd_export)
+
+
+def cmd_make_dataset(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from maskdepth.data.make_dataset import MakeSettings, make_dataset
+    from maskdepth.predict.teachers import open_teacher
+
+    settings = MakeSettings(
+        backgrounds=args.backgrounds,
+        objects=args.objects,
+        out=args.out,
+        positions=args.positions,
+        depth=args.depth,
+        size=args.size,
+        layout=args.layout,
+        seed=args.seed,
+        key_border=args.key_border,
+        batch_size=args.batch_size,
+    )
+    bars = []  # opened at the first sample, so a refused input prints its one line alone
+
+    def on_progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="img", desc="make-dataset"))
+        _advance(bars[0], done, total)
+
+    try:
+        made = make_dataset(
+            settings, lambda depth: open_teacher(depth, batch_size=args.batch_size), on_progress
+        )
+    finally:
+        for bar in bars:
+            bar.close()
+    if made.written == 0:
+        print(f"{made.out} is already made with these settings ({made.samples} samples): nothing to do")
+        return 0
+    resumed = "" if made.written == made.samples else f" ({made.written} written now, the rest before)"
+    print(f"wrote {made.samples} samples in the {args.layout} layout to {made.out}{resumed}")
+    if args.depth == "none":
+        print(
+            "masks only (no depth/): training needs depth targets, see docs/your-photos.md", file=sys.stderr
+        )
+    else:
+        print(f"train on it: python -m maskdepth train --dataset {made.out} --out runs/my-photos")
+    return 0
+
+
+def _add_make_dataset(sub) -> None:
+    p = sub.add_parser(
+        "make-dataset",
+        help="paste your cut-outs on your backgrounds the seed's way, with depth from a teacher model",
+    )
+    p.add_argument("--backgrounds", required=True, metavar="DIR", help="folder of background photos")
+    p.add_argument(
+        "--objects",
+        required=True,
+        metavar="DIR",
+        help="folder of cut-outs: PNGs whose transparency is the outline",
+    )
+    p.add_argument(
+        "--positions",
+        type=int,
+        default=20,
+        help="seeded places per cut-out and background (each also mirrored)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to make (new or empty)")
+    p.add_argument(
+        "--depth",
+        default="shipped",
+        metavar="SOURCE",
+        help="where depth comes from: 'shipped' (this project's model, default), a W-Net folder or file or "
+        "wnet:owner/name; a transformers depth model (Hub id such as depth-anything/Depth-Anything-V2-Small-hf "
+        "or a save_pretrained folder; needs pip install transformers); 'none' (masks only)",
+    )
+    p.add_argument(
+        "--size", type=int, default=224, help="side of the square images written (the seed's: 224)"
+    )
+    p.add_argument("--layout", choices=("plain", "seed"), default="plain", help="folder layout written")
+    p.add_argument("--seed", type=int, default=0, help="seed of the places and sizes")
+    p.add_argument(
+        "--key-border",
+        action="store_true",
+        help="for cut-outs without transparency: make their uniform border colour transparent",
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="composites per teacher batch")
+    p.set_defaults(func=cmd_make_dataset)
 
 
 def _add_compare(sub) -> None:

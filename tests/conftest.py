@@ -1,13 +1,15 @@
 """Shared test setup and fixtures.
 
-Every test gets its own Hugging Face home (cache, token file) in a temp dir, and every test module
-runs with one torch thread. Fixtures: ``shipped`` / ``ctx`` (a tiny "shipped" model and an app
-context on it), ``entry`` (one case through the app or the CLI), ``online`` / ``hub_token`` /
-``fake_hub`` (the local fake Hub), ``training_slot_free``. Helper code lives in ``tests/support/``.
+Every test gets its own Hugging Face home (cache, token file) in a temp dir, the session its own
+maskdepth cache dir (auto precision's measurements), and every test module runs with one torch
+thread. Fixtures: ``shipped`` / ``ctx`` (a tiny "shipped" model and an app context on it),
+``entry`` (one case through the app or the CLI), ``online`` / ``hub_token`` / ``fake_hub`` (the
+local fake Hub), ``training_slot_free``. Helper code lives in ``tests/support/``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +45,18 @@ def _isolated_hf_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.setattr(constants, "HF_XET_CACHE", str(home / "xet"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Per-machine measurements (auto precision's probe) go to a temp dir shared by the session."""
+    before = os.environ.get("MASKDEPTH_CACHE_DIR")
+    os.environ["MASKDEPTH_CACHE_DIR"] = str(tmp_path_factory.mktemp("maskdepth_cache"))
+    yield
+    if before is None:
+        del os.environ["MASKDEPTH_CACHE_DIR"]
+    else:
+        os.environ["MASKDEPTH_CACHE_DIR"] = before
 
 
 @pytest.fixture(autouse=True, scope="module")

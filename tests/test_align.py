@@ -211,3 +211,27 @@ def test_handheld_shot_is_a_moved_view_inside_the_photo() -> None:
     assert abs(motion.rotation_deg) <= 3 and motion.coverage < 1 and motion.keystone < 1.1
     again, same = handheld_shot(image, 3)  # same seed: same view, with the camera's own look
     assert np.array_equal(same, homography) and not np.array_equal(again, shot)
+
+
+def test_a_handheld_training_background_is_registered_back_within_a_pixel_or_so() -> None:
+    """registered_shot at a training sample's size: the shot lands on the composite's grid as the truth
+    says, the border it does not cover is the composite's, and a plain render is left to the caller."""
+    from maskdepth.data.handheld import registered_shot
+
+    image = cv2.resize(photo("astronaut"), (128, 128), interpolation=cv2.INTER_AREA)
+    composite = image.copy()
+    composite[64:115, 51:77] = [200, 40, 40]  # a plain bar pasted in
+    composite = camera_shot(composite, 1)
+    shots = [registered_shot(image.astype(np.float32) / 255, composite, seed) for seed in range(1, 5)]
+    hits = [r for r in shots if r is not None]
+    assert len(hits) >= 3
+    h, w = composite.shape[:2]
+    centres = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).reshape(-1, 2).astype(np.float64)
+    for r in hits:
+        # Where each composite pixel's scene point really is: fit back to the shot, truth on to the photo.
+        back = cv2.perspectiveTransform(centres[None], r.motion @ np.linalg.inv(r.alignment.homography))[0]
+        error = np.linalg.norm(back - centres, axis=1).reshape(h, w)
+        assert error[r.covered].max() < CORNER_PX
+        assert r.bg.shape == composite.shape and r.bg.dtype == np.float32 and 0.5 < r.covered.mean() < 1
+        assert np.array_equal(r.bg[~r.covered], composite[~r.covered])
+    assert registered_shot(np.full((128, 128, 3), 0.5, np.float32), composite, 0) is None  # nothing to match

@@ -464,7 +464,16 @@ def server(folders: dict[str, Path]) -> Iterator[str]:
 
 def api_train_args(**overrides) -> dict:
     controls = tiny_train_controls(budget=100000, eval_every=2, **overrides)
-    return {"dataset_kind": "synthetic", "zip_file": None, "folder": "", **controls}
+    return {"dataset_kind": "synthetic", "zip_file": None, "folder": "", **PHOTO_ARGS, **controls}
+
+
+# The "your photos" dataset's inputs (tests/test_photos_tab.py covers them), at the tab's defaults.
+PHOTO_ARGS = {
+    "photo_backgrounds": None,
+    "photo_objects": None,
+    "photo_depth": "shipped",
+    "photo_positions": 2,
+}
 
 
 def test_app_predicts_at_the_input_size(server: str, pair: tuple[Path, Path]) -> None:
@@ -474,7 +483,9 @@ def test_app_predicts_at_the_input_size(server: str, pair: tuple[Path, Path]) ->
     out = client.predict(
         handle_file(str(pair[0])), handle_file(str(pair[1])), DEFAULT_CHOICE, api_name="/predict"
     )
-    assert len(out) == 10  # 6 images/files, the "model ran at" note, the point cloud, the alignment line and view
+    assert (
+        len(out) == 10
+    )  # 6 images/files, the "model ran at" note, the point cloud, the alignment line and view
     for path in (out[0], out[1], out[3], out[4], out[5]):
         assert Image.open(path).size == (83, 61)
     assert "ran at **83x61**" in out[6] and Path(out[7]).suffix == ".ply"
@@ -516,7 +527,7 @@ def test_space_mode_offers_no_local_paths(folders: dict[str, Path]) -> None:
     """On a Space (SPACE_ID set): no folder-path dataset option; no sign-in button outside a real Space."""
     demo = build_app(folders["checkpoints"], folders["root"], on_space=True)
     radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio) and b.label == "Dataset"]
-    assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload"]
+    assert [value for _, value in radios[0].choices] == ["synthetic", "zip upload", "your photos"]
     assert not any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())  # SYSTEM=spaces is not set
 
 
@@ -561,7 +572,7 @@ def test_train_api_names_every_setting_the_tab_shows(server: str) -> None:
     info = Client(server, verbose=False).view_api(return_format="dict", print_info=False)
     names = [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
     shown = {s.name for s in settings() if s.ui} - train_tab.OWN_CONTROLS
-    own = {"dataset_kind", "zip_file", "folder", "budget_kind", "budget", "resume", "run_name"}
+    own = {"dataset_kind", "zip_file", "folder", "budget_kind", "budget", "resume", "run_name", *PHOTO_ARGS}
     assert set(names) == shown | own and len(names) == len(set(names))
     assert set(names) == set(api_train_args())  # what the API tests above send, by name
     # /train can be called with no argument at all (the judged first run): every parameter has a

@@ -261,6 +261,14 @@ def subcommands() -> list[str]:
     return sorted(action.choices)
 
 
+def test_train_help_says_what_the_handheld_share_does(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--handheld HANDHELD two shots: share of backgrounds re-shot as by hand" in text
+    assert "registered back onto the composite as prediction does" in text
+
+
 def test_every_documented_command_exists() -> None:
     assert {"train", "evaluate", "predict", "export-data", "compare", "push", "pull"} <= set(subcommands())
 

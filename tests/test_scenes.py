@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -352,3 +354,30 @@ def test_classic_samples_are_the_first_generators_own_on_every_background() -> N
         a, b = mix[i], first[i]
         assert all(torch.equal(a[k], b[k]) for k in ("bg", "fg_bg", "mask", "depth"))
     assert "classic_room" not in {mix.family(b) for b in range(30)}  # backgrounds go to the others
+
+
+def test_handheld_backgrounds_are_registered_reshots_and_leave_every_other_draw_alone() -> None:
+    """In its share a background is re-shot by hand and registered back: the composite, mask and depth
+    stay as they were, the new background still lies on the composite's grid (compared with the
+    ordinary background, here not moved), and a pair registration cannot match keeps the ordinary one."""
+    import cv2
+
+    still = dataclasses.replace(TwoShot(), shift_px=0, rotate_deg=0)  # the ordinary bg: the composite's grid
+    off = SyntheticScenes(8, 4, 2, size=128, families="all", two_shot=still)
+    on = SyntheticScenes(8, 4, 2, size=128, families="all", two_shot=dataclasses.replace(still, handheld_p=1))
+    registered = 0
+    for i in (0, 10, 30, 35, 45, 65, 105):  # textured scenes register; a few plain ones do not
+        a, b = off[i], on[i]
+        assert all(torch.equal(a[k], b[k]) for k in ("fg_bg", "mask", "depth"))
+        if torch.equal(a["bg"], b["bg"]):
+            continue
+        registered += 1
+        grey = [cv2.cvtColor(s["bg"].permute(1, 2, 0).numpy(), cv2.COLOR_RGB2GRAY) for s in (a, b)]
+        (dx, dy), _ = cv2.phaseCorrelate(*grey)
+        assert np.hypot(dx, dy) < 1.5, (i, dx, dy)
+        assert (b["bg"] - a["bg"]).abs().mean() > 0.01  # another shot, not the same one
+    assert registered >= 4
+    # Its own stream, spawned last: the streams every other draw uses are the ones they were before it.
+    children = np.random.SeedSequence([0, 30]).spawn(6)
+    assert on._streams(30)["shots"].random() == np.random.default_rng(children[5]).random()
+    assert "handheld 1" in on.describe() and "handheld" not in off.describe()

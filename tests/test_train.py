@@ -432,7 +432,7 @@ def test_a_bf16_run_trains_and_saves_float32_weights(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "run" / "train_config.json").read_text())["precision"] == "bf16"
 
 
-def test_fp32_never_autocasts_and_is_what_auto_means_without_native_bf16(
+def test_fp32_never_autocasts_and_is_what_auto_means_where_bf16_measures_slower(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from maskdepth.training import precision
@@ -440,26 +440,100 @@ def test_fp32_never_autocasts_and_is_what_auto_means_without_native_bf16(
     def no_autocast(*args, **kwargs):
         raise AssertionError("fp32 training must not enter autocast")
 
+    monkeypatch.setenv("MASKDEPTH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(precision.torch, "autocast", no_autocast)
     fp32 = train(tiny_config(tmp_path / "fp32", precision="fp32"))
-    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda *a, **k: 0.8)
     auto = train(tiny_config(tmp_path / "auto", precision="auto"))
     assert fp32.precision == auto.precision == "fp32"
     a, b = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("fp32", "auto"))
     assert all(torch.equal(a[k], b[k]) for k in a)  # bit-identical: same seed, same float32 loop
 
 
-def test_precision_choices_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fake_probe(monkeypatch: pytest.MonkeyPatch, speedup: float) -> list[int]:
+    """Make the probe report ``speedup``; returns the list its calls are counted in."""
     from maskdepth.training import precision
 
+    calls: list[int] = []
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda *a, **k: calls.append(1) or speedup)
+    return calls
+
+
+def test_auto_precision_follows_the_measured_speed_and_reuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maskdepth.training import precision
+
+    monkeypatch.setenv("MASKDEPTH_CACHE_DIR", str(tmp_path / "cache"))
     cpu = torch.device("cpu")
-    assert precision.resolve("fp32", cpu) == "fp32" and precision.resolve("bf16", cpu) == "bf16"
-    for native in (True, False):
-        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda native=native: native)
-        assert precision.resolve("auto", cpu) == ("bf16" if native else "fp32")
-    assert precision.resolve("auto", torch.device("meta")) == "fp32"
+    model = maskdepth.WNet(in_channels=6, base_width=4, image_size=32)
+    calls = _fake_probe(monkeypatch, 1.30)
+    first = precision.choose("auto", model, cpu, batch_size=4, size=32)
+    again = precision.choose("auto", model, cpu, batch_size=4, size=32)
+    assert (first.dtype, first.how, again.dtype, again.how) == ("bf16", "measured", "bf16", "cached")
+    assert len(calls) == 1 and again.bf16_speedup == pytest.approx(1.30)
+    # Another width is another entry; a bf16 within the margin of fp32 is not worth it.
+    calls = _fake_probe(monkeypatch, 1.02)
+    wider = precision.choose(
+        "auto", maskdepth.WNet(in_channels=6, base_width=8, image_size=32), cpu, batch_size=4, size=32
+    )
+    assert (wider.dtype, wider.how, len(calls)) == ("fp32", "measured", 1)
+    # Forced values never probe; a CUDA-less device that is not the CPU keeps the device rule.
+    calls = _fake_probe(monkeypatch, 9.0)
+    for forced in ("fp32", "bf16"):
+        assert precision.choose(forced, model, cpu, batch_size=4, size=32) == precision.Choice(
+            forced, "forced"
+        )
+    assert precision.choose("auto", model, torch.device("meta"), batch_size=4, size=32).how == "device"
+    assert calls == []
     with pytest.raises(TrainingError, match="precision"):
         TrainConfig(steps=1, precision="fp16")
+
+
+def test_the_probe_times_both_dtypes_interleaved_and_leaves_the_model_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from maskdepth.training import precision
+
+    model = maskdepth.WNet(in_channels=6, base_width=4, image_size=32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    order: list[str] = []
+    real_autocast = precision.autocast
+
+    def recording_autocast(dtype, device):
+        order.append(dtype)
+        return real_autocast(dtype, device)
+
+    # A fake clock: every step of a dtype takes its fixed time, so the ratio is known exactly.
+    clock = [0.0]
+    cost = {"fp32": 1.0, "bf16": 0.5}
+
+    def timer() -> float:
+        if order and timer.last != len(order):  # a step ran since the last reading
+            clock[0] += cost[order[-1]]
+            timer.last = len(order)
+        return clock[0]
+
+    timer.last = 0
+    monkeypatch.setattr(precision, "autocast", recording_autocast)
+    rng = torch.get_rng_state()
+    ratio = precision.measure_bf16_speedup(model, 2, 32, seconds=3.0, timer=timer)
+    assert ratio == pytest.approx(2.0)
+    assert order[:6] == ["fp32", "bf16", "fp32", "bf16", "bf16", "fp32"]  # warm-up, then alternating
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_run_records_how_its_precision_was_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASKDEPTH_CACHE_DIR", str(tmp_path / "cache"))
+    _fake_probe(monkeypatch, 1.25)
+    events = Recorder()
+    train(tiny_config(tmp_path / "run", precision="auto"), events)
+    choice = json.loads((tmp_path / "run" / "metrics.json").read_text())["precision_choice"]
+    assert choice == {"dtype": "bf16", "how": "measured", "bf16_speedup": 1.25}
+    step = events.of(StepEvent)[-1]
+    assert (step.precision, step.bf16_speedup) == ("bf16", 1.25)
 
 
 # ---- fetching batches -----------------------------------------------------------------------------------

@@ -197,3 +197,8 @@ def test_the_config_sets_the_two_shot_effects() -> None:
     assert build_dataset(TrainConfig(**data, two_shot=False).data_settings()).two_shot is None
     with pytest.raises(TrainingError, match="relight is a share of the samples, 0..1, got 1.5"):
         TrainConfig(**data, relight=1.5)
+    handheld = build_dataset(TrainConfig(**data, handheld=0.3).data_settings())
+    assert handheld.two_shot == dataclasses.replace(TwoShot(), handheld_p=0.3) and TwoShot().handheld_p == 0
+    assert "relit 0.5, handheld 0.3)" in handheld.describe()
+    with pytest.raises(TrainingError, match="handheld is a share of the samples"):
+        TrainConfig(**data, handheld=-0.1)

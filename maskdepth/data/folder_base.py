@@ -6,6 +6,7 @@ The layouts themselves: :mod:`maskdepth.data.seed_layout` and :mod:`maskdepth.da
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -145,6 +146,22 @@ def load_sample(paths: Mapping[str, Path], size: int) -> dict[str, torch.Tensor]
         "mask": torch.from_numpy(mask.astype(np.float32))[None],
         "depth": torch.from_numpy(depth)[None],
     }
+
+
+def masks_only_note(root: Path) -> str:
+    """For a set ``make-dataset --depth none`` wrote (its manifest.json says so): why it has no depth
+    folder and the fix; else ''. The training loop scores both heads, so it needs depth targets."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    depth = manifest.get("depth") if isinstance(manifest, dict) else None
+    if not isinstance(depth, dict) or depth.get("source") != "none":
+        return ""
+    return (
+        f"{root} was made with make-dataset --depth none (masks only), and training needs depth targets: "
+        "make it again with --depth shipped or a depth model (see docs/your-photos.md)"
+    )
 
 
 def check_size(size: int) -> int:

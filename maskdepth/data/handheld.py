@@ -12,17 +12,19 @@ photo's edges: a real second shot sees more of the scene, never a mirrored or bl
 crop zooms the shot in by another 3-18% (median 9% at the defaults, 4:3). The photo as the
 composite then gets a background covering most of it (the rest is a border to fill); the roles
 swapped (shot as the composite, photo as the background, the inverse homography) give a background
-that covers the whole composite. For the alignment tests and bench (bench/align.py), and meant for
-training pairs that are registered before the model sees them.
+that covers the whole composite. For the alignment tests and bench (bench/align.py), and for training
+pairs registered before the model sees them (:func:`registered_shot`, TwoShot's ``handheld_p``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from maskdepth.align import Alignment, AlignmentError, register
 from maskdepth.data.twoshot import _as_float, camera_shot
 
 CROP_STEPS = 30  # bisection steps for the largest crop inside the photo (far below a pixel)
@@ -126,3 +128,47 @@ def handheld_shot(
     )
     shot = np.clip(shot, 0, 1)
     return (camera_shot(shot, rng) if photometric else shot.astype(np.float32)), homography
+
+
+class Registered(NamedTuple):
+    """A handheld second shot registered onto the composite (:func:`registered_shot`)."""
+
+    bg: np.ndarray  # (H, W, 3) float32 in [0, 1]: the shot on the composite's grid, the border from it
+    covered: np.ndarray  # (H, W) bool: where the shot has pixels (the rest came from the composite)
+    alignment: Alignment  # what the registration found
+    motion: np.ndarray  # (3, 3) the truth: shot pixels -> photo (= composite) pixels
+
+
+def registered_shot(photo, fg_bg, rng: np.random.Generator | int) -> Registered | None:
+    """``photo`` re-shot by hand and registered back onto ``fg_bg`` exactly as prediction registers a pair.
+
+    The background of a training pair as the model sees it at prediction time: :func:`handheld_shot`
+    of the rendered background (turn, shift, zoom and perspective in fractions of the frame, so a
+    128 px sample moves like a phone photo scaled down, plus its own exposure, noise and JPEG), then
+    :func:`maskdepth.align.register` of that shot onto the composite and ``Alignment.warp`` with the
+    border the shot does not cover filled from the composite, as the predictor does. What registration
+    leaves stays in the result: resampling blur, the fit's small error, the colour match, the border.
+
+    A faithful model of the residual for planar motion only: the scene is a plane to the shot, so
+    near things do not move against far ones. True parallax needs the scene rendered again from a
+    second camera pose, and each scene family builds its camera inside its own renderer
+    (:mod:`maskdepth.data.families`); a second pose would have to go through every one of them.
+
+    Args:
+        photo: (H, W, 3) float in [0, 1] (or uint8): the rendered background, on the composite's grid.
+        fg_bg: (H, W, 3) the composite as the model gets it (after its own camera effects).
+        rng: a numpy Generator or a seed.
+    Returns:
+        The :class:`Registered` background, or None when registration refuses the pair or can only take
+        it as shot (``unmatched``): a small plain render has too few features to match, where the phone
+        photo it stands for would match, so the caller keeps its ordinary two-shot background.
+    """
+    shot, motion = handheld_shot(photo, rng)
+    try:
+        fit = register(shot, fg_bg)
+    except AlignmentError:
+        return None
+    if fit.unmatched:
+        return None
+    bg, covered = fit.warp(shot, fg_bg.shape[:2], fill=fg_bg)
+    return Registered(bg, covered, fit, motion)

@@ -12,6 +12,7 @@ from maskdepth.data.folder_base import (
     find_dir,
     index_images,
     list_names,
+    masks_only_note,
     natural_key,
 )
 from maskdepth.errors import DatasetError
@@ -27,6 +28,8 @@ class PlainLayoutDataset(FolderDataset):
         self.size = check_size(size)
         dirs = {key: find_dir(self.root, key) for key in PLAIN_DIRS}
         missing_dirs = [k for k, d in dirs.items() if d is None]
+        if missing_dirs == ["depth"] and masks_only_note(self.root):
+            raise DatasetError(masks_only_note(self.root))
         if missing_dirs:
             raise DatasetError(
                 f"{self.root} is missing the folder(s) {', '.join(missing_dirs)}: the plain layout needs "

@@ -24,6 +24,7 @@ from maskdepth.data.folder_base import (
     find_dir,
     index_images,
     list_names,
+    masks_only_note,
     visible_subdirs,
 )
 from maskdepth.errors import DatasetError
@@ -162,6 +163,8 @@ class SeedLayoutDataset(FolderDataset):
         root = self.root
         dirs = {key: find_dir(root, SEED_DIRS[key]) for key in ("fg_bg", "mask", "depth")}
         missing_dirs = [SEED_DIRS[k] for k, d in dirs.items() if d is None]
+        if missing_dirs == [SEED_DIRS["depth"]] and masks_only_note(root):
+            raise DatasetError(masks_only_note(root))
         if missing_dirs:
             raise DatasetError(
                 f"{root} has Fg-Bg but no {' or '.join(missing_dirs)} folder: the seed layout needs "

@@ -36,13 +36,15 @@ from maskdepth.data.geometry import (
     depth_from_z,
     downsample,
 )
+from maskdepth.data.handheld import registered_shot
 from maskdepth.data.objects import SHAPE_KINDS, Foreground, make_foreground, place, project
 from maskdepth.data.twoshot import TwoShot, relight, two_shots
 
 NOTHING_PASTED = 0.05  # share of scene-family samples where the composite is the scene itself
 # One sample's random streams, spawned from SeedSequence([seed, i]): each choice draws from its own,
 # so turning one effect on or off (or changing its share) leaves every other draw of the sample alone.
-STREAMS = ("family", "scene", "camouflage", "relight", "clean", "shots")
+# A new stream goes at the end: spawned children depend on their position only, so the others keep theirs.
+STREAMS = ("family", "scene", "camouflage", "relight", "clean", "shots", "handheld")
 
 __all__ = [
     "DEPTH_CONVENTION",
@@ -92,7 +94,8 @@ class SyntheticScenes(Dataset):
       :data:`NOTHING_PASTED` of the samples nothing is pasted at all (an empty mask).
     - ``two_shot``: True (:class:`~maskdepth.data.twoshot.TwoShot`'s defaults) or a ``TwoShot``: bg
       and fg_bg become two photos (shadow, misalignment, exposure, noise, JPEG), and the scene
-      families' samples are camouflaged and relit in the shares it gives.
+      families' samples are camouflaged and relit in the shares it gives; in its ``handheld_p``
+      share bg is a handheld re-shot registered back (:func:`~maskdepth.data.handheld.registered_shot`).
     """
 
     def __init__(
@@ -264,7 +267,13 @@ class SyntheticScenes(Dataset):
             bg_rgb, fg_bg = relight([bg_rgb, fg_bg], streams["relight"])
         # Two shots for the rooms and the scene families; the mix's classic rooms stay exact pastes.
         if shots is not None and (family is None or scene) and streams["clean"].random() >= shots.clean_p:
+            rendered = bg_rgb
             bg_rgb, fg_bg = two_shots(bg_rgb, fg_bg, streams["shots"], mask, shots)
+            # A handheld re-shot registered as prediction does; a pair registration cannot match keeps
+            # its ordinary two-shot background.
+            if shots.handheld_p and streams["handheld"].random() < shots.handheld_p:
+                registered = registered_shot(rendered, fg_bg, streams["handheld"])
+                bg_rgb = bg_rgb if registered is None else registered.bg
         return {
             "bg": torch.from_numpy(bg_rgb).permute(2, 0, 1).contiguous(),
             "fg_bg": torch.from_numpy(fg_bg).permute(2, 0, 1).contiguous(),

@@ -27,7 +27,7 @@ class TwoShot:
     """Ranges (lo, hi) and probabilities of the two-shot effects; each image draws its own values.
 
     The defaults are the shipped model's (recipes/shipped.toml; TrainConfig's ``wall_shadows``,
-    ``black_edges``, ``camouflage`` and ``relight`` set the four shares that vary between recipes).
+    ``black_edges``, ``camouflage``, ``relight`` and ``handheld`` set the shares that vary between recipes).
     """
 
     shift_px: float = 2.0  # largest misalignment of bg against fg_bg, pixels
@@ -62,6 +62,10 @@ class TwoShot:
     # "brighter is nearer" holds in them and not in real photos; light that ignores depth takes that
     # cue away (docs/research.md, "Depth on real scenes").
     relight_p: float = 0.5
+    # Share of two-shot samples whose background is a second handheld shot of the scene registered
+    # back onto the composite as prediction registers every pair (SyntheticScenes applies it:
+    # maskdepth.data.handheld.registered_shot), so the model sees what registration leaves.
+    handheld_p: float = 0.0
 
     def describe(self) -> str:
         """The shares that vary between recipes, in words: "wall shadows 0.4, black edges 0.2, ..."."""
@@ -71,6 +75,8 @@ class TwoShot:
             "camouflage": self.camouflage_p,
             "relit": self.relight_p,
         }
+        if self.handheld_p:  # named only when used: cards of models trained without it read as before
+            shares["handheld"] = self.handheld_p
         return ", ".join(f"{name} {p:g}" for name, p in shares.items())
 
 

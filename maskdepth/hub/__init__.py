@@ -11,10 +11,9 @@ May import: ``maskdepth.model``, the shared modules. Never the training loop, th
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from maskdepth.lazy import lazy_exports
 
-# Public names, imported on first use so that importing one module of the package stays light.
+# Public names, imported on first use (maskdepth.lazy).
 _EXPORTS = {
     "WNet": "maskdepth.hub.pretrained",
     "load_model": "maskdepth.hub.pretrained",
@@ -24,8 +23,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -69,16 +69,12 @@ DEFAULT_RESOLUTION = (
 )
 MAX_RESOLUTION = 2048
 # The depth is not read off the working-size forward: the W-Net's depth needs the whole scene inside its
-# receptive field at a scale it trained at. Measured (bench/depth_view.py, 320x240 test scenes predicted at
-# 256 px, 2026-12-02): the multi-scale model's depth δ<1.25 on the scene mix 0.53 from the 256 px forward,
-# 0.70 / 0.80 / 0.70 from one 96 / 128 / 192 px view. On real photos one view is noisy: over the 10 real
-# views of bench/real_depth.py the shipped model's Spearman moves between +0.27 and +0.43 from one view
-# size to the next. The default "ensemble" ranks the pixels by the mean of views at every multiple of
-# DEPTH_VIEW_STEP across the trained range, each with its mirror image, and gives them the depth values
-# of the view nearest DEPTH_REFERENCE px (the single view's absolute depth): real +0.34 -> +0.46, with
-# δ<1.25 within 0.016 of one view on the synthetic sets (BENCHMARKS.md, "Depth from an ensemble of views").
-# DEPTH_VIEW: "ensemble", a number (one view with that long side, capped at the largest trained size;
-# 128 was the default before the ensemble) or None (the working forward's own depth).
+# receptive field at a scale it trained at, and one such view is noisy on real photos. The default
+# "ensemble" ranks the pixels by the mean of views at every multiple of DEPTH_VIEW_STEP across the trained
+# range, each with its mirror image, and gives them the depth values of the view nearest DEPTH_REFERENCE
+# px (the single view's absolute depth); measured in BENCHMARKS.md ("Depth on real scenes") and
+# docs/research.md. DEPTH_VIEW: "ensemble", a number (one view of that long side, capped at the largest
+# trained size) or None (the working forward's own depth).
 DEPTH_VIEW: int | str | None = "ensemble"
 DEPTH_REFERENCE = 128
 DEPTH_VIEW_STEP = 32  # the ensemble's view sides: the multiples of this within the trained range

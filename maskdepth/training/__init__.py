@@ -13,10 +13,9 @@ May import: ``maskdepth.model``, ``maskdepth.data``, ``maskdepth.hub`` (to save 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from maskdepth.lazy import lazy_exports
 
-# Public names, imported on first use so that importing one module of the package stays light.
+# Public names, imported on first use (maskdepth.lazy).
 _EXPORTS = {
     "TrainConfig": "maskdepth.training.config",
     "train": "maskdepth.training.loop",
@@ -24,8 +23,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

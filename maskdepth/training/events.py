@@ -29,6 +29,8 @@ class StepEvent:
     images_per_s: float
     elapsed_s: float
     eta_s: float | None
+    precision: str = "fp32"  # of the training forward: "bf16" or "fp32"
+    bf16_speedup: float | None = None  # measured fp32/bf16 step time when auto chose by probe
 
 
 @dataclass

@@ -267,7 +267,18 @@ class _Run:
         self.net = ddp.wrap(model, cfg.sync_bn)  # steps call net (DDP under torchrun); the rest uses model
         self.optimizer, self.schedule = optimisation(cfg, model, resume_state)
         self.loss_cfg, self.budget = cfg.loss_config(), Budget(cfg, data.parts, ddp.world_size)
-        self.dtype = precision.resolve(cfg.precision, ddp.device)
+        # auto: a short fp32-vs-bf16 probe of this model (cached per machine); every rank agrees.
+        agree = (lambda ratio: float(ddp.mean(torch.tensor([ratio]))[0])) if ddp.enabled else None
+        self.precision = precision.choose(
+            cfg.precision,
+            model,
+            ddp.device,
+            batch_size=cfg.batch_size,
+            size=cfg.size,
+            channels_last=cfg.channels_last,
+            agree=agree,
+        )
+        self.dtype = self.precision.dtype
         self.step = self.epoch = self.part = self.images = 0
         self.best: EvalEvent | None = None
         self.history: list[dict] = []
@@ -311,6 +322,8 @@ class _Run:
                 images_per_s=self.images / max(time.perf_counter() - self.rate_start, 1e-9),
                 elapsed_s=elapsed,
                 eta_s=elapsed * (1 - progress) / progress if progress > 0 else None,
+                precision=self.dtype,
+                bf16_speedup=self.precision.bf16_speedup,
             )
         )
         if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
@@ -349,7 +362,9 @@ class _Run:
         if is_best:
             self.writer.write_best(self.model)
             self.best = event  # only once its weights are on disk (a failed write keeps the previous best)
-        self.writer.write_metrics(self.best, self.history, self.data.description, self.dtype)
+        self.writer.write_metrics(
+            self.best, self.history, self.data.description, self.dtype, self.precision.as_dict()
+        )
         self.emit(event)
 
     def nan_message(self, loss: float) -> str:

@@ -103,8 +103,16 @@ class RunWriter:
 
             model.load_state_dict(load_file(str(path)))
 
-    def write_metrics(self, best: Any, history: list[dict], dataset: str, precision: str) -> None:
-        """metrics.json: the best evaluation, every evaluation, the data set and the forward's precision."""
+    def write_metrics(
+        self,
+        best: Any,
+        history: list[dict],
+        dataset: str,
+        precision: str,
+        precision_choice: dict | None = None,
+    ) -> None:
+        """metrics.json: the best evaluation, every evaluation, the data set and the forward's precision
+        (with how it was chosen: forced, measured or cached, and the measured bf16 speedup)."""
         if self.enabled:
             fileio.write_json(
                 self.run_dir / "metrics.json",
@@ -113,6 +121,7 @@ class RunWriter:
                     "history": history,
                     "dataset": dataset,
                     "precision": precision,
+                    "precision_choice": precision_choice,
                 },
             )
 

@@ -11,6 +11,7 @@ never stops the run; only Stop (:meth:`~maskdepth.ui.jobs.TrainingSlot.request_s
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import threading
 import time
@@ -24,6 +25,7 @@ import gradio as gr
 
 from maskdepth.data.folder import open_folder_dataset
 from maskdepth.errors import DatasetError, InputError, MaskDepthError
+from maskdepth.training.isolated import train_in_child
 from maskdepth.training.loop import TrainConfig, TrainResult, train
 from maskdepth.training.runs import write_run_card
 from maskdepth.ui.context import AppContext
@@ -31,7 +33,10 @@ from maskdepth.ui.errors import user_message
 from maskdepth.ui.jobs import TRAINING, Job, cli_command
 from maskdepth.ui.live import RENDER_EVERY_S, LiveRun
 
-DATASET_KINDS = ("synthetic", "zip upload", "folder path")
+DATASET_KINDS = ("synthetic", "zip upload", "your photos", "folder path")
+# MASKDEPTH_TRAIN_IN_CHILD=1 runs the loop in a child process (maskdepth.training.isolated) instead of a
+# thread of the server; off by default: no faster here and ~10 s slower to start (BENCHMARKS.md, Training).
+TRAIN_IN_CHILD = os.environ.get("MASKDEPTH_TRAIN_IN_CHILD") == "1"
 CURVES_EVERY_S = 2.0  # the chart is re-sent at most this often (and at each end), the rest every 0.5 s
 CURVES_HEIGHT = 300
 
@@ -54,7 +59,7 @@ def start_training(ctx: AppContext, owner: str, cfg: TrainConfig, dataset: Calla
                 ctx.visitors.save_secret()  # the run's folder is named with it: keep it with the runs
             run_cfg = dataclasses.replace(cfg, dataset=prepared["dataset"])
             job.change(lambda v: setattr(v, "message", "starting the training..."))
-            result = train(run_cfg, emit, stop)
+            result = (train_in_child if TRAIN_IN_CHILD else train)(run_cfg, emit, stop)
             write_run_card(result.run_dir, command=cli_command(run_cfg))
             return result
         except Exception as err:
@@ -70,10 +75,18 @@ def start_training(ctx: AppContext, owner: str, cfg: TrainConfig, dataset: Calla
         raise
 
 
-def dataset_source(ctx: AppContext, kind: str, zip_file: str | None, folder: str | None) -> str:
-    """``TrainConfig.dataset`` for the UI's choice; extracts an uploaded zip into its own folder."""
+def dataset_source(
+    ctx: AppContext, kind: str, zip_file: str | None, folder: str | None, photos: dict | None = None
+) -> str:
+    """``TrainConfig.dataset`` for the UI's choice; extracts an uploaded zip into its own folder; for
+    "your photos" makes the dataset from ``photos`` (:func:`maskdepth.ui.photos.make_from_uploads`'s
+    arguments)."""
     if kind == "synthetic":
         return "synthetic"
+    if kind == "your photos":
+        from maskdepth.ui.photos import make_from_uploads
+
+        return str(make_from_uploads(ctx, **(photos or {})))
     if kind == "zip upload":
         if not zip_file:
             raise InputError(

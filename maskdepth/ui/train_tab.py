@@ -30,7 +30,7 @@ from maskdepth.training.loop import TrainConfig
 from maskdepth.training.recipes import load_recipe, recipe_path
 from maskdepth.training.runs import is_model_dir
 from maskdepth.training.settings import Setting, setting, settings
-from maskdepth.ui import train_run
+from maskdepth.ui import photos, train_run
 from maskdepth.ui.config_form import control, from_control, named_handler
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
@@ -149,6 +149,10 @@ def train_stream(
     dataset_kind: str,
     zip_file: str | None,
     folder: str | None,
+    photo_backgrounds: str | None = None,
+    photo_objects: str | None = None,
+    photo_depth: str = photos.SHIPPED,
+    photo_positions: float = photos.DEFAULT_POSITIONS,
     **controls: Any,
 ) -> Iterator[tuple[Any, ...]]:
     """Start a training job owned by ``owner`` and yield (progress html, status markdown, curves,
@@ -162,8 +166,14 @@ def train_stream(
     cfg = build_config(ctx, dataset="synthetic", runs_dir=runs_dir, **controls)  # the dataset comes next
     if dataset_kind not in DATASET_KINDS:
         dataset_source(ctx, dataset_kind, zip_file, folder)  # says which kinds there are
+    made = {  # "your photos": the zips and choices the dataset is made from (in the job, before training)
+        "backgrounds_zip": photo_backgrounds,
+        "objects_zip": photo_objects,
+        "depth": photo_depth,
+        "positions": int(photo_positions),
+    }
     job = train_run.start_training(
-        ctx, owner, cfg, lambda: dataset_source(ctx, dataset_kind, zip_file, folder)
+        ctx, owner, cfg, lambda: dataset_source(ctx, dataset_kind, zip_file, folder, made)
     )
     yield from train_run.stream(ctx, job, started_here=True)
 
@@ -217,7 +227,9 @@ def _data_controls(ctx: AppContext) -> tuple[dict[str, Any], list[Any]]:
     )
     for slider in sizes.values():
         slider.change(_samples_text, list(sizes.values()), samples_md, api_visibility="private", queue=False)
-    return controls, [synthetic_box, controls["zip_file"], controls["folder"]]
+    photo_controls, photo_box = photos.build(ctx)
+    controls.update(photo_controls)
+    return controls, [synthetic_box, controls["zip_file"], photo_box, controls["folder"]]
 
 
 def _controls(ctx: AppContext) -> dict[str, Any]:
@@ -241,7 +253,9 @@ def _controls(ctx: AppContext) -> dict[str, Any]:
     controls["run_name"] = gr.Textbox(label="Run name (optional)", placeholder="e.g. bce-ssim-try1")
 
     def on_kind(kind: str) -> tuple[Any, ...]:
-        return tuple(gr.update(visible=kind == k) for k in ("synthetic", "zip upload", "folder path"))
+        return tuple(
+            gr.update(visible=kind == k) for k in ("synthetic", "zip upload", photos.KIND, "folder path")
+        )
 
     controls["dataset_kind"].change(
         on_kind, controls["dataset_kind"], boxes, api_visibility="private", queue=False

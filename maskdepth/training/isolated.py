@@ -1,0 +1,102 @@
+"""Train in a child process of its own, its events streamed back through a queue.
+
+    result = train_in_child(cfg, on_event, stop)  # same contract as loop.train
+
+The app serves pages and renders the live view (charts, previews, progress) in its server process;
+a training thread there shares the GIL with that work (bench/app_train.py measures what that costs). A child process (``spawn``: a fresh interpreter, no copy of the server's
+threads) has an interpreter of its own; the parent only folds the events into its view. The app
+uses it with MASKDEPTH_TRAIN_IN_CHILD=1 (maskdepth.ui.train_run says why not by default;
+bench/app_train.py compares the two). ``stop`` is forwarded to the child, which stops at
+its next step as :func:`~maskdepth.training.loop.train` does; the child is also told to stop when
+the parent stops listening (an error in ``on_event``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from maskdepth.errors import TrainingError
+from maskdepth.training.config import TrainConfig
+from maskdepth.training.events import Event, TrainResult
+
+POLL_S = 0.2  # how often the parent checks ``stop`` and that the child is alive while it is quiet
+JOIN_S = 60.0  # after the result: time for the child to exit; after an early exit: to stop and save
+
+
+def _child(cfg: TrainConfig, events: Any, stop: Any, command: str | None) -> None:
+    """The child's body: train, putting ("event", e), then ("result", r) or ("error", err) on ``events``."""
+    from maskdepth.training.loop import train
+
+    try:
+        result = train(cfg, lambda event: events.put(("event", event)), stop, command=command)
+        events.put(("result", result))
+    except Exception as err:  # noqa: BLE001 - handed to the parent, which raises it there
+        try:
+            pickle.dumps(err)
+        except Exception:  # noqa: BLE001 - an exception that cannot cross processes: keep its message
+            err = TrainingError(f"{type(err).__name__}: {err}")
+        events.put(("error", err))
+
+
+def train_in_child(
+    cfg: TrainConfig,
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+    *,
+    command: str | None = None,
+) -> TrainResult:
+    """:func:`maskdepth.training.loop.train` in a spawned child process; ``on_event`` runs in the caller.
+
+    Raises what the training raised (TrainingError if the child died without a word).
+    """
+    mp = multiprocessing.get_context("spawn")
+    events = mp.Queue()
+    child_stop = mp.Event()
+    proc = mp.Process(
+        target=_child, args=(cfg, events, child_stop, command), name="maskdepth-train", daemon=True
+    )
+    proc.start()
+    stop = stop or threading.Event()
+    finished = False
+    try:
+        while True:
+            if stop.is_set():
+                child_stop.set()
+            try:
+                kind, payload = events.get(timeout=POLL_S)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise TrainingError(
+                        f"the training process ended without a result (exit code {proc.exitcode}); "
+                        "see the server log"
+                    ) from None
+                continue
+            if kind == "event":
+                if on_event is not None:
+                    on_event(payload)
+            elif kind == "result":
+                finished = True
+                return payload
+            else:
+                finished = True
+                raise payload
+    finally:
+        if not finished:
+            child_stop.set()  # the caller stopped listening: the child stops at its next step and saves
+            deadline = time.monotonic() + JOIN_S
+            while proc.is_alive() and time.monotonic() < deadline:
+                try:  # keep reading: a child blocked on a full queue could not exit
+                    events.get(timeout=POLL_S)
+                except queue.Empty:
+                    pass
+        proc.join(JOIN_S)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+        events.close()
