@@ -142,6 +142,17 @@ def _body(info: Mapping[str, Any], metrics: dict[str, Any]) -> str:
         f'# the same strict loader: maskdepth.WNet.from_pretrained("{source}")',
         "```",
         "",
+        "Outside Python's maskdepth, as one ONNX file for onnxruntime (the network alone; input "
+        "`cat([bg, fg_bg])` of RGB in [0, 1] normalised by `(x - 0.5) / 0.5`, H and W multiples of 32; "
+        "outputs mask and depth logits):",
+        "",
+        "```bash",
+        f"python -m maskdepth export-onnx --model {source} --out maskdepth.onnx",
+        "```",
+        "",
+        "The maskdepth repository's docs/onnx.md has the onnxruntime code that reproduces the predictor's "
+        "preprocessing exactly (resize, pad, normalise, sigmoid, crop); its tests run that code.",
+        "",
         "Limitations: trained on the data described above; expect approximate masks and depths on other "
         "kinds of photos.",
         "",
