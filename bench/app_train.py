@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     for which in ("cli", "app", "app-child"):
         if which in res:
             r = res[which]
-            print(f"  {which}: {r['steps']} steps, IoU {r['iou']}, {r['wall_s']:.0f} s wall")
-            if which != "cli":
+            print(f"  {which}: {r['steps']} steps, IoU {r['iou']:.3f}, {r['wall_s']:.0f} s wall")
+            if which != "cli" and "cli" in res:
                 res[f"{which}_over_cli_steps"] = r["steps"] / max(res["cli"]["steps"], 1)
                 print(f"  {which}/CLI steps: {res[f'{which}_over_cli_steps']:.2f}x (target >= 0.9)")
     if args.out:
