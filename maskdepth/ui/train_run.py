@@ -35,7 +35,8 @@ from maskdepth.ui.live import RENDER_EVERY_S, LiveRun
 
 DATASET_KINDS = ("synthetic", "zip upload", "your photos", "folder path")
 # MASKDEPTH_TRAIN_IN_CHILD=1 runs the loop in a child process (maskdepth.training.isolated) instead of a
-# thread of the server; off by default: no faster here and ~10 s slower to start (BENCHMARKS.md, Training).
+# thread of the server; off by default until bench/app_train.py (--order app,app-child,cli) shows it faster
+# on the host the app runs on: it starts ~10 s slower, and its gain varied with the machine's load.
 TRAIN_IN_CHILD = os.environ.get("MASKDEPTH_TRAIN_IN_CHILD") == "1"
 CURVES_EVERY_S = 2.0  # the chart is re-sent at most this often (and at each end), the rest every 0.5 s
 CURVES_HEIGHT = 300
