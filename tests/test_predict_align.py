@@ -82,6 +82,11 @@ def test_an_exact_paste_is_left_exactly_as_it_is(predictor: Predictor) -> None:
     assert np.array_equal(np.asarray(pred.background), photo)
     off = Predictor(predictor.model, align=False).predict(Image.fromarray(composite), Image.fromarray(photo))
     assert off.alignment is None
+    # One call without registration leaves the predictor as it was (the app's cached predictors serve
+    # concurrent requests, each with its own checkbox).
+    once = predictor.predict(Image.fromarray(composite), Image.fromarray(photo), align=False)
+    assert once.alignment is None and predictor.align
+    np.testing.assert_array_equal(once.mask, off.mask)
     np.testing.assert_array_equal(pred.mask, off.mask)
     np.testing.assert_array_equal(pred.depth, off.depth)
 

@@ -38,9 +38,7 @@ class Prediction:
     depth_size: tuple[int, int] | None = None  # (w, h) of the (largest) whole-scene view the depth came from
     depth_views: int = 1  # how many views (mirror images counted) the depth was taken from
     alignment: Alignment | None = None  # how the background was registered onto the composite (None: not)
-    background: Image.Image | None = (
-        None  # the background the model compared (aligned pairs: at 2x its working size)
-    )
+    background: Image.Image | None = None  # what the model compared (aligned: at 2x its working size)
     uncovered: np.ndarray | None = None  # (H, W) bool: composite pixels the background shot does not show
 
 
@@ -177,15 +175,17 @@ class Predictor:
         return working_size(width, height, long_side, self.model.cfg.size_range[0])
 
     def prepare(
-        self, image: ImageSource, bg: ImageSource | None = None, resolution: int | str | None = None
+        self,
+        image: ImageSource,
+        bg: ImageSource | None = None,
+        resolution: int | str | None = None,
+        align: bool | None = None,
     ) -> Prepared:
         """Decode and check a pair, and bring the background onto the composite's grid.
 
-        With ``align`` the background shot is registered onto the composite (:func:`maskdepth.align.register.register`:
-        turned, moved, zoomed and its colours matched; an exact paste is left as it is) and the part of
-        the composite it does not show is filled from the composite (so nothing changed there); two photos
-        of different scenes raise :class:`~maskdepth.align.AlignmentError`. Without, a background of
-        another size is resized to the composite's, with a note.
+        With ``align`` (default: the predictor's) the background is registered onto the composite
+        (:func:`maskdepth.align.register`; an exact paste is left as it is, two different scenes raise
+        ``AlignmentError``); without, a background of another size is resized, with a note.
         """
         notes: list[str] = []
         fg_bg = open_image(image, name="composite image (fg_bg)")
@@ -199,7 +199,7 @@ class Predictor:
                 notes.append("this model reads the composite alone (3 channels); the background was not used")
             return Prepared(fg_bg, None, notes)
         background = open_image(bg, name="background image (bg)")
-        if self.align:
+        if self.align if align is None else align:
             side = 2 * (self.resolution if resolution is None else resolution_pixels(resolution))
             return self._aligned(fg_bg, background, notes, side)
         if background.size != fg_bg.size:
@@ -213,12 +213,8 @@ class Predictor:
 
     @staticmethod
     def _aligned(fg_bg: Image.Image, background: Image.Image, notes: list[str], side: int) -> Prepared:
-        """The pair with the background registered onto the composite (see :meth:`prepare`).
-
-        Only what is needed is warped: the background in colour onto a copy of the composite's grid with
-        a long side of ``side`` (twice the working size: the model's input), and its grey levels onto the
-        full grid (the refinement's outline of what changed), so a 12 MP pair costs no full colour warp.
-        """
+        """The pair registered, warping only what is needed: the background in colour onto a grid of long
+        side ``side`` (the model's input) and in grey onto the full grid (the refinement's outline)."""
         fg, bg = np.asarray(fg_bg), np.asarray(background)
         fit = register(bg, fg)
         if background.size != fg_bg.size:
@@ -245,10 +241,17 @@ class Predictor:
 
     @torch.inference_mode()
     def predict(
-        self, image: ImageSource, bg: ImageSource | None = None, resolution: int | str | None = None
+        self,
+        image: ImageSource,
+        bg: ImageSource | None = None,
+        resolution: int | str | None = None,
+        align: bool | None = None,
     ) -> Prediction:
-        """Mask and depth for one composite ``image`` (and its background ``bg``), at the image's size."""
-        return self._run([self.prepare(image, bg, resolution)], resolution)[0]
+        """Mask and depth for one composite ``image`` (and its background ``bg``), at the image's size.
+
+        ``resolution`` and ``align`` override the predictor's own for this call only (a cached predictor
+        serves concurrent requests with their own settings)."""
+        return self._run([self.prepare(image, bg, resolution, align)], resolution)[0]
 
     @torch.inference_mode()
     def predict_many(

@@ -93,8 +93,7 @@ def predict(
     if not composite:
         raise InputError("upload the composite image (fg_bg): the photo with the object pasted in")
     predictor = get_predictor(ctx, model)
-    predictor.align = bool(align)  # an attribute the cached predictor reads per call (predict is serial)
-    pred = predictor.predict(composite, background or None, resolution=resolution)
+    pred = predictor.predict(composite, background or None, resolution=resolution, align=bool(align))
     _show_notes(pred)
     out = ctx.outputs.new("predict")
     files = save_prediction(pred, out)
