@@ -119,7 +119,7 @@ class Prepared(NamedTuple):
     notes: list[str]
     alignment: Alignment | None = None
     uncovered: np.ndarray | None = None  # (H, W) bool, None when the background covers everything
-    guide: Image.Image | None = None  # the aligned background's grey levels at fg_bg's size, for refine
+    guide: tuple[Image.Image, Image.Image] | None = None  # registered: both in grey, for refine
 
 
 class Predictor:
@@ -229,7 +229,8 @@ class Predictor:
         small = (max(1, round(w * scale)), max(1, round(h * scale)))
         fill = fg if scale == 1 else np.asarray(fg_bg.resize(small, Image.BILINEAR, reducing_gap=3.0))
         aligned, _ = fit.warp(bg, size=small[::-1], fill=fill)
-        guide, covered = fit.warp_guide(bg, np.asarray(fg_bg.convert("L")))
+        grey = fg_bg.convert("L")
+        guide, covered = fit.warp_guide(bg, np.asarray(grey))
         uncovered = None if covered.all() else ~covered
         if uncovered is not None:
             notes.append(
@@ -237,7 +238,7 @@ class Predictor:
                 "no object is reported there"
             )
         aligned_image = Image.fromarray((aligned * 255 + 0.5).astype(np.uint8))
-        return Prepared(fg_bg, aligned_image, notes, fit, uncovered, Image.fromarray(guide))
+        return Prepared(fg_bg, aligned_image, notes, fit, uncovered, (grey, Image.fromarray(guide)))
 
     @torch.inference_mode()
     def predict(
@@ -289,8 +290,8 @@ class Predictor:
             depth = self._depth_from_views(bg, fg, sizes, depth if size in sizes else None)
         results = []
         for i, pair in enumerate(prepared):
-            guide = pair.bg if pair.guide is None else pair.guide
-            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], pair.fg_bg, guide)
+            fg, bg = pair.guide or (pair.fg_bg, pair.bg)  # what the refinement compares, at full size
+            m, d = self._to_full_size(mask[i : i + 1], depth[i : i + 1], fg, bg)
             m = m.cpu().numpy()
             if pair.uncovered is not None:  # nothing there to compare with: never the object
                 m[pair.uncovered] = 0.0

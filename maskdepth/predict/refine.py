@@ -91,15 +91,12 @@ def _gray(img: Image.Image) -> torch.Tensor:
 def change_guide(fg_bg: Image.Image, bg: Image.Image | None) -> Image.Image:
     """An 8-bit guide whose edges are the pasted object's outline: ``DIFF_GAIN`` x |fg_bg - bg|, grey.
 
-    Without a background (3-channel models) the composite's own brightness is the guide; a grey ``bg``
-    is compared with the composite's grey levels.
+    Without a background (3-channel models) the composite's own brightness is the guide. The two may
+    be grey images (a registered pair: the predictor warps only the background's grey levels at full size).
     """
     if bg is None:
         return fg_bg.convert("L")
-    if bg.mode == "L":  # a registered background's grey levels (maskdepth.align: Alignment.warp_guide)
-        diff = ImageChops.difference(fg_bg.convert("L"), bg)
-    else:
-        diff = ImageChops.difference(fg_bg, bg).convert("L")  # per-pixel |a - b| in C, then luma
+    diff = ImageChops.difference(fg_bg, bg).convert("L")  # per-pixel |a - b| in C, then luma
     return diff.point(lambda v: min(255, int(v * DIFF_GAIN)))
 
 
