@@ -33,13 +33,10 @@ from maskdepth.align import fit_alignment, register
 from maskdepth.align.geometry import corner_error
 from maskdepth.data.handheld import handheld_shot
 from maskdepth.data.twoshot import camera_shot
+from maskdepth.imageio import rgb_tile
 
 WORKING_SIDE = 512  # the long side the model works at ("detailed"); the error is also shown on this grid
 FIT_LIMIT_S, FIT_GOAL_S = 0.3, 0.15
-
-
-def uint8(image: np.ndarray) -> np.ndarray:
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def make_pair(name: str, other: str, seed: int, size: tuple[int, int]) -> dict:
@@ -52,10 +49,10 @@ def make_pair(name: str, other: str, seed: int, size: tuple[int, int]) -> dict:
     w, h = size
     x0, y0, pw, ph = int(0.55 * w), int(0.45 * h), int(0.35 * w), int(0.35 * h)
     crop = cv2.resize(getattr(data, other)(), (pw, ph), interpolation=cv2.INTER_AREA)
-    composite, exact = uint8(camera_shot(photo, seed + 100)), photo.copy()
+    composite, exact = rgb_tile(camera_shot(photo, seed + 100)), photo.copy()
     for image in (composite, exact):
         image[y0 : y0 + ph, x0 : x0 + pw] = crop
-    return {"bg": uint8(shot), "composite": composite, "truth": truth, "photo": photo, "exact": exact}
+    return {"bg": rgb_tile(shot), "composite": composite, "truth": truth, "photo": photo, "exact": exact}
 
 
 def timed(fn, repeats: int) -> tuple[list[float], object]:

@@ -47,6 +47,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from bench.predict_quality import iou
 from maskdepth.compare.stats import interval
 from maskdepth.data.handheld import handheld_shot
+from maskdepth.imageio import rgb_tile
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "model (CLI defaults)"  # the model's row (its key in --out JSON)
@@ -159,7 +160,7 @@ def make_pair(bg: Image.Image, comp: Image.Image, alpha: np.ndarray, rng: np.ran
         return bg, comp
     if kind == "handheld":
         shot, _ = handheld_shot(np.asarray(bg), rng)
-        background = Image.fromarray((np.clip(shot, 0, 1) * 255 + 0.5).astype(np.uint8))
+        background = Image.fromarray(rgb_tile(shot))
     else:
         background = shoot(bg, rng, move=True)
     return background, shoot(shadow(comp, alpha, rng), rng, move=False)

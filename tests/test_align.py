@@ -20,6 +20,7 @@ from maskdepth.align.geometry import corner_error, grid_scaling
 from maskdepth.data.handheld import handheld_shot
 from maskdepth.data.twoshot import camera_shot
 from maskdepth.errors import InputError
+from maskdepth.imageio import rgb_tile
 
 CORNER_PX = 1.5  # the fit measures ~0.3 px median, ~1 px worst on these photos
 
@@ -30,10 +31,6 @@ def photo(name: str) -> np.ndarray:
     image = getattr(data, name)()
     image.setflags(write=False)
     return image
-
-
-def uint8(image: np.ndarray) -> np.ndarray:
-    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def paste(image: np.ndarray, other: np.ndarray, box: tuple[float, float, float, float]):
@@ -50,7 +47,7 @@ def paste(image: np.ndarray, other: np.ndarray, box: tuple[float, float, float, 
 def coffee_pair() -> dict:
     """A handheld re-shot of coffee as the background, 30% darker in red; the composite has a cat pasted."""
     shot, truth = handheld_shot(photo("coffee"), 5, photometric=False)
-    bg = uint8(shot * np.float32([0.7, 0.85, 1.0]))
+    bg = rgb_tile(shot * np.float32([0.7, 0.85, 1.0]))
     composite, mask = paste(photo("coffee"), photo("chelsea"), (0.35, 0.3, 0.75, 0.75))
     return {
         "bg": bg,
@@ -65,8 +62,8 @@ def coffee_pair() -> dict:
 def test_handheld_reshot_registers_back(name: str, seed: int) -> None:
     image = photo(name)
     shot, truth = handheld_shot(image, seed)
-    composite = uint8(camera_shot(image, seed + 10))  # the composite is a photo with its own look too
-    fit = fit_alignment(uint8(shot), composite)
+    composite = rgb_tile(camera_shot(image, seed + 10))  # the composite is a photo with its own look too
+    fit = fit_alignment(rgb_tile(shot), composite)
     assert corner_error(fit.homography, truth, image.shape[:2]) < CORNER_PX
     expected = Alignment(truth, image.shape[:2], image.shape[:2])
     assert fit.rotation_deg == pytest.approx(expected.rotation_deg, abs=0.2)
@@ -118,7 +115,7 @@ def test_warp_to_a_small_size_matches_the_full_warp_resized(coffee_pair: dict) -
 def test_background_of_another_size_lands_on_the_composite_grid() -> None:
     image = photo("rocket")
     shot, truth = handheld_shot(image, 7)
-    bg = cv2.resize(uint8(shot), (480, 320), interpolation=cv2.INTER_AREA)  # 640 x 427 -> 480 x 320
+    bg = cv2.resize(rgb_tile(shot), (480, 320), interpolation=cv2.INTER_AREA)  # 640 x 427 -> 480 x 320
     fit = fit_alignment(bg, image)
     assert fit.bg_size == (320, 480) and fit.fg_size == (427, 640)
     expected = truth @ np.linalg.inv(
@@ -149,7 +146,7 @@ def test_same_view_with_new_colours_is_not_warped() -> None:
     rng = np.random.default_rng(
         4
     )  # a tripod: exposure, white balance and sensor noise change, the view does not
-    bg = uint8(image / np.float32(255) * np.float32([0.8, 0.9, 1.05]) + rng.normal(0, 0.005, image.shape))
+    bg = rgb_tile(image / np.float32(255) * np.float32([0.8, 0.9, 1.05]) + rng.normal(0, 0.005, image.shape))
     fit = fit_alignment(bg, image)
     assert fit.still and not fit.identity
     assert np.array_equal(fit.homography, grid_scaling(image.shape[:2], image.shape[:2]))

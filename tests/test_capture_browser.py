@@ -16,6 +16,7 @@ from support.net import build_app, launched
 
 from maskdepth import WNet
 from maskdepth.data.handheld import handheld_shot
+from maskdepth.imageio import rgb_tile
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"
@@ -86,7 +87,7 @@ def test_a_handheld_pair_shows_its_alignment_and_the_aligned_view(tmp_path: Path
     composite = photo.copy()
     composite[150:250, 380:470] = (60, 110, 200)
     shot, _ = handheld_shot(photo, np.random.default_rng(3))
-    Image.fromarray((np.clip(shot, 0, 1) * 255 + 0.5).astype(np.uint8)).save(tmp_path / "bg.jpg", quality=92)
+    Image.fromarray(rgb_tile(shot)).save(tmp_path / "bg.jpg", quality=92)
     Image.fromarray(composite).save(tmp_path / "fg.jpg", quality=92)
     app = build_app(SHIPPED, tmp_path, examples_dir=tmp_path / "no-examples")
     with launched(app) as url, browser_page(url, width=1280, height=2200) as page:

@@ -14,6 +14,7 @@ from support.models import tiny_model
 
 from maskdepth.align import AlignmentError
 from maskdepth.data.handheld import handheld_shot
+from maskdepth.imageio import rgb_tile
 from maskdepth.predict.predictor import Predictor
 
 ALIGNMENT_ADVICE = "shoot the background again from where the composite was taken"
@@ -37,7 +38,7 @@ def handheld_pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     background a second handheld shot of the photo (turned, moved, zoomed, its own exposure)."""
     photo = data.coffee()
     shot, _ = handheld_shot(photo, np.random.default_rng(seed))
-    background = (np.clip(shot, 0, 1) * 255 + 0.5).astype(np.uint8)
+    background = rgb_tile(shot)
     return background, pasted(photo, (250, 150, 330, 230))
 
 

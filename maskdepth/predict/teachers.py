@@ -87,7 +87,7 @@ class WNetTeacher:
         self.licence = _card_licence(Path(src)) if Path(src).is_dir() else "unknown"
         self.normalisation = "none: the W-Net's depth is already in the convention"
         model = load_model(src, device=self.device)
-        # An exact paste: nothing to register; one whole-scene view per pair keeps a big set affordable.
+        # An exact paste into one photo: nothing to register.
         self.predictor = Predictor(model, device=self.device, align=False)
 
     def __call__(self, pairs: Sequence[tuple[Image.Image, Image.Image]]) -> list[np.ndarray]:
