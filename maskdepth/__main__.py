@@ -85,7 +85,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from maskdepth.predict.outputs import save_prediction
-    from maskdepth.predict.predictor import Predictor, depth_source, parse_depth_view
+    from maskdepth.predict.predictor import Predictor, depth_source
+    from maskdepth.predict.views import parse_depth_view
 
     depth_view = parse_depth_view(args.depth_view)  # a bad value fails before the model loads
     cloud = _cloud_options(args)

@@ -205,6 +205,27 @@ def test_forward_returns_named_outputs_at_the_input_size(height: int, width: int
     assert not torch.allclose(out.mask, out.depth)  # two separate heads
 
 
+def test_one_head_alone_matches_the_full_forward_and_skips_the_other_branch() -> None:
+    """mask_logits / depth_logits (the predictor's cheaper forwards) give forward's numbers, and run
+    only the stem and their own branch."""
+    model = tiny_model().eval()
+    x = torch.randn(2, 6, 64, 96)
+    ran: list[str] = []
+    for name, module in model.named_children():
+        module.register_forward_hook(lambda *_, name=name: ran.append(name))
+    with torch.no_grad():
+        out = model(x)
+        ran.clear()
+        mask = model.mask_logits(x)
+        mask_ran, ran[:] = set(ran), []
+        depth = model.depth_logits(x)
+    assert torch.equal(mask, out.mask) and torch.equal(depth, out.depth)
+    assert "inc" in mask_ran and not any("depth" in n for n in mask_ran)
+    assert "inc" in set(ran) and not any("mask" in n for n in ran)
+    with pytest.raises(ValueError, match="H and W >= 32"):
+        model.depth_logits(torch.randn(1, 6, 16, 64))
+
+
 def test_three_channel_mode_reads_fg_bg_alone() -> None:
     model = tiny_model(in_channels=3)
     assert model.inc.double_conv[0].in_channels == 3

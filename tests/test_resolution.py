@@ -13,8 +13,9 @@ from PIL import Image
 from support.models import tiny_model
 
 from maskdepth.errors import InputError
-from maskdepth.predict.predictor import RESOLUTIONS, Predictor, depth_source, rank_matched, resolution_pixels
+from maskdepth.predict.predictor import RESOLUTIONS, Predictor, depth_source, resolution_pixels
 from maskdepth.predict.refine import NETWORK_MULTIPLE, guided_upsample, pad_to_multiple, working_size
+from maskdepth.predict.views import rank_matched
 
 
 def _pair(w: int, h: int, seed: int = 0) -> tuple[Image.Image, Image.Image, np.ndarray]:
@@ -76,7 +77,7 @@ def test_resolution_names_and_numbers() -> None:
 def test_the_model_runs_at_the_requested_resolution() -> None:
     seen: list[tuple[int, ...]] = []
     model = tiny_model(image_size=32)
-    model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    model.inc.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))  # every forward
     bg, fg, _ = _pair(640, 427)
     for res, expected in ((64, (64, 43)), (128, (128, 85))):
         pred = Predictor(model, resolution=res, depth_view=None).predict(fg, bg)  # one forward
@@ -91,7 +92,7 @@ def test_the_depth_can_come_from_a_smaller_whole_scene_view() -> None:
     seen: list[tuple[int, ...]] = []
     model = tiny_model(image_size=32)
     model.cfg = dataclasses.replace(model.cfg, train_sizes=(32, 128))  # trained at 32..128 px
-    model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    model.inc.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))  # every forward
     bg, fg, _ = _pair(640, 427)
     one = Predictor(model, resolution=256, depth_view=None).predict(fg, bg)
     assert len(seen) == 1 and seen[0][-2:] == (192, 256)  # 256x171 padded
@@ -152,7 +153,7 @@ def test_the_depth_ensemble_never_enlarges_and_keeps_its_mirror_when_small() -> 
     model.cfg = dataclasses.replace(model.cfg, train_sizes=(64, 64))  # trained at 64 px only
     assert predictor.depth_sizes((64, 48)) == [(64, 48)]  # the working size itself
     seen: list[tuple[int, ...]] = []
-    model.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))
+    model.inc.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape)))  # every forward
     bg, fg, _ = _pair(64, 48)
     pred = predictor.predict(fg, bg)
     assert len(seen) == 2 and pred.depth_views == 2  # the working forward, then its mirror image only

@@ -255,6 +255,10 @@ class WNet(nn.Module):
         return self.cfg.to_dict()
 
     def forward(self, x: torch.Tensor) -> WNetOutput:
+        x1 = self.inc(self._checked(x))
+        return WNetOutput(mask=self._mask(x1), depth=self._depth(x1))
+
+    def _checked(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"WNet expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
@@ -263,8 +267,17 @@ class WNet(nn.Module):
             raise ValueError(
                 f"WNet needs H and W >= {MIN_SIZE} (five 2x poolings), got {tuple(x.shape[-2:])}"
             )
-        x1 = self.inc(x)
+        return x
 
+    def mask_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The mask logits alone, as ``forward(x).mask`` (the depth branch is not run)."""
+        return self._mask(self.inc(self._checked(x)))
+
+    def depth_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The depth logits alone, as ``forward(x).depth`` (the mask branch is not run)."""
+        return self._depth(self.inc(self._checked(x)))
+
+    def _depth(self, x1: torch.Tensor) -> torch.Tensor:
         d2 = self.down1_depth(x1)
         d3 = self.down2_depth(d2)
         d4 = self.down3_depth(d3)
@@ -275,8 +288,9 @@ class WNet(nn.Module):
         d = self.up3_depth(d, d3)
         d = self.up4_depth(d, d2)
         d = self.up5_depth(d, x1)
-        depth = self.outc_depth(d)
+        return self.outc_depth(d)
 
+    def _mask(self, x1: torch.Tensor) -> torch.Tensor:
         m2 = self.down1_mask(x1)
         m3 = self.down2_mask(m2)
         m4 = self.down3_mask(m3)
@@ -285,8 +299,7 @@ class WNet(nn.Module):
         m = self.up2_mask(m, m3)
         m = self.up3_mask(m, m2)
         m = self.up4_mask(m, x1)
-        mask = self.outc_mask(m)
-        return WNetOutput(mask=mask, depth=depth)
+        return self.outc_mask(m)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,6 +1,7 @@
 """Prediction on any pair of photos: the predictor, its working resolution and refinement.
 
 - :mod:`~maskdepth.predict.predictor`: ``Predictor``, ``Prediction`` (every pair registered first: :mod:`maskdepth.align`);
+- :mod:`~maskdepth.predict.views`: where the depth comes from (whole-scene views, their ensemble);
 - :mod:`~maskdepth.predict.outputs`: ``save_prediction``, the depth colour map, the mask overlay;
 - :mod:`~maskdepth.predict.cloud`: the depth as a 3D point cloud and its PLY file;
 - :mod:`~maskdepth.predict.refine`: the working size, padding, guided upsampling to the photo's size.

@@ -24,6 +24,13 @@ from maskdepth.errors import InputError
 from maskdepth.imageio import ImageSource, open_image
 from maskdepth.model.wnet import WNet
 from maskdepth.predict.refine import pad_to_multiple, refine, working_size
+from maskdepth.predict.views import (
+    DEPTH_VIEW,
+    MAX_RESOLUTION,
+    depth_from_views,
+    parse_depth_view,
+    view_sizes,
+)
 
 
 @dataclass
@@ -42,15 +49,6 @@ class Prediction:
     uncovered: np.ndarray | None = None  # (H, W) bool: composite pixels the background shot does not show
 
 
-def rank_matched(order: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """(B, 1, h, w): ``values``' own numbers put in the pixel order of ``order`` (histogram matching):
-    per image, the pixel that ranks k-th in ``order`` gets the k-th smallest number of ``values``."""
-    flat = order.flatten(1)
-    out = torch.empty_like(flat)
-    out.scatter_(1, flat.argsort(1), values.flatten(1).sort(1).values)
-    return out.view_as(order)
-
-
 def depth_source(pred: Prediction) -> str:
     """Where a prediction's depth came from, in words ("" when from the working forward itself)."""
     if pred.depth_size is None or (pred.depth_views == 1 and pred.depth_size == pred.working_size):
@@ -65,32 +63,6 @@ RESOLUTIONS = {"fast": 128, "balanced": 256, "detailed": 512}  # long side of th
 DEFAULT_RESOLUTION = (
     "balanced"  # the measured quality/speed point: BENCHMARKS.md, "Prediction at the photo's resolution"
 )
-MAX_RESOLUTION = 2048
-# The depth is not read off the working-size forward: the W-Net's depth needs the whole scene inside its
-# receptive field at a scale it trained at, and one such view is noisy on real photos. The default
-# "ensemble" ranks the pixels by the mean of views at every multiple of DEPTH_VIEW_STEP across the trained
-# range, each with its mirror image, and gives them the depth values of the view nearest DEPTH_REFERENCE
-# px (the single view's absolute depth); measured in BENCHMARKS.md ("Depth on real scenes") and
-# docs/research.md. DEPTH_VIEW: "ensemble", a number (one view of that long side, capped at the largest
-# trained size) or None (the working forward's own depth).
-DEPTH_VIEW: int | str | None = "ensemble"
-DEPTH_REFERENCE = 128
-DEPTH_VIEW_STEP = 32  # the ensemble's view sides: the multiples of this within the trained range
-
-
-def parse_depth_view(value: int | str | None) -> int | str | None:
-    """A depth view setting (DEPTH_VIEW) from code or the command line: "ensemble", a number of pixels,
-    or None / "none" (the working forward's own depth)."""
-    text = "none" if value is None else str(value).strip().lower()
-    if text in ("none", "ensemble"):
-        return None if text == "none" else text
-    if text.isdigit() and 32 <= int(text) <= MAX_RESOLUTION:
-        return int(text)
-    raise InputError(
-        f"unknown depth view {value!r}: use 'ensemble' (the default: several views averaged, the best on "
-        f"real photos), a number of pixels 32..{MAX_RESOLUTION} (one view, about twice as fast) or 'none' "
-        "(the depth of the working-size forward itself)"
-    )
 
 
 def resolution_pixels(resolution: int | str | None) -> int:
@@ -284,10 +256,13 @@ class Predictor:
         """One batch of pairs that share a working size -> predictions at each photo's own size."""
         size = self.working_size(*prepared[0][0].size, resolution)
         bg, fg = self._inputs(prepared, size)
-        mask, depth = self._forward(bg, fg)
         sizes = self.depth_sizes(size)
-        if sizes != [size] or self.depth_view == "ensemble":  # from whole-scene views at the scales it knows
-            depth = self._depth_from_views(bg, fg, sizes, depth if size in sizes else None)
+        from_views = sizes != [size] or self.depth_view == "ensemble"  # whole-scene views at known scales
+        # The working forward runs the depth branch only when its depth is used (one of the views).
+        mask, depth = self._forward(bg, fg, depth=not from_views or size in sizes)
+        if from_views:
+            mirrored = self.depth_view == "ensemble"
+            depth = depth_from_views(self._view_depth, bg, fg, sizes, depth, mirrored)
         results = []
         for i, pair in enumerate(prepared):
             fg, bg = pair.guide or (pair.fg_bg, pair.bg)  # what the refinement compares, at full size
@@ -312,63 +287,9 @@ class Predictor:
         return results
 
     def depth_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
-        """(w, h) of each whole-scene view the depth of a ``size`` working forward is taken from.
-
-        Never larger than the largest size the model trained at (a view larger than the model ever saw
-        skews its depth scale), nor, for the ensemble, than ``size`` itself (no view is an enlargement).
-        ``[size]`` means the working forward's own depth (``depth_view=None``, or already small enough).
-        """
-        low, high = self.model.cfg.size_range
-        if self.depth_view is None:
-            return [size]
-        if self.depth_view == "ensemble":
-            top = min(high, max(size))
-            first = -(-low // DEPTH_VIEW_STEP) * DEPTH_VIEW_STEP
-            sides = list(range(first, top + 1, DEPTH_VIEW_STEP)) or [top]
-            return [working_size(*size, side, low) for side in sides]
-        cap = min(int(self.depth_view), high)
-        return [size] if max(size) <= cap else [working_size(*size, cap, low)]
-
-    def _depth_from_views(
-        self,
-        bg: torch.Tensor | None,
-        fg: torch.Tensor,
-        sizes: list[tuple[int, int]],
-        own: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """The depth at the working size (B, 1, h, w) from views at ``sizes``, shrunk from the working-size
-        tensors (a 12-24 MP photo is resized once); for the ensemble each view is averaged with its mirror
-        image, then the pixels are ranked by the mean over the views and given the values of the view
-        nearest DEPTH_REFERENCE px. ``own`` is the working forward's depth when ``sizes`` holds its size."""
-        n, (h, w) = fg.shape[0], fg.shape[-2:]
-        mirrored = self.depth_view == "ensemble"
-        views = []
-        for vw, vh in sizes:
-            if (vh, vw) == (h, w) and own is not None:  # the working forward is this view
-                vbg, vfg, view = bg, fg, own
-            else:
-                vbg, vfg = (
-                    None if t is None else F.interpolate(t, size=(vh, vw), mode="bilinear", antialias=True)
-                    for t in (bg, fg)
-                )
-                view = None
-            if mirrored and view is None:  # the view and its mirror image in one batch: cheaper than two
-                both = self._forward(
-                    *(None if t is None else torch.cat([t, t.flip(-1)]) for t in (vbg, vfg))
-                )[1]
-                view = (both[:n] + both[n:].flip(-1)) / 2
-            elif mirrored:
-                flip = self._forward(*(None if t is None else t.flip(-1) for t in (vbg, vfg)))[1]
-                view = (view + flip.flip(-1)) / 2
-            elif view is None:
-                view = self._forward(vbg, vfg)[1]
-            views.append(F.interpolate(view, size=(h, w), mode="bilinear", align_corners=False))
-        if len(views) == 1:
-            return views[0]
-        # The order of the pixels from the mean of the views, the numbers from the reference view: views
-        # of other sizes put a scene at other depth scales, so their plain mean loses the absolute depth.
-        ref = min(range(len(sizes)), key=lambda i: abs(max(sizes[i]) - DEPTH_REFERENCE))
-        return rank_matched(torch.stack(views).mean(0), views[ref])
+        """(w, h) of each whole-scene view the depth of a ``size`` working forward is taken from
+        (:func:`maskdepth.predict.views.view_sizes`; ``[size]``: the working forward's own depth)."""
+        return view_sizes(size, self.model.cfg.size_range, self.depth_view)
 
     def _inputs(
         self, prepared: list[Prepared], size: tuple[int, int]
@@ -379,11 +300,25 @@ class Predictor:
             return None, fg
         return torch.stack([self._to_tensor(p[1], size) for p in prepared]).to(self.device), fg
 
-    def _forward(self, bg: torch.Tensor | None, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mask and depth probabilities (B, 1, h, w) of (bg, fg_bg) batches at their own size."""
+    def _forward(
+        self, bg: torch.Tensor | None, fg: torch.Tensor, mask: bool = True, depth: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask and depth probabilities (B, 1, h, w) of (bg, fg_bg) batches at their own size; a branch
+        not asked for is not run (its output is None)."""
         x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))
-        out = self.model(x)
-        return torch.sigmoid(out.mask.float()[..., :h, :w]), torch.sigmoid(out.depth.float()[..., :h, :w])
+        if mask and depth:
+            out = self.model(x)
+            logits = (out.mask, out.depth)
+        else:
+            logits = (
+                self.model.mask_logits(x) if mask else None,
+                self.model.depth_logits(x) if depth else None,
+            )
+        return tuple(None if t is None else torch.sigmoid(t.float()[..., :h, :w]) for t in logits)
+
+    def _view_depth(self, bg: torch.Tensor | None, fg: torch.Tensor) -> torch.Tensor:
+        """Depth probabilities of a whole-scene view, the depth branch alone."""
+        return self._forward(bg, fg, mask=False)[1]
 
     def _to_full_size(
         self, mask: torch.Tensor, depth: torch.Tensor, fg_bg: Image.Image, bg: Image.Image | None
