@@ -1,11 +1,12 @@
 """The Train tab's default run through the app's ``/train`` API against the same run through the CLI.
 
-    .venv/bin/python -m bench.app_train [--minutes 1] [--order app,cli] [--out results.json]
+    .venv/bin/python -m bench.app_train [--minutes 1] [--order app,cli] [--rounds 3] [--out results.json]
 
-``--order app,app-child,cli`` adds a run of the app training in a child process of its own
-(MASKDEPTH_TRAIN_IN_CHILD=1, maskdepth.training.isolated) instead of a thread of its server.
+"app" is the app as it ships (the loop in a child process of its own, maskdepth.training.isolated);
+``--order app,app-thread,cli`` adds a run with the loop in a thread of the server
+(MASKDEPTH_TRAIN_IN_CHILD=0), the way it trained before.
 
-One run each, back to back, on the same settings (the Train tab's defaults, recipes/browser.toml,
+One run each per round, back to back, on the same settings (the Train tab's defaults, recipes/browser.toml,
 with ``--minutes``): ``python app.py`` is started in its own process and driven through
 ``gradio_client`` the way a page does (the stream is consumed to the end, with the live view on);
 the CLI is ``python -m maskdepth train --config recipes/browser.toml``. Both read one
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from support.net import free_port
 
-from bench.common import ROOT, cpu_model
+from bench.common import ROOT, Row, SectionResult, Stats, cpu_model, verdict
 
 RECIPE = ROOT / "recipes" / "browser.toml"
 
@@ -118,32 +120,94 @@ def warm_precision_cache(cache: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=1.0)
-    p.add_argument("--order", default="app,cli", help="which runs first")
+    p.add_argument("--order", default="app,cli", help="the runs of a round, in order")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the order; ratios are per round")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
+    res = measure(args.minutes, args.order.split(","), args.rounds)
+    print(
+        f"{res['cpu']}; recipes/browser.toml for {args.minutes} min; precision {res['precision']}; "
+        f"order {args.order} x {args.rounds}"
+    )
+    for line in summary_lines(res):
+        print("  " + line)
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+    return 0
+
+
+def measure(minutes: float, order: list[str], rounds: int = 1) -> dict:
+    """``rounds`` rounds of the runs in ``order`` ("app", "app-thread", "cli"); per round, each app
+    run's steps over the CLI's."""
     with tempfile.TemporaryDirectory(prefix="maskdepth-app-train-") as tmp:
         work = Path(tmp)
         chosen = warm_precision_cache(work / "cache")
         env = {**os.environ, "MASKDEPTH_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(ROOT)}
-        res: dict = {"cpu": cpu_model(), "minutes": args.minutes, "precision": chosen}
-        for which in args.order.split(","):
-            if which in ("app", "app-child"):
-                res[which] = run_app(args.minutes, work / f"{which}-runs", env, in_child=which == "app-child")
-            else:
-                res["cli"] = run_cli(args.minutes, work / "cli-run", env)
-    print(
-        f"{res['cpu']}; recipes/browser.toml for {args.minutes} min; precision {chosen}; order {args.order}"
-    )
-    for which in ("cli", "app", "app-child"):
-        if which in res:
-            r = res[which]
-            print(f"  {which}: {r['steps']} steps, IoU {r['iou']:.3f}, {r['wall_s']:.0f} s wall")
-            if which != "cli" and "cli" in res:
-                res[f"{which}_over_cli_steps"] = r["steps"] / max(res["cli"]["steps"], 1)
-                print(f"  {which}/CLI steps: {res[f'{which}_over_cli_steps']:.2f}x (target >= 0.9)")
-    if args.out:
-        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
-    return 0
+        res: dict = {"cpu": cpu_model(), "minutes": minutes, "precision": chosen, "rounds": []}
+        for k in range(rounds):
+            row: dict = {}
+            for which in order:
+                if which.startswith("app"):
+                    runs = work / f"{which}-runs-{k}"
+                    row[which] = run_app(minutes, runs, env, in_child=which == "app")
+                else:
+                    row["cli"] = run_cli(minutes, work / f"cli-run-{k}", env)
+                done = row["cli" if which == "cli" else which]
+                print(f"round {k + 1} {which}: {json.dumps(done)}", file=sys.stderr, flush=True)
+            for which in list(row):
+                if which != "cli" and "cli" in row:
+                    row[f"{which}_over_cli_steps"] = row[which]["steps"] / max(row["cli"]["steps"], 1)
+            res["rounds"].append(row)
+    return res
+
+
+def summary_lines(res: dict) -> list[str]:
+    """Each run's steps and IoU, and per app mode the median (min-max) of its per-round step ratios."""
+    lines = []
+    for k, row in enumerate(res["rounds"]):
+        runs = [f"{w} {r['steps']} steps IoU {r['iou']:.3f}" for w, r in row.items() if isinstance(r, dict)]
+        lines.append(f"round {k + 1}: " + "; ".join(runs))
+    for which in ("app", "app-thread"):
+        ratios = [row[f"{which}_over_cli_steps"] for row in res["rounds"] if f"{which}_over_cli_steps" in row]
+        if ratios:
+            lines.append(
+                f"{which}/CLI steps: median {statistics.median(ratios):.2f}x "
+                f"({min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)} rounds; target >= 0.9)"
+            )
+    return lines
+
+
+def run_app_train(minutes: float = 2.0, rounds: int = 1) -> SectionResult:
+    """bench/run.py's section: the Train tab's default run through /train against the CLI, per round."""
+    res = measure(minutes, ["app", "cli"], rounds)
+    rows: list[Row] = []
+    for k, row in enumerate(res["rounds"], 1):
+        app, cli = row["app"], row["cli"]
+        rows += [
+            Row(
+                "4b app train",
+                f"app /train, round {k}: steps",
+                app["steps"],
+                note=f"{app['wall_s']:.0f} s wall",
+            ),
+            Row(
+                "4b app train",
+                f"CLI, same recipe, round {k}: steps",
+                cli["steps"],
+                note=f"{cli['wall_s']:.0f} s wall",
+            ),
+            Row(
+                "4b app train",
+                f"app /train, round {k}: held-out mask IoU within 180 s",
+                app["iou"],
+                target=">= 0.9",
+                verdict=verdict(app["iou"] >= 0.9 and app["wall_s"] <= 180),
+                note=f"CLI {cli['iou']:.3f}; precision {res['precision']}",
+            ),
+        ]
+    ratios = Stats.of(row["app_over_cli_steps"] for row in res["rounds"])
+    rows.append(Row.at_least("4b app train", "app steps / CLI steps (per round)", ratios, "x", 0.9))
+    return SectionResult(rows=rows, raw=res)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, Row, SectionResult, Stats, cpu_model
 
 
 def _status(field: str) -> int:
@@ -51,38 +51,85 @@ def measure(width: int, height: int, repeats: int, work: Path) -> dict:
         paths.append(path)
     del bg, fg_bg
     predictor = Predictor.from_source(str(ROOT / "checkpoints"))
-    predictor.predict(paths[1], paths[0])  # warm-up (allocator, kernels)
+    w, h = predictor.predict(paths[1], paths[0]).working_size  # warm-up (allocator, kernels)
+    x, _ = pad_to_multiple(torch.zeros(1, 6, h, w))
+    with torch.inference_mode():
+        predictor.model(x)
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     idle = _status("VmRSS")
-    e2e, save = [], []
-    for _ in range(repeats):
+    e2e, save, fwd = [], [], []
+    for _ in range(repeats):  # the three take turns: each ratio is of neighbouring measurements
         t = time.perf_counter()
         pred = predictor.predict(paths[1], paths[0])
         e2e.append(time.perf_counter() - t)
         t = time.perf_counter()
         save_prediction(pred, work / "out")
         save.append(time.perf_counter() - t)
-    peak_predict = _status("VmHWM") - idle
-    w, h = pred.working_size
-    x, _ = pad_to_multiple(torch.zeros(1, 6, h, w))
-    fwd = []
-    with torch.inference_mode():
-        predictor.model(x)
-        for _ in range(repeats):
+        with torch.inference_mode():
             t = time.perf_counter()
             predictor.model(x)
             fwd.append(time.perf_counter() - t)
+    peak_predict = _status("VmHWM") - idle
+    ratios = [e / f for e, f in zip(e2e, fwd, strict=True)]
     return {
         "size": f"{width}x{height}",
         "working_size": f"{w}x{h}",
         "predict_s": statistics.median(e2e),
         "forward_s": statistics.median(fwd),
-        "ratio": statistics.median(e / f for e, f in zip(e2e, fwd, strict=True)),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
         "save_s": statistics.median(save),
+        "saves_s": save,
         "idle_rss_mib": idle,
         "peak_growth_mib": peak_predict,
         "repeats": repeats,
     }
+
+
+def measure_sizes(sizes: list[str], repeats: int) -> list[dict]:
+    """Each ``WxH`` of ``sizes`` measured in its own subprocess (its own peak RSS)."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="maskdepth-predict-speed-") as tmp:
+        for size in sizes:
+            cmd = [sys.executable, "-m", "bench.predict_speed", "--repeats", str(repeats)]
+            out = subprocess.run(
+                [*cmd, "--child", f"{size}:{tmp}"], cwd=ROOT, capture_output=True, text=True, check=True
+            )
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def run_predict_speed(repeats: int, sizes: tuple[str, ...] = ("1024x768", "4000x3000")) -> SectionResult:
+    """bench/run.py's section: predict against one forward at 1024x768, and a 12 MP photo's files."""
+    rows: list[Row] = []
+    measured = measure_sizes(list(sizes), repeats)
+    for r in measured:
+        where = f"{r['size']} photo at {r['working_size']}"
+        rows.append(Row("3b predict", f"Predictor.predict, {where}", r["predict_s"] * 1000, "ms"))
+        rows.append(
+            Row(
+                "3b predict",
+                f"one forward at {r['working_size']} (the model alone)",
+                r["forward_s"] * 1000,
+                "ms",
+            )
+        )
+        ratio = Stats.of(r["ratios"])
+        metric = f"predict / forward, {r['size']}"
+        if r["size"] == "1024x768":
+            rows.append(Row.at_most("3b predict", metric, ratio, "x", 2.0, note="goal 1.5x"))
+        else:
+            rows.append(Row.from_stats("3b predict", metric, ratio, "x"))
+        saves = Stats.of(r["saves_s"])
+        metric = f"save_prediction (4 PNGs), {r['size']}"
+        if r["size"] == "4000x3000":
+            rows.append(Row.at_most("3b predict", metric, saves, "s", 1.5, note="12 MP"))
+        else:
+            rows.append(Row.from_stats("3b predict", metric, saves, "s"))
+        rows.append(
+            Row("3b predict", f"process growth while predicting, {r['size']}", r["peak_growth_mib"], "MiB")
+        )
+    return SectionResult(rows=rows, raw={"sizes": measured})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,16 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         w, h = (int(v) for v in size.split("x"))
         print(json.dumps(measure(w, h, args.repeats, Path(work))))
         return 0
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="maskdepth-predict-speed-") as tmp:
-        for size in args.sizes.split(","):
-            cmd = [sys.executable, "-m", "bench.predict_speed", "--repeats", str(args.repeats)]
-            out = subprocess.run(
-                [*cmd, "--child", f"{size}:{tmp}"], cwd=ROOT, capture_output=True, text=True, check=True
-            )
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows = measure_sizes(args.sizes.split(","), args.repeats)
     print(
-        f"{'photo':>10} {'works at':>9} {'predict':>8} {'forward':>8} {'ratio':>6} {'4 PNGs':>7} "
+        f"{cpu_model()}\n{'photo':>10} {'works at':>9} {'predict':>8} {'forward':>8} {'ratio':>6} {'4 PNGs':>7} "
         f"{'RSS growth':>10}"
     )
     for r in rows:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, SEED_DATA, SectionResult, machine_facts  # noqa: E402
 from bench.report import render_markdown, render_text, replace_results, results_span  # noqa: E402
 
-SECTIONS = ("throughput", "precision", "step", "data", "inference", "cold", "quality")
+SECTIONS = ("throughput", "precision", "step", "data", "inference", "predict", "cold", "app_train", "quality")
 
 # (full, quick) settings; any explicit flag wins.
 PRESETS: dict[str, tuple[Any, Any]] = {
@@ -38,6 +38,8 @@ PRESETS: dict[str, tuple[Any, Any]] = {
     "data_rounds": (3, 1),
     "repeats": (20, 5),
     "cold_runs": (3, 1),
+    "predict_repeats": (7, 2),
+    "app_minutes": (2.0, 0.2),
     "eval_n": (1000, 32),
     "export_n": (384, 64),
     "minutes": ([5.0, 15.0], [0.2]),
@@ -86,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--data-rounds", type=int, help="data pipeline rounds (3; quick 1)")
     g.add_argument("--repeats", type=int, help="inference iterations (20; quick 5)")
     g.add_argument("--cold-runs", type=int, help="cold starts of the app (3; quick 1)")
+    g.add_argument("--predict-repeats", type=int, help="predictions per big-photo size (7; quick 2)")
+    g.add_argument(
+        "--app-minutes", type=float, help="the Train tab's run through /train and the CLI (2; quick 0.2)"
+    )
     g.add_argument(
         "--eval-n", type=int, help="held-out samples scored in the quality section (1000; quick 32)"
     )
@@ -202,6 +208,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 work=work / "infer",
                 app_timeout_s=args.app_timeout_s,
             )
+        if "predict" in wanted:
+            from bench.predict_speed import run_predict_speed
+
+            log(f"3b prediction on big photos: {args.predict_repeats} repeats at 1024x768 and 4000x3000 ...")
+            sections["predict"] = run_predict_speed(args.predict_repeats)
         if "cold" in wanted:
             from bench.app_bench import run_cold_start
             from bench.inference import make_inputs
@@ -212,6 +223,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             sections["cold"] = run_cold_start(
                 args.app, fg, bg, runs=args.cold_runs, timeout_s=args.app_timeout_s, log_dir=work / "cold"
             )
+        if "app_train" in wanted:
+            from bench.app_train import run_app_train
+
+            log(f"4b the Train tab's default run: {args.app_minutes:g} min through /train, then the CLI ...")
+            sections["app_train"] = run_app_train(args.app_minutes)
         if "quality" in wanted:
             from bench.quality import run_quality
 

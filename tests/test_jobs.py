@@ -8,6 +8,7 @@ W-Net on 16 synthetic 32 px samples (tests/tiny.py), so each test takes seconds.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import time
 import zipfile
@@ -93,6 +94,8 @@ def test_a_run_outlives_its_client_and_stops_from_another(server: str) -> None:
     starter = client(server)
     job = starter.submit(**train_args(run_name="outlives"), api_name="/train")
     assert wait_for(lambda: training_step(job) >= 2, 60), "the training did not start"
+    # The loop runs in a process of its own, not in a thread of the server (maskdepth.training.isolated).
+    assert "maskdepth-train" in {p.name for p in multiprocessing.active_children()}
     job.cancel()  # the page that started it closes
     time.sleep(1.0)
     assert TRAINING.busy, "leaving the page must not stop the run"
@@ -132,6 +135,7 @@ def test_a_crash_is_reported_to_the_starter_and_to_later_pages(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(train_mod, "score_batch", crash_on_third_step)
+    monkeypatch.setenv("MASKDEPTH_TRAIN_IN_CHILD", "0")  # the patch lives in this process: train in a thread
     with pytest.raises(Exception, match="went wrong") as shown:
         client(server).predict(**train_args(budget=10, run_name="crashed"), api_name="/train")
     assert "simulated" not in str(shown.value)  # the details stay in the server log

@@ -80,6 +80,7 @@ def test_crash_mid_epoch_keeps_the_best_checkpoint(ctx: AppContext, monkeypatch:
 
     monkeypatch.setattr(train_mod, "score_batch", crash_on_third_step)
     monkeypatch.setattr(run_writer_mod, "save_weights", recording_save)
+    monkeypatch.setenv("MASKDEPTH_TRAIN_IN_CHILD", "0")  # the patches live in this process: train in a thread
     message = gr_message(lambda: train_stream(ctx, budget=10, run_name="crashed"))
     assert "went wrong" in message and "simulated" not in message  # details stay in the server log
     run = next(p for p in ctx.runs_dir.iterdir() if p.name.endswith("-crashed"))
@@ -168,6 +169,7 @@ def test_read_only_runs_folder_is_reported_in_the_app(
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder))
 
         monkeypatch.setattr(fileio, "check_writable", read_only)
+        monkeypatch.setenv("MASKDEPTH_TRAIN_IN_CHILD", "0")  # the patch lives in this process
     try:
         message = gr_message(lambda: train_stream(ctx, run_name="locked"))
     finally:

@@ -3,12 +3,13 @@
     result = train_in_child(cfg, on_event, stop)  # same contract as loop.train
 
 The app serves pages and renders the live view (charts, previews, progress) in its server process;
-a training thread there shares the GIL with that work (bench/app_train.py measures what that costs). A child process (``spawn``: a fresh interpreter, no copy of the server's
-threads) has an interpreter of its own; the parent only folds the events into its view. The app
-uses it with MASKDEPTH_TRAIN_IN_CHILD=1 (maskdepth.ui.train_run says why not by default;
-bench/app_train.py compares the two). ``stop`` is forwarded to the child, which stops at
-its next step as :func:`~maskdepth.training.loop.train` does; the child is also told to stop when
-the parent stops listening (an error in ``on_event``).
+a training thread there shares the GIL with that work (bench/app_train.py measures what that
+costs). A child process (``spawn``: a fresh interpreter, no copy of the server's threads) has an
+interpreter of its own; the parent only folds the events into its view. The app's trainings run
+here (MASKDEPTH_TRAIN_IN_CHILD=0: in a thread of the server, maskdepth.ui.train_run).
+``stop`` is forwarded to the child, which stops at its next step as
+:func:`~maskdepth.training.loop.train` does; the child is also told to stop when the parent stops
+listening (an error in ``on_event``).
 """
 
 from __future__ import annotations

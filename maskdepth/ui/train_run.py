@@ -34,12 +34,16 @@ from maskdepth.ui.jobs import TRAINING, Job, cli_command
 from maskdepth.ui.live import RENDER_EVERY_S, LiveRun
 
 DATASET_KINDS = ("synthetic", "zip upload", "your photos", "folder path")
-# MASKDEPTH_TRAIN_IN_CHILD=1 runs the loop in a child process (maskdepth.training.isolated) instead of a
-# thread of the server; off by default until bench/app_train.py (--order app,app-child,cli) shows it faster
-# on the host the app runs on: it starts ~10 s slower, and its gain varied with the machine's load.
-TRAIN_IN_CHILD = os.environ.get("MASKDEPTH_TRAIN_IN_CHILD") == "1"
 CURVES_EVERY_S = 2.0  # the chart is re-sent at most this often (and at each end), the rest every 0.5 s
 CURVES_HEIGHT = 300
+
+
+# The loop runs in a child process of its own (maskdepth.training.isolated): in a thread of the server it
+# shared the GIL with the live view and made about two thirds of the CLI's steps (bench/app_train.py,
+# BENCHMARKS.md "The Train tab's default run"). MASKDEPTH_TRAIN_IN_CHILD=0 trains in a thread instead
+# (one process: a debugger, or a host that cannot start processes).
+def train_in_child_enabled() -> bool:
+    return os.environ.get("MASKDEPTH_TRAIN_IN_CHILD", "1") != "0"
 
 
 def start_training(ctx: AppContext, owner: str, cfg: TrainConfig, dataset: Callable[[], str]) -> Job:
@@ -60,7 +64,7 @@ def start_training(ctx: AppContext, owner: str, cfg: TrainConfig, dataset: Calla
                 ctx.visitors.save_secret()  # the run's folder is named with it: keep it with the runs
             run_cfg = dataclasses.replace(cfg, dataset=prepared["dataset"])
             job.change(lambda v: setattr(v, "message", "starting the training..."))
-            result = (train_in_child if TRAIN_IN_CHILD else train)(run_cfg, emit, stop)
+            result = (train_in_child if train_in_child_enabled() else train)(run_cfg, emit, stop)
             write_run_card(result.run_dir, command=cli_command(run_cfg))
             return result
         except Exception as err:
