@@ -11,6 +11,7 @@ restart: to keep runs, mount a storage bucket and point ``MASKDEPTH_RUNS`` at it
 kept in that folder) then survives restarts too. A training is a server-side job: closing the page
 does not stop it, and a reload shows it again.
 ``MASKDEPTH_MCP=1`` also serves an MCP server (``/gradio_api/mcp/``) whose one tool is predict.
+Trainings run in a child process of their own (``MASKDEPTH_TRAIN_IN_CHILD=0``: in a thread of the server).
 This file only assembles the tabs from ``maskdepth/ui/`` and launches; no logic lives here.
 """
 

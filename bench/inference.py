@@ -25,8 +25,8 @@ from bench.app_bench import (
     predict_once,
 )
 from bench.common import ROOT, Row, SectionResult, Stats
+from maskdepth import WNet, load_model
 from maskdepth.imageio import save_png_rgb
-from maskdepth.model.wnet import WNet
 from maskdepth.predict.outputs import save_prediction
 from maskdepth.predict.predictor import Predictor
 from maskdepth.predict.refine import pad_to_multiple
@@ -41,7 +41,6 @@ def load_bench_model(source: str | None) -> tuple[WNet, str]:
 
     Latency does not depend on the weights' values, only on the architecture.
     """
-    from maskdepth.hub.transfer import load_model
 
     if source:
         return load_model(source), source
