@@ -117,6 +117,14 @@ def warm_precision_cache(cache: Path) -> str:
     return precision.label(choice.dtype, choice.bf16_speedup)
 
 
+RUNS = {"app", "app-thread", "cli"}  # the app as it ships (a child process), the app training in a thread
+
+
+def iou_text(iou: float | None) -> str:
+    """A run's best held-out IoU, or why there is none (no finite evaluation)."""
+    return "no evaluation" if iou is None else f"{iou:.3f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=1.0)
@@ -124,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="repeat the order; ratios are per round")
     p.add_argument("--out", help="write the results as JSON here")
     args = p.parse_args(argv)
-    res = measure(args.minutes, args.order.split(","), args.rounds)
+    order = args.order.split(",")
+    if not order or set(order) - RUNS:
+        p.error(f"--order takes runs of {', '.join(sorted(RUNS))}, comma-separated; got {args.order!r}")
+    res = measure(args.minutes, order, args.rounds)
     print(
         f"{res['cpu']}; recipes/browser.toml for {args.minutes} min; precision {res['precision']}; "
         f"order {args.order} x {args.rounds}"
@@ -165,7 +176,9 @@ def summary_lines(res: dict) -> list[str]:
     """Each run's steps and IoU, and per app mode the median (min-max) of its per-round step ratios."""
     lines = []
     for k, row in enumerate(res["rounds"]):
-        runs = [f"{w} {r['steps']} steps IoU {r['iou']:.3f}" for w, r in row.items() if isinstance(r, dict)]
+        runs = [
+            f"{w} {r['steps']} steps IoU {iou_text(r['iou'])}" for w, r in row.items() if isinstance(r, dict)
+        ]
         lines.append(f"round {k + 1}: " + "; ".join(runs))
     for which in ("app", "app-thread"):
         ratios = [row[f"{which}_over_cli_steps"] for row in res["rounds"] if f"{which}_over_cli_steps" in row]
@@ -201,8 +214,8 @@ def run_app_train(minutes: float = 2.0, rounds: int = 1) -> SectionResult:
                 f"app /train, round {k}: held-out mask IoU within 180 s",
                 app["iou"],
                 target=">= 0.9",
-                verdict=verdict(app["iou"] >= 0.9 and app["wall_s"] <= 180),
-                note=f"CLI {cli['iou']:.3f}; precision {res['precision']}",
+                verdict=verdict(app["iou"] is not None and app["iou"] >= 0.9 and app["wall_s"] <= 180),
+                note=f"CLI {iou_text(cli['iou'])}; precision {res['precision']}",
             ),
         ]
     ratios = Stats.of(row["app_over_cli_steps"] for row in res["rounds"])

@@ -92,9 +92,9 @@ def measure_sizes(sizes: list[str], repeats: int) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="maskdepth-predict-speed-") as tmp:
         for size in sizes:
             cmd = [sys.executable, "-m", "bench.predict_speed", "--repeats", str(repeats)]
-            out = subprocess.run(
-                [*cmd, "--child", f"{size}:{tmp}"], cwd=ROOT, capture_output=True, text=True, check=True
-            )
+            out = subprocess.run([*cmd, "--child", f"{size}:{tmp}"], cwd=ROOT, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"bench.predict_speed at {size} failed:\n{out.stderr[-2000:]}")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
 

@@ -34,12 +34,20 @@ METHOD = """\
   (seed layout, JPEG 224 -> 64). "Data time / step time" divides the workers=0 batch time by the
   shipped loop's step time from section 1.
 - **3 Inference.** One (bg, fg_bg) pair from PNG files: `Predictor.predict` + `save_prediction`
-  (4 PNGs), at 224x224 and on a 1024x768 photo; the model alone is one forward at its
-  `image_size` (64) with batch 1. The app row calls `/predict` through `gradio_client` against
+  (4 PNGs), at 224x224 and on a 1024x768 photo; the model alone is one full forward (both
+  branches) at the working size of the 224x224 photo, batch 1. The app row calls `/predict` through `gradio_client` against
   `build_demo(...)` launched in the same process (or `python app.py` if that is not possible);
   overhead = app - end to end, per iteration. All probes take turns in every iteration.
+- **3b Prediction on big photos.** `bench.predict_speed`: a JPEG pair (a real photo with a
+  cut-out pasted in, upscaled) at 1024x768 and 4000x3000, each size in its own subprocess (its
+  own peak RSS): `Predictor.predict` from the files, `save_prediction` (4 PNGs) and one full
+  forward at the working size take turns; the ratio is per repeat.
 - **4 Cold start.** `python app.py` with `GRADIO_SERVER_PORT` set, to the first successful
   `/predict` through `gradio_client`.
+- **4b The Train tab's default run.** `bench.app_train`: `python app.py` driven through
+  `gradio_client` `/train` with every default (the stream consumed to its end, as a page does),
+  then `python -m maskdepth train --config recipes/browser.toml` for the same minutes; both read
+  one precision cache measured first. Steps and held-out IoU from each run's metrics.json.
 - **5 Quality per CPU-minute.** The shipped recipe and the seed's (Adam lr 0.01 without weight
   decay, ReduceLROnPlateau, batch 128, BCE + BCE, no channels_last, no augmentation) through the
   same `train()` for the same wall-clock budget on the seed-sized synthetic data, each in its own

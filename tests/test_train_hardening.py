@@ -49,6 +49,7 @@ def test_stop_during_a_checkpoint_write_keeps_a_complete_file(
         answers.append(TRAINING.request_stop("me"))
 
     monkeypatch.setattr(hub_mod, "save_file", slow_save)
+    monkeypatch.setenv("MASKDEPTH_TRAIN_IN_CHILD", "0")  # the patch lives in this process: train in a thread
     presser = threading.Thread(target=press_stop_twice)
     presser.start()
     *_, (_, status, *_) = train_stream(ctx, budget=1000, run_name="stopped")

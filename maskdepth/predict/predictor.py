@@ -302,7 +302,7 @@ class Predictor:
 
     def _forward(
         self, bg: torch.Tensor | None, fg: torch.Tensor, mask: bool = True, depth: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Mask and depth probabilities (B, 1, h, w) of (bg, fg_bg) batches at their own size; a branch
         not asked for is not run (its output is None)."""
         x, (h, w) = pad_to_multiple(model_input(bg, fg, self.model.in_channels))

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from maskdepth.errors import TrainingError
 from maskdepth.training.config import TrainConfig
 from maskdepth.training.events import Event, TrainResult
@@ -30,10 +32,12 @@ POLL_S = 0.2  # how often the parent checks ``stop`` and that the child is alive
 JOIN_S = 60.0  # after the result: time for the child to exit; after an early exit: to stop and save
 
 
-def _child(cfg: TrainConfig, events: Any, stop: Any, command: str | None) -> None:
-    """The child's body: train, putting ("event", e), then ("result", r) or ("error", err) on ``events``."""
+def _child(cfg: TrainConfig, events: Any, stop: Any, command: str | None, threads: int) -> None:
+    """The child's body: train, putting ("event", e), then ("result", r) or ("error", err) on ``events``.
+    ``threads``: the parent's torch thread count (a spawned interpreter starts at torch's default)."""
     from maskdepth.training.loop import train
 
+    torch.set_num_threads(threads)  # cfg.threads, when set, still wins (the loop sets it)
     try:
         result = train(cfg, lambda event: events.put(("event", event)), stop, command=command)
         events.put(("result", result))
@@ -60,7 +64,10 @@ def train_in_child(
     events = mp.Queue()
     child_stop = mp.Event()
     proc = mp.Process(
-        target=_child, args=(cfg, events, child_stop, command), name="maskdepth-train", daemon=True
+        target=_child,
+        args=(cfg, events, child_stop, command, torch.get_num_threads()),
+        name="maskdepth-train",
+        daemon=True,
     )
     proc.start()
     stop = stop or threading.Event()

@@ -39,7 +39,7 @@ CURVES_HEIGHT = 300
 
 
 # The loop runs in a child process of its own (maskdepth.training.isolated): in a thread of the server it
-# shared the GIL with the live view and made about two thirds of the CLI's steps (bench/app_train.py,
+# shared the GIL with the live view and made 0.65-0.84x the CLI's steps (bench/app_train.py,
 # BENCHMARKS.md "The Train tab's default run"). MASKDEPTH_TRAIN_IN_CHILD=0 trains in a thread instead
 # (one process: a debugger, or a host that cannot start processes).
 def train_in_child_enabled() -> bool:
