@@ -6,6 +6,7 @@ import queue
 import threading
 from pathlib import Path
 
+import torch
 from support.models import tiny_config
 
 from maskdepth.errors import MaskDepthError
@@ -37,6 +38,7 @@ def test_the_childs_error_is_handed_to_the_parent_as_it_was(tmp_path: Path) -> N
         events,
         threading.Event(),
         None,
+        torch.get_num_threads(),
     )
     kind, err = events.get_nowait()
     assert kind == "error" and isinstance(err, MaskDepthError) and "no-such-folder" in str(err)
