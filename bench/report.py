@@ -10,49 +10,39 @@ RESULTS_START = "<!-- results:start -->"
 RESULTS_END = "<!-- results:end -->"
 
 METHOD = """\
-- **1 Training throughput.** The shipped loop is `maskdepth.training.loop.train` itself with the shipped
-  recipe (AdamW lr 2e-3, one-cycle, channels_last, mask bce+dice, depth bce, batch 32, joint
-  augmentation, synthetic scenes at the seed's size 100x100x20x2, 64x64), evaluation and previews
-  switched off (`eval_every` huge, `sample_every=0`). The reference (`bench/reference.py`) is the
-  same W-Net trained as the seed did: eager fp32, default memory format, Adam lr 0.01, BCE + BCE,
-  a plain loop over a shuffled DataLoader on a `SeedLayoutDataset` that decodes 224x224 JPEGs
-  (exported with `export_seed_layout`) at 64x64; same batch size (32) so the ratio measures the
-  loop, not the batch. Windows of each alternate in one process (S R, R S, ...), the reference
-  running inside the shipped loop's event callback; one ratio per round; median (min-max).
-  GFLOP/s = img/s x FLOPs counted by `FlopCounterMode` (convolutions/matmuls, forward+backward),
-  against a 2048x2048 fp32 `torch.mm` measured before and after.
-- **1b Step breakdown.** One fixed batch of 32; per-phase wall time (CPU ops are synchronous) of
-  the shipped step and of candidate changes (NCHW, AdamW foreach/fused, bf16 autocast), each on its
-  own copy of the same initial weights, interleaved per round. Data time = one batch from the
-  shipped data pipeline with `num_workers=0`, alternating with the same fetch under
-  `torch.set_num_threads(1)` (a candidate fix: tiny augmentation ops stop fanning out over
-  torch's thread pool).
-- **2 Data pipeline.** samples/s through a DataLoader (batch 32, shuffled) with 0 workers (torch's
-  default threads, and one thread while fetching) and 1 worker, windows interleaved (batches a
-  worker prefetched while another configuration was timed are taken untimed first); the synthetic
-  generator with `JointAugment` (background cache warm, as in a long run) and the folder dataset
-  (seed layout, JPEG 224 -> 64). "Data time / step time" divides the workers=0 batch time by the
-  shipped loop's step time from section 1.
+- **1 Training throughput.** The shipped loop is `train()` itself with the shipped recipe (AdamW
+  lr 2e-3, one-cycle, channels_last, mask bce+dice, depth bce, batch 32, joint augmentation) on
+  synthetic scenes at the seed's size (100x100x20x2, 64x64), evaluation and previews off. The
+  reference (`bench/reference.py`) trains the same W-Net as the seed did: eager fp32, Adam lr 0.01,
+  BCE + BCE, a shuffled DataLoader over the seed's 224x224 JPEGs read at 64x64, same batch. Their
+  windows alternate in one process (the reference runs inside the loop's event callback); one
+  ratio per round. GFLOP/s = img/s x FLOPs counted by `FlopCounterMode`, against a 2048x2048
+  fp32 `torch.mm` measured before and after.
+- **1b Step breakdown.** One fixed batch of 32: the wall time of each phase of the shipped step
+  and of candidate changes, each on its own copy of the same weights, interleaved per round; the
+  data time is one batch with `num_workers=0`, alternating with the same fetch on one torch thread.
+- **precision.** bf16 autocast against fp32 training steps of the Train tab's recipe,
+  interleaved, and the choice `--precision auto`'s probe made.
+- **2 Data pipeline.** samples/s through a DataLoader (batch 32, shuffled) with 0 workers (and one
+  torch thread while fetching) and 1 worker, windows interleaved: the synthetic generator with its
+  augmentation (cache warm) and the seed-layout folder dataset (JPEG 224 -> 64).
 - **3 Inference.** One (bg, fg_bg) pair from PNG files: `Predictor.predict` + `save_prediction`
-  (4 PNGs), at 224x224 and on a 1024x768 photo; the model alone is one full forward (both
-  branches) at the working size of the 224x224 photo, batch 1. The app row calls `/predict` through `gradio_client` against
-  `build_demo(...)` launched in the same process (or `python app.py` if that is not possible);
-  overhead = app - end to end, per iteration. All probes take turns in every iteration.
-- **3b Prediction on big photos.** `bench.predict_speed`: a JPEG pair (a real photo with a
-  cut-out pasted in, upscaled) at 1024x768 and 4000x3000, each size in its own subprocess (its
-  own peak RSS): `Predictor.predict` from the files, `save_prediction` (4 PNGs) and one full
-  forward at the working size take turns; the ratio is per repeat.
-- **4 Cold start.** `python app.py` with `GRADIO_SERVER_PORT` set, to the first successful
-  `/predict` through `gradio_client`.
+  (4 PNGs) at 224x224 and on a 1024x768 photo; the model alone is one full forward at the 224
+  photo's working size, batch 1; the app row calls `/predict` through `gradio_client` on
+  `build_demo(...)` in the same process. All probes take turns in every iteration.
+- **3b Prediction on big photos.** `bench.predict_speed`: a real photo with a cut-out pasted in,
+  upscaled to 1024x768 and 4000x3000, each size in its own subprocess: `Predictor.predict` from
+  the files, `save_prediction` (4 PNGs) and one full forward at the working size take turns; one
+  ratio per repeat.
+- **4 Cold start.** `python app.py` to the first successful `/predict` through `gradio_client`.
 - **4b The Train tab's default run.** `bench.app_train`: `python app.py` driven through
-  `gradio_client` `/train` with every default (the stream consumed to its end, as a page does),
-  then `python -m maskdepth train --config recipes/browser.toml` for the same minutes; both read
-  one precision cache measured first. Steps and held-out IoU from each run's metrics.json.
-- **5 Quality per CPU-minute.** The shipped recipe and the seed's (Adam lr 0.01 without weight
-  decay, ReduceLROnPlateau, batch 128, BCE + BCE, no channels_last, no augmentation) through the
-  same `train()` for the same wall-clock budget on the seed-sized synthetic data, each in its own
-  subprocess (peak RSS = its VmHWM); both scored with `maskdepth.training.evaluate` on the first N samples
-  of the test split that `train()` holds out (seed 0).
+  `/train` with every default (the stream read to its end, as a page does), then `python -m
+  maskdepth train --config recipes/browser.toml` for the same minutes, both on one precision
+  cache measured first; steps and held-out IoU from each run's metrics.json.
+- **5 Quality per CPU-minute.** The shipped recipe and the seed's (Adam lr 0.01, ReduceLROnPlateau,
+  batch 128, BCE + BCE, no channels_last, no augmentation) through the same `train()` for the
+  same wall-clock budget, each in its own subprocess (peak RSS = its VmHWM), both scored on the
+  first N samples of the test split `train()` holds out (seed 0).
 """
 
 
@@ -174,9 +164,10 @@ def results_span(page: str) -> tuple[int, int]:
 
 
 def replace_results(page: str, results: dict[str, Any]) -> str:
-    """``page`` (BENCHMARKS.md) with only the text between its results markers replaced by ``results``."""
+    """``page`` (BENCHMARKS.md) with only the text between its results markers replaced by ``results``
+    and the method that measured them."""
     start, end = results_span(page)
-    section = "\n".join(render_results(results)).strip()
+    section = "\n".join([*render_results(results), "", "### Method of `bench/run.py`", "", METHOD]).strip()
     return f"{page[:start]}\n\n{section}\n\n{page[end:]}"
 
 
