@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -42,3 +47,45 @@ def test_the_childs_error_is_handed_to_the_parent_as_it_was(tmp_path: Path) -> N
     )
     kind, err = events.get_nowait()
     assert kind == "error" and isinstance(err, MaskDepthError) and "no-such-folder" in str(err)
+
+
+PARENT = """
+import multiprocessing, sys
+sys.path[:0] = [sys.argv[2], sys.argv[3]]
+from support.models import tiny_config
+from maskdepth.training.events import StepEvent
+from maskdepth.training.isolated import train_in_child
+
+def on_event(event):
+    if isinstance(event, StepEvent) and event.step == 2:
+        print(multiprocessing.active_children()[0].pid, flush=True)
+
+if __name__ == "__main__":
+    train_in_child(tiny_config(sys.argv[1], steps=100_000, precision="fp32"), on_event)
+"""
+
+
+def test_a_killed_parent_leaves_no_training_behind(tmp_path: Path) -> None:
+    """SIGKILL the process that started the training: the child stops, saves its checkpoint and exits."""
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    tests = Path(__file__).parent
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "run"), str(tests), str(tests.parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tests.parent,
+    )
+    try:
+        child = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = Path(f"/proc/{child}").exists() and "Z" not in Path(f"/proc/{child}/stat").read_text().split()[2]
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the training child outlived its parent"
+    assert (tmp_path / "run" / "model.safetensors").is_file()

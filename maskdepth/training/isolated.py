@@ -9,12 +9,15 @@ interpreter of its own; the parent only folds the events into its view. The app'
 here (MASKDEPTH_TRAIN_IN_CHILD=0: in a thread of the server, maskdepth.ui.train_run).
 ``stop`` is forwarded to the child, which stops at its next step as
 :func:`~maskdepth.training.loop.train` does; the child is also told to stop when the parent stops
-listening (an error in ``on_event``).
+listening (an error in ``on_event``), and when the parent dies without a word (killed: SIGTERM,
+SIGKILL), so no training outlives its server.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import pickle
 import queue
 import threading
@@ -32,12 +35,31 @@ POLL_S = 0.2  # how often the parent checks ``stop`` and that the child is alive
 JOIN_S = 60.0  # after the result: time for the child to exit; after an early exit: to stop and save
 
 
+def _stop_when_orphaned(stop: Any, events: Any) -> None:
+    """Watch the parent from a thread: once it is gone, stop at the next step and save, as Stop does,
+    and exit without flushing ``events`` (nobody reads them; a full pipe would hold the exit);
+    exit anyway if that has not happened within ``JOIN_S``."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # the body run in-process (tests)
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        events.cancel_join_thread()
+        stop.set()
+        time.sleep(JOIN_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="maskdepth-parent-watch", daemon=True).start()
+
+
 def _child(cfg: TrainConfig, events: Any, stop: Any, command: str | None, threads: int) -> None:
     """The child's body: train, putting ("event", e), then ("result", r) or ("error", err) on ``events``.
     ``threads``: the parent's torch thread count (a spawned interpreter starts at torch's default)."""
     from maskdepth.training.loop import train
 
     torch.set_num_threads(threads)  # cfg.threads, when set, still wins (the loop sets it)
+    _stop_when_orphaned(stop, events)
     try:
         result = train(cfg, lambda event: events.put(("event", event)), stop, command=command)
         events.put(("result", result))
