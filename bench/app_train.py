@@ -85,7 +85,10 @@ def run_app(minutes: float, runs: Path, env: dict[str, str], in_child: bool = Fa
                 time.sleep(1.0)
         t0 = time.perf_counter()
         job = client.submit(budget=minutes, api_name="/train")
-        updates = sum(1 for _ in job)  # every streamed update, as a page receives them
+        # The client's thread receives every streamed update, as a page does; wait on the job's end
+        # (iterating the job would poll it every millisecond, CPU the training then lacks).
+        job.result()
+        updates = len(job.outputs())
         status = job.outputs()[-1][1]
         wall = time.perf_counter() - t0
     finally:
