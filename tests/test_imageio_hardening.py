@@ -7,7 +7,7 @@ mode predicts at its displayed size. Each case runs through both ways in (the ``
 
 from __future__ import annotations
 
-import os
+import random
 import struct
 import time
 import warnings
@@ -91,7 +91,7 @@ BAD_UPLOADS: dict[str, tuple[Callable[[Path], Path], str]] = {
     ),
     "corrupt-pixels": (_corrupt_idat, "truncated or corrupt"),
     "garbage-after-png-signature": (
-        lambda d: write_bytes(d / "garbage.png", b"\x89PNG\r\n\x1a\n" + os.urandom(2000)),
+        lambda d: write_bytes(d / "garbage.png", b"\x89PNG\r\n\x1a\n" + random.Random(0).randbytes(2000)),
         "not an image",
     ),
     "1x1": (lambda d: _save(Image.new("RGB", (1, 1)), d / "dot.png"), "too small"),
