@@ -93,6 +93,15 @@ def predict_once(client: Any, kwargs: dict[str, Any]) -> Any:
     return client.predict(**kwargs, api_name=API_NAME)
 
 
+def no_download_call(client: Any, pair: tuple[Path, Path]) -> Callable[[], Any]:
+    """A zero-argument /predict call on ``client``'s app, (bg, fg_bg) ``pair`` up, outputs left on the server."""
+    from gradio_client import Client
+
+    quiet = Client(client.src, verbose=False, download_files=False)
+    kwargs, _ = endpoint_kwargs(quiet.view_api(print_info=False, return_format="dict"), pair[1], pair[0])
+    return lambda: predict_once(quiet, kwargs)
+
+
 # ---- the app in this process ------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from bench.app_bench import (
     GradioFloor,
     connect,
     endpoint_kwargs,
+    no_download_call,
     open_app_for_latency,
     predict_once,
 )
@@ -34,6 +35,7 @@ from maskdepth.predict.refine import pad_to_multiple
 E2E_TARGET_X = 2.0  # end-to-end 224 predict <= 2x the model alone
 APP_TARGET_MS = 100.0  # the app adds <= 100 ms on top of end to end
 FLOOR = "gradio floor (echo endpoint)"
+NO_DOWNLOAD = "app /predict 224x224, outputs not downloaded"
 
 
 def load_bench_model(source: str | None) -> tuple[WNet, str]:
@@ -130,10 +132,11 @@ def run_inference(
     model.save_pretrained(app_model)
     folders = {"checkpoints_dir": app_model, "runs_dir": work / "app-runs", "data_dir": work / "app-data"}
     try:
-        _, app_call, close, app_note = open_app_for_latency(
+        app_client, app_call, close, app_note = open_app_for_latency(
             app_path, predictor, pairs["224x224"][1], pairs["224x224"][0], work, app_timeout_s, folders
         )
         probes["app /predict 224x224 (gradio_client)"] = app_call
+        probes[NO_DOWNLOAD] = no_download_call(app_client, pairs["224x224"])
     except AppUnavailable as e:
         app_note = f"skipped: {e}"
         res.notes.append(f"app latency {app_note}")
@@ -212,6 +215,16 @@ def run_inference(
         res.rows.append(
             Row.from_stats(sec, "app /predict 224x224 via gradio_client", app, "ms", note=app_note)
         )
+        if NO_DOWNLOAD in ms:
+            res.rows.append(
+                Row.from_stats(
+                    sec,
+                    "  the same, the outputs not downloaded",
+                    ms[NO_DOWNLOAD],
+                    "ms",
+                    note="the client fetches the ~10 output files one after another; a page fetches what it shows",
+                )
+            )
         res.rows.append(
             Row.at_most(sec, "app overhead (app - end to end, per iteration)", overhead, "ms", APP_TARGET_MS)
         )

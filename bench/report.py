@@ -15,9 +15,8 @@ METHOD = """\
   synthetic scenes at the seed's size (100x100x20x2, 64x64), evaluation and previews off. The
   reference (`bench/reference.py`) trains the same W-Net as the seed did: eager fp32, Adam lr 0.01,
   BCE + BCE, a shuffled DataLoader over the seed's 224x224 JPEGs read at 64x64, same batch. Their
-  windows alternate in one process (the reference runs inside the loop's event callback); one
-  ratio per round. GFLOP/s = img/s x FLOPs counted by `FlopCounterMode`, against a 2048x2048
-  fp32 `torch.mm` measured before and after.
+  windows alternate in one process; one ratio per round. GFLOP/s = img/s x FLOPs counted by
+  `FlopCounterMode`, against a 2048x2048 fp32 `torch.mm`.
 - **1b Step breakdown.** One fixed batch of 32: the wall time of each phase of the shipped step
   and of candidate changes, each on its own copy of the same weights, interleaved per round; the
   data time is one batch with `num_workers=0`, alternating with the same fetch on one torch thread.
@@ -28,8 +27,8 @@ METHOD = """\
   augmentation (cache warm) and the seed-layout folder dataset (JPEG 224 -> 64).
 - **3 Inference.** One (bg, fg_bg) pair from PNG files: `Predictor.predict` + `save_prediction`
   (4 PNGs) at 224x224 and on a 1024x768 photo; the model alone is one full forward at the 224
-  photo's working size, batch 1; the app row calls `/predict` through `gradio_client` on
-  `build_demo(...)` in the same process. All probes take turns in every iteration.
+  photo's working size, batch 1; the app rows call `/predict` through `gradio_client` on
+  `build_demo(...)` in the same process, with and without downloading its outputs. All probes take turns in every iteration.
 - **3b Prediction on big photos.** `bench.predict_speed`: a real photo with a cut-out pasted in,
   upscaled to 1024x768 and 4000x3000, each size in its own subprocess: `Predictor.predict` from
   the files, `save_prediction` (4 PNGs) and one full forward at the working size take turns; one
