@@ -5,8 +5,9 @@
 Each size runs in its own subprocess so its peak RSS (VmHWM) is its own: a real photo pair
 (examples/checkset.py's coffee + cat, upscaled to the size and saved as JPEG quality 92) goes
 through ``Predictor.predict`` from the files (decode, working size, model, guided refinement to
-full size), then ``save_prediction`` (4 PNGs) is timed apart. "forward" is the model alone on a
-tensor of the same working size (padded), so the ratio says what the rest costs.
+full size), then ``save_prediction`` (4 PNGs) is timed apart, and after them what the app's
+Predict tab writes of the same prediction (``maskdepth.ui.result_files``). "forward" is the model
+alone on a tensor of the same working size (padded), so the ratio says what the rest costs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def measure(width: int, height: int, repeats: int, work: Path) -> dict:
     from maskdepth.predict.outputs import save_prediction
     from maskdepth.predict.predictor import Predictor
     from maskdepth.predict.refine import pad_to_multiple
+    from maskdepth.ui.result_files import result_files
 
     bg, fg_bg, _ = make(PASTES[0], _backgrounds(), _objects())
     paths = []
@@ -70,6 +72,11 @@ def measure(width: int, height: int, repeats: int, work: Path) -> dict:
             predictor.model(x)
             fwd.append(time.perf_counter() - t)
     peak_predict = _status("VmHWM") - idle
+    app_files = []
+    for _ in range(repeats):  # what the app's Predict tab writes of the same prediction
+        t = time.perf_counter()
+        result_files(pred, work / "app", align=True)
+        app_files.append(time.perf_counter() - t)
     ratios = [e / f for e, f in zip(e2e, fwd, strict=True)]
     return {
         "size": f"{width}x{height}",
@@ -80,6 +87,7 @@ def measure(width: int, height: int, repeats: int, work: Path) -> dict:
         "ratios": ratios,
         "save_s": statistics.median(save),
         "saves_s": save,
+        "app_files_s": app_files,
         "idle_rss_mib": idle,
         "peak_growth_mib": peak_predict,
         "repeats": repeats,
@@ -132,6 +140,14 @@ def run_predict_speed(repeats: int, sizes: tuple[str, ...] = ("1024x768", "4000x
             _row(f"save_prediction (4 PNGs), {r['size']}", Stats.of(r["saves_s"]), "s", 1.5 if big else None)
         )
         rows.append(
+            _row(
+                f"the Predict tab's files (PNGs, JPEG views, scene.ply), {r['size']}",
+                Stats.of(r["app_files_s"]),
+                "s",
+                1.5 if big else None,
+            )
+        )
+        rows.append(
             Row("3b predict", f"process growth while predicting, {r['size']}", r["peak_growth_mib"], "MiB")
         )
     return SectionResult(rows=rows, raw={"sizes": measured})
@@ -152,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure_sizes(args.sizes.split(","), args.repeats)
     print(
         f"{cpu_model()}\n{'photo':>10} {'works at':>9} {'predict':>8} {'forward':>8} {'ratio':>6} {'4 PNGs':>7} "
-        f"{'RSS growth':>10}"
+        f"{'app files':>9} {'RSS growth':>10}"
     )
     for r in rows:
         print(
             f"{r['size']:>10} {r['working_size']:>9} {r['predict_s']:>7.3f}s {r['forward_s']:>7.3f}s "
-            f"{r['ratio']:>5.2f}x {r['save_s']:>6.2f}s {r['peak_growth_mib']:>7d} MiB"
+            f"{r['ratio']:>5.2f}x {r['save_s']:>6.2f}s "
+            f"{statistics.median(r['app_files_s']):>8.2f}s {r['peak_growth_mib']:>7d} MiB"
         )
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")

@@ -87,15 +87,24 @@ def pair(folders: dict[str, Path]) -> tuple[Path, Path]:
 # ---- Predict tab, handlers -------------------------------------------------------------------------------
 
 
-def test_predict_outputs_are_pngs_of_the_composites_size(ctx: AppContext, pair: tuple[Path, Path]) -> None:
+def test_predict_outputs_are_of_the_composites_size(ctx: AppContext, pair: tuple[Path, Path]) -> None:
+    """The downloads and the colour map are PNGs; the overlay and the slider's composite, views, are JPEGs."""
     bg, fg = pair
     overlay, color, (before, after), mask, depth, depth16, ran, scene, aligned, view = predict_tab.predict(
         str(bg), str(fg), DEFAULT_CHOICE, ctx=ctx
     )
     assert aligned.startswith("**Alignment**: pixel-identical pair") and len(view) == 2  # an exact paste
-    for path in (overlay, color, before, after, mask, depth, depth16):
+    for path, kind in [
+        (overlay, "JPEG"),
+        (before, "JPEG"),
+        *((p, "PNG") for p in (color, mask, depth, depth16)),
+    ]:
         with Image.open(path) as img:
-            assert img.format == "PNG" and img.size == (83, 61)
+            assert img.format == kind and img.size == (83, 61)
+    with Image.open(before) as img, Image.open(fg) as original:  # the view is the composite, up to JPEG loss
+        view, photo = (np.asarray(im.convert("RGB"), np.float32)[:48, :80] for im in (img, original))
+        blocks = [a.reshape(3, 16, 5, 16, 3).mean((1, 3)) for a in (view, photo)]  # 16x16 means survive JPEG
+        assert np.abs(blocks[0] - blocks[1]).max() < 4
     assert Image.open(depth16).mode.startswith("I;16") and Image.open(mask).mode == "L"
     assert after == color  # the slider compares the composite with the depth colour map
     assert "ran at **83x61**" in ran and "83x61" in ran  # a small photo is not enlarged

@@ -65,9 +65,12 @@ def mask_overlay(
     image: Image.Image, mask: np.ndarray, colour=(255, 40, 80), alpha: float = 0.55
 ) -> np.ndarray:
     """Tint the image where the mask is on: (H, W, 3) uint8."""
-    img = np.asarray(image.convert("RGB"), np.float32)
-    a = (np.clip(mask, 0, 1) * alpha)[..., None]
-    return (img * (1 - a) + np.array(colour, np.float32) * a).round().astype(np.uint8)
+    out = np.asarray(image.convert("RGB"), np.float32)  # a new array: the blend works in place
+    a = np.clip(mask, 0, 1).astype(np.float32, copy=False)
+    a *= alpha
+    out *= (1 - a)[..., None]
+    out += a[..., None] * np.array(colour, np.float32)
+    return np.rint(out, out=out).astype(np.uint8)
 
 
 def save_prediction(pred: Prediction, out_dir: str | os.PathLike) -> dict[str, Path]:

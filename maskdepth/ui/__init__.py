@@ -11,7 +11,8 @@
   with a runs folder of their own).
 - :mod:`maskdepth.ui.predict_tab`, :mod:`~maskdepth.ui.train_tab`, :mod:`~maskdepth.ui.compare_tab`,
   :mod:`~maskdepth.ui.models_tab`: each has ``build(ctx)`` (layout + events) and plain handlers;
-  :mod:`~maskdepth.ui.cloud_view`: the Predict tab's 3D view (the point cloud, re-rendered without the model).
+  :mod:`~maskdepth.ui.cloud_view`: the Predict tab's 3D view (the point cloud, re-rendered without the model);
+  :mod:`~maskdepth.ui.result_files`: what a prediction shows, written into its request's folder.
 """
 
 from maskdepth.ui.context import AppContext

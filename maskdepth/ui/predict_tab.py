@@ -15,19 +15,18 @@ import gradio as gr
 import numpy as np
 
 from maskdepth.errors import InputError, MaskDepthError
-from maskdepth.imageio import save_png_rgb
 from maskdepth.naming import pair_by_name
-from maskdepth.predict.outputs import OUTPUT_FILES, colorize_depth, mask_overlay, save_prediction
-from maskdepth.predict.predictor import DEFAULT_RESOLUTION, RESOLUTIONS, Prediction, Predictor, depth_source
+from maskdepth.predict.outputs import OUTPUT_FILES, colorize_depth, save_prediction
+from maskdepth.predict.predictor import DEFAULT_RESOLUTION, RESOLUTIONS, Prediction, Predictor
 from maskdepth.ui import align_view, cloud_view
 from maskdepth.ui.context import DEFAULT_CHOICE, AppContext, register_picker
 from maskdepth.ui.errors import gradio_errors
 from maskdepth.ui.examples import cached_examples
 from maskdepth.ui.predictors import PREDICT_CONCURRENCY, gpu
+from maskdepth.ui.result_files import DOWNLOADS, result_files
 from maskdepth.ui.uploads import image_upload
 
 MAX_BATCH_FILES = 100  # per request; the zip of a larger batch is better made with the CLI
-DOWNLOADS = ("mask.png", "depth.png", "depth16.png")
 # GPU time a request may hold on ZeroGPU (upper bounds, not measurements): one pair, including loading a
 # model that is not cached yet; a batch adds decoding, the forward pass and four PNGs per composite.
 GPU_S_PREDICT = 30
@@ -95,30 +94,7 @@ def predict(
     predictor = get_predictor(ctx, model)
     pred = predictor.predict(composite, background or None, resolution=resolution, align=bool(align))
     _show_notes(pred)
-    out = ctx.outputs.new("predict")
-    files = save_prediction(pred, out)
-    overlay = save_png_rgb(mask_overlay(pred.image, pred.mask), out / "overlay.png")
-    before = save_png_rgb(pred.image, out / "composite.png")  # EXIF-rotated RGB, same size as the maps
-    color = str(files["depth_color.png"])
-    return (
-        str(overlay),
-        color,
-        (str(before), color),
-        *(str(files[name]) for name in DOWNLOADS),
-        ran_at(pred),
-        cloud_view.scene_ply(pred, out),
-        align_view.line(pred, align),
-        align_view.pair(pred, out),
-    )
-
-
-def ran_at(pred: Prediction) -> str:
-    """Where the model ran vs the size of the outputs, for the line beside the result."""
-    (w, h), (ww, wh) = pred.image.size, pred.working_size
-    how = "refined to full size by a guided filter" if (w, h) != (ww, wh) else "no resizing needed"
-    source = depth_source(pred)
-    view = f" ({source})" if source else ""
-    return f"The model ran at **{ww}x{wh}**{view}; the outputs are at the photo's **{w}x{h}** ({how})."
+    return result_files(pred, ctx.outputs.new("predict"), bool(align))
 
 
 def predict_batch(
@@ -274,7 +250,7 @@ def _output_views() -> list[Any]:
     with gr.Row():
         overlay = gr.Image(
             label="Mask over the composite",
-            format="png",
+            format="jpeg",
             interactive=False,
             buttons=["download", "fullscreen"],
             elem_id="md-overlay",
