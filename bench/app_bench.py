@@ -81,11 +81,11 @@ def endpoint_kwargs(api_info: dict, fg: Path, bg: Path) -> tuple[dict[str, Any],
     return {name: handle_file(str(path)) for name, path in mapping.items()}, described
 
 
-def connect(url: str) -> Any:
-    """A quiet gradio_client Client."""
+def connect(url: str, *, download_files: bool = True) -> Any:
+    """A quiet gradio_client Client (``download_files=False``: outputs stay on the server)."""
     from gradio_client import Client
 
-    return Client(url, verbose=False)
+    return Client(url, verbose=False, download_files=download_files)
 
 
 def predict_once(client: Any, kwargs: dict[str, Any]) -> Any:
@@ -95,9 +95,7 @@ def predict_once(client: Any, kwargs: dict[str, Any]) -> Any:
 
 def no_download_call(client: Any, pair: tuple[Path, Path]) -> Callable[[], Any]:
     """A zero-argument /predict call on ``client``'s app, (bg, fg_bg) ``pair`` up, outputs left on the server."""
-    from gradio_client import Client
-
-    quiet = Client(client.src, verbose=False, download_files=False)
+    quiet = connect(client.src, download_files=False)
     kwargs, _ = endpoint_kwargs(quiet.view_api(print_info=False, return_format="dict"), pair[1], pair[0])
     return lambda: predict_once(quiet, kwargs)
 

@@ -28,7 +28,8 @@ METHOD = """\
 - **3 Inference.** One (bg, fg_bg) pair from PNG files: `Predictor.predict` + `save_prediction`
   (4 PNGs) at 224x224 and on a 1024x768 photo; the model alone is one full forward at the 224
   photo's working size, batch 1; the app rows call `/predict` through `gradio_client` on
-  `build_demo(...)` in the same process, with and without downloading its outputs. All probes take turns in every iteration.
+  `build_demo(...)` in the same process, with and without downloading its outputs. All probes
+  take turns in every iteration.
 - **3b Prediction on big photos.** `bench.predict_speed`: a real photo with a cut-out pasted in,
   upscaled to 1024x768 and 4000x3000, each size in its own subprocess: `Predictor.predict` from
   the files, `save_prediction` (4 PNGs) and one full forward at the working size take turns; one

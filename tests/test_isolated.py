@@ -82,10 +82,18 @@ def test_a_killed_parent_leaves_no_training_behind(tmp_path: Path) -> None:
         parent.kill()
         parent.wait()
     deadline = time.monotonic() + 60
-    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+    while _running(child) and time.monotonic() < deadline:
         time.sleep(0.2)
-    alive = Path(f"/proc/{child}").exists() and "Z" not in Path(f"/proc/{child}/stat").read_text().split()[2]
+    alive = _running(child)
     if alive:
         os.kill(child, signal.SIGKILL)
     assert not alive, "the training child outlived its parent"
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
